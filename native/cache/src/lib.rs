@@ -1,0 +1,1 @@
+pub fn hello() -> i32 { 1 }

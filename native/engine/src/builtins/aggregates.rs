@@ -1,0 +1,5 @@
+//! aggregates builtins.
+
+use super::Registry;
+
+pub fn register(_r: &mut Registry) {}

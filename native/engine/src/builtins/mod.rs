@@ -1,0 +1,233 @@
+//! OPA's builtin functions, registered per category.
+//!
+//! Each category file exposes `register(&mut Registry)`. A builtin is a plain
+//! function over evaluated arguments; the evaluator owns arity checking,
+//! undefined propagation and strict/non-strict error handling.
+//! Relations and builtins that need the evaluator itself (`walk`, `print`,
+//! `trace`, `eq` unification) are implemented by the evaluator and only
+//! declared here so that capabilities and type checking know them.
+
+use crate::value::Value;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub mod types;
+
+pub mod aggregates;
+pub mod arrays;
+pub mod encoding;
+pub mod glob;
+pub mod graph;
+pub mod crypto;
+pub mod jwt;
+pub mod net;
+pub mod numbers;
+pub mod objects;
+pub mod operators;
+pub mod regex;
+pub mod semver;
+pub mod sets;
+pub mod sprintf;
+pub mod strings;
+pub mod time;
+pub mod typefns;
+pub mod units;
+pub mod uuid;
+pub mod x509;
+
+/// Why a builtin call failed. Codes are OPA's: `eval_type_error` for an
+/// operand of the wrong type, `eval_builtin_error` for everything else.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BuiltinError {
+    /// An operand had the wrong type: `operand 1 must be string but got number`.
+    Type(String),
+    /// The call failed for another reason (bad regex, bad JWT, ...).
+    Eval(String),
+    /// The call has no result (OPA's BuiltinEmpty): the expression is undefined.
+    Undefined,
+    /// An error that propagates even in non-strict mode (OPA's Halt).
+    Halt { code: &'static str, message: String },
+}
+
+impl BuiltinError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            BuiltinError::Type(_) => "eval_type_error",
+            BuiltinError::Eval(_) | BuiltinError::Undefined => "eval_builtin_error",
+            BuiltinError::Halt { code, .. } => code,
+        }
+    }
+}
+
+pub type BuiltinResult = Result<Value, BuiltinError>;
+
+/// Per-query state shared by the builtins of one evaluation.
+pub struct Ctx {
+    /// Nanoseconds since the epoch, fixed for the whole query as OPA does.
+    pub now_ns: i64,
+    /// Whether errors are to be raised (the evaluator reads it too).
+    pub strict: bool,
+    /// Per-query memo for non-deterministic builtins (`rand.intn` returns the
+    /// same value for the same arguments within one query, as in OPA).
+    pub memo: HashMap<(String, Vec<Value>), Value>,
+}
+
+impl Ctx {
+    pub fn new(now_ns: i64, strict: bool) -> Ctx {
+        Ctx { now_ns, strict, memo: HashMap::new() }
+    }
+
+    pub fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)
+    }
+}
+
+pub type BuiltinFn = fn(&mut Ctx, &[Value]) -> BuiltinResult;
+
+pub struct Builtin {
+    /// OPA's name: `count`, `io.jwt.decode_verify`, `plus`.
+    pub name: &'static str,
+    /// Declared type in the DSL of `types.rs`, e.g. `(string, string) => boolean`.
+    pub decl: &'static str,
+    /// Infix operator, if the builtin has one (`plus` is `+`).
+    pub infix: Option<&'static str>,
+    /// False for builtins whose result can change between calls with the
+    /// same arguments (time.now_ns, rand.intn, uuid.rfc4122, ...): the
+    /// decision cache must not memoize evaluations that reach them.
+    pub deterministic: bool,
+    /// Category for capabilities output and docs (`strings`, `jwt`, ...).
+    pub category: &'static str,
+    /// `None` for builtins the evaluator implements itself.
+    pub func: Option<BuiltinFn>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    map: HashMap<&'static str, Builtin>,
+}
+
+impl Registry {
+    pub fn add(&mut self, b: Builtin) {
+        self.map.insert(b.name, b);
+    }
+
+    /// Shorthand for a deterministic builtin implemented here.
+    pub fn func(&mut self, category: &'static str, name: &'static str, decl: &'static str, f: BuiltinFn) {
+        self.add(Builtin { name, decl, infix: None, deterministic: true, category, func: Some(f) });
+    }
+
+    /// A builtin whose result may differ between calls.
+    pub fn nondeterministic(&mut self, category: &'static str, name: &'static str, decl: &'static str, f: BuiltinFn) {
+        self.add(Builtin { name, decl, infix: None, deterministic: false, category, func: Some(f) });
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Builtin> {
+        self.map.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Builtin> {
+        self.map.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Every builtin, built once.
+pub fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
+    REG.get_or_init(|| {
+        let mut r = Registry::default();
+        aggregates::register(&mut r);
+        arrays::register(&mut r);
+        crypto::register(&mut r);
+        encoding::register(&mut r);
+        glob::register(&mut r);
+        graph::register(&mut r);
+        jwt::register(&mut r);
+        net::register(&mut r);
+        numbers::register(&mut r);
+        objects::register(&mut r);
+        operators::register(&mut r);
+        regex::register(&mut r);
+        semver::register(&mut r);
+        sets::register(&mut r);
+        sprintf::register(&mut r);
+        strings::register(&mut r);
+        time::register(&mut r);
+        typefns::register(&mut r);
+        units::register(&mut r);
+        uuid::register(&mut r);
+        x509::register(&mut r);
+        r
+    })
+}
+
+// ---- argument helpers: one line per operand in each builtin ----
+
+/// `operand N must be T but got U`, OPA's wording (N counts from 1).
+pub fn type_err(pos: usize, want: &str, got: &Value) -> BuiltinError {
+    BuiltinError::Type(format!("operand {} must be {} but got {}", pos + 1, want, got.type_name()))
+}
+
+pub fn arg_str(args: &[Value], i: usize) -> Result<&str, BuiltinError> {
+    match args.get(i) {
+        Some(Value::String(s)) => Ok(s),
+        Some(v) => Err(type_err(i, "string", v)),
+        None => Err(BuiltinError::Eval(format!("missing operand {}", i + 1))),
+    }
+}
+
+pub fn arg_num(args: &[Value], i: usize) -> Result<&crate::number::Number, BuiltinError> {
+    match args.get(i) {
+        Some(Value::Number(n)) => Ok(n),
+        Some(v) => Err(type_err(i, "number", v)),
+        None => Err(BuiltinError::Eval(format!("missing operand {}", i + 1))),
+    }
+}
+
+/// An integer operand that fits in i64.
+pub fn arg_int(args: &[Value], i: usize) -> Result<i64, BuiltinError> {
+    let n = arg_num(args, i)?;
+    n.as_i64().ok_or_else(|| BuiltinError::Eval(format!("operand {} must be integer number but got floating-point number", i + 1)))
+}
+
+pub fn arg_bool(args: &[Value], i: usize) -> Result<bool, BuiltinError> {
+    match args.get(i) {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(type_err(i, "boolean", v)),
+        None => Err(BuiltinError::Eval(format!("missing operand {}", i + 1))),
+    }
+}
+
+pub fn arg_array(args: &[Value], i: usize) -> Result<&Vec<Value>, BuiltinError> {
+    match args.get(i) {
+        Some(Value::Array(a)) => Ok(a),
+        Some(v) => Err(type_err(i, "array", v)),
+        None => Err(BuiltinError::Eval(format!("missing operand {}", i + 1))),
+    }
+}
+
+pub fn arg_object(args: &[Value], i: usize) -> Result<&crate::value::Map, BuiltinError> {
+    match args.get(i) {
+        Some(Value::Object(o)) => Ok(o),
+        Some(v) => Err(type_err(i, "object", v)),
+        None => Err(BuiltinError::Eval(format!("missing operand {}", i + 1))),
+    }
+}
+
+pub fn arg_set(args: &[Value], i: usize) -> Result<&crate::value::Set, BuiltinError> {
+    match args.get(i) {
+        Some(Value::Set(s)) => Ok(s),
+        Some(v) => Err(type_err(i, "set", v)),
+        None => Err(BuiltinError::Eval(format!("missing operand {}", i + 1))),
+    }
+}

@@ -1,0 +1,5 @@
+//! net builtins.
+
+use super::Registry;
+
+pub fn register(_r: &mut Registry) {}

@@ -1,0 +1,5 @@
+//! sprintf builtins.
+
+use super::Registry;
+
+pub fn register(_r: &mut Registry) {}

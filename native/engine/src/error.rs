@@ -1,0 +1,55 @@
+//! Errors as data: a code (OPA's), a message and, where known, a location.
+
+use std::fmt;
+
+/// A compile-time problem: parse, type, safety, conflict.
+/// Codes are OPA's: `rego_parse_error`, `rego_compile_error`,
+/// `rego_type_error`, `rego_unsafe_var_error`, `rego_recursion_error`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: &'static str,
+    pub message: String,
+    pub file: String,
+    /// 1-based; 0 when unknown.
+    pub line: u32,
+    pub col: u32,
+}
+
+impl fmt::Display for Diagnostic {
+    /// `file:line:col: code: message`, the shape editors and CI logs link to.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.col, self.code, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.code, self.message)
+        }
+    }
+}
+
+/// A run-time failure. Codes are OPA's: `eval_conflict_error`,
+/// `eval_type_error`, `eval_builtin_error`, plus our own
+/// `eval_limit_error` (step budget, depth, deadline).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalError {
+    pub code: &'static str,
+    pub message: String,
+    /// (file, line, col) of the expression that failed, when known.
+    pub location: Option<(String, u32, u32)>,
+}
+
+impl EvalError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> EvalError {
+        EvalError { code, message: message.into(), location: None }
+    }
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some((file, line, col)) => write!(f, "{}:{}:{}: {}: {}", file, line, col, self.code, self.message),
+            None => write!(f, "{}: {}", self.code, self.message),
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}

@@ -1,0 +1,321 @@
+//! Rego numbers: exact integers of any size, and floating-point decimals.
+//!
+//! OPA keeps numbers as arbitrary-precision values; we keep the common case
+//! (an integer that fits in i64) unboxed, promote to a big integer on
+//! overflow, and use f64 for numbers with a fraction or an exponent.
+//! Comparison is numeric across representations, so `1 == 1.0` as in OPA.
+
+use num_bigint::BigInt;
+use num_traits::{Signed, ToPrimitive, Zero};
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Debug)]
+pub enum Number {
+    Int(i64),
+    Big(Arc<BigInt>),
+    Float(f64),
+}
+
+impl Number {
+    /// A big integer, narrowed to `Int` when it fits.
+    pub fn from_bigint(b: BigInt) -> Number {
+        match b.to_i64() {
+            Some(i) => Number::Int(i),
+            None => Number::Big(Arc::new(b)),
+        }
+    }
+
+    /// A float; integral floats that fit in i64 become `Int` so that
+    /// results like `4 / 2` print as `2`, as OPA prints them.
+    pub fn from_f64(f: f64) -> Number {
+        if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+            Number::Int(f as i64)
+        } else {
+            Number::Float(f)
+        }
+    }
+
+    /// Parses a JSON/Rego number literal (`12`, `-3`, `1.5`, `1e3`, `123456789012345678901234`).
+    pub fn parse(text: &str) -> Option<Number> {
+        let is_int = !text.contains(|c| c == '.' || c == 'e' || c == 'E');
+        if is_int {
+            if let Ok(i) = text.parse::<i64>() {
+                return Some(Number::Int(i));
+            }
+            return text.parse::<BigInt>().ok().map(Number::from_bigint);
+        }
+        let f: f64 = text.parse().ok()?;
+        if !f.is_finite() {
+            return None;
+        }
+        // `1e3` and `2.0` are integers in value; keep them exact when they are.
+        if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+            return Some(Number::Int(f as i64));
+        }
+        Some(Number::Float(f))
+    }
+
+    pub fn is_integer(&self) -> bool {
+        match self {
+            Number::Int(_) | Number::Big(_) => true,
+            Number::Float(f) => f.fract() == 0.0,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Number::Int(i) => Some(*i),
+            Number::Big(_) => None,
+            Number::Float(f) => {
+                if f.fract() == 0.0 && *f >= i64::MIN as f64 && *f <= i64::MAX as f64 {
+                    Some(*f as i64)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    pub fn as_f64(&self) -> f64 {
+        match self {
+            Number::Int(i) => *i as f64,
+            Number::Big(b) => b.to_f64().unwrap_or(f64::NAN),
+            Number::Float(f) => *f,
+        }
+    }
+
+    pub fn as_bigint(&self) -> Option<BigInt> {
+        match self {
+            Number::Int(i) => Some(BigInt::from(*i)),
+            Number::Big(b) => Some((**b).clone()),
+            Number::Float(f) => {
+                if f.fract() == 0.0 {
+                    num_bigint::BigInt::from_f64_exact(*f)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        match self {
+            Number::Int(i) => *i == 0,
+            Number::Big(b) => b.is_zero(),
+            Number::Float(f) => *f == 0.0,
+        }
+    }
+
+    pub fn is_negative(&self) -> bool {
+        match self {
+            Number::Int(i) => *i < 0,
+            Number::Big(b) => b.is_negative(),
+            Number::Float(f) => *f < 0.0,
+        }
+    }
+
+    pub fn add(&self, o: &Number) -> Number {
+        match (self, o) {
+            (Number::Int(a), Number::Int(b)) => match a.checked_add(*b) {
+                Some(r) => Number::Int(r),
+                None => Number::from_bigint(BigInt::from(*a) + BigInt::from(*b)),
+            },
+            _ => match (self.exact(), o.exact()) {
+                (Some(a), Some(b)) => Number::from_bigint(a + b),
+                _ => Number::from_f64(self.as_f64() + o.as_f64()),
+            },
+        }
+    }
+
+    pub fn sub(&self, o: &Number) -> Number {
+        self.add(&o.neg())
+    }
+
+    pub fn mul(&self, o: &Number) -> Number {
+        match (self, o) {
+            (Number::Int(a), Number::Int(b)) => match a.checked_mul(*b) {
+                Some(r) => Number::Int(r),
+                None => Number::from_bigint(BigInt::from(*a) * BigInt::from(*b)),
+            },
+            _ => match (self.exact(), o.exact()) {
+                (Some(a), Some(b)) => Number::from_bigint(a * b),
+                _ => Number::from_f64(self.as_f64() * o.as_f64()),
+            },
+        }
+    }
+
+    /// Division; `Err` on division by zero. Exact when the quotient is an integer.
+    pub fn div(&self, o: &Number) -> Result<Number, &'static str> {
+        if o.is_zero() {
+            return Err("divide by zero");
+        }
+        if let (Some(a), Some(b)) = (self.exact(), o.exact()) {
+            if (&a % &b).is_zero() {
+                return Ok(Number::from_bigint(a / b));
+            }
+        }
+        Ok(Number::from_f64(self.as_f64() / o.as_f64()))
+    }
+
+    /// Remainder with the sign of the dividend (Go's `%`); integers only, as in OPA.
+    pub fn rem(&self, o: &Number) -> Result<Number, &'static str> {
+        match (self.exact(), o.exact()) {
+            (Some(a), Some(b)) => {
+                if b.is_zero() {
+                    Err("modulo by zero")
+                } else {
+                    Ok(Number::from_bigint(a % b))
+                }
+            }
+            _ => Err("modulo on floating-point number"),
+        }
+    }
+
+    pub fn neg(&self) -> Number {
+        match self {
+            Number::Int(i) => match i.checked_neg() {
+                Some(r) => Number::Int(r),
+                None => Number::from_bigint(-BigInt::from(*i)),
+            },
+            Number::Big(b) => Number::from_bigint(-(**b).clone()),
+            Number::Float(f) => Number::Float(-*f),
+        }
+    }
+
+    pub fn abs(&self) -> Number {
+        if self.is_negative() {
+            self.neg()
+        } else {
+            self.clone()
+        }
+    }
+
+    /// The exact integer value, if this number is an integer.
+    fn exact(&self) -> Option<BigInt> {
+        match self {
+            Number::Int(i) => Some(BigInt::from(*i)),
+            Number::Big(b) => Some((**b).clone()),
+            Number::Float(_) => None,
+        }
+    }
+}
+
+trait FromF64Exact {
+    fn from_f64_exact(f: f64) -> Option<BigInt>;
+}
+impl FromF64Exact for BigInt {
+    fn from_f64_exact(f: f64) -> Option<BigInt> {
+        num_traits::FromPrimitive::from_f64(f)
+    }
+}
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Number {}
+
+impl PartialOrd for Number {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Number {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => a.cmp(b),
+            (Number::Float(a), Number::Float(b)) => a.total_cmp(b),
+            (Number::Big(a), Number::Big(b)) => a.cmp(b),
+            (Number::Int(a), Number::Big(b)) => BigInt::from(*a).cmp(b),
+            (Number::Big(a), Number::Int(b)) => (**a).cmp(&BigInt::from(*b)),
+            (Number::Float(_), _) | (_, Number::Float(_)) => {
+                // Mixed: compare exactly when the float is integral, else as floats.
+                if let (Some(a), Some(b)) = (self.as_bigint(), other.as_bigint()) {
+                    a.cmp(&b)
+                } else {
+                    self.as_f64().total_cmp(&other.as_f64())
+                }
+            }
+        }
+    }
+}
+
+impl std::hash::Hash for Number {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal numbers must hash equally across representations.
+        match self.as_i64() {
+            Some(i) => i.hash(state),
+            None => match self {
+                Number::Big(b) => b.hash(state),
+                _ => self.as_f64().to_bits().hash(state),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Int(i) => write!(f, "{}", i),
+            Number::Big(b) => write!(f, "{}", b),
+            Number::Float(x) => {
+                // Go renders large/small magnitudes with an exponent; keep JSON valid either way.
+                let a = x.abs();
+                if a != 0.0 && !(1e-6..1e21).contains(&a) {
+                    let s = format!("{:e}", x);
+                    // Rust writes `1e21`; Go writes `1e+21`.
+                    if let Some((m, e)) = s.split_once('e') {
+                        if e.starts_with('-') {
+                            write!(f, "{}e{}", m, e)
+                        } else {
+                            write!(f, "{}e+{}", m, e)
+                        }
+                    } else {
+                        write!(f, "{}", s)
+                    }
+                } else {
+                    write!(f, "{}", x)
+                }
+            }
+        }
+    }
+}
+
+impl From<i64> for Number {
+    fn from(i: i64) -> Self {
+        Number::Int(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_literals() {
+        assert_eq!(Number::parse("12"), Some(Number::Int(12)));
+        assert_eq!(Number::parse("1e3"), Some(Number::Int(1000)));
+        assert!(matches!(Number::parse("123456789012345678901234567890"), Some(Number::Big(_))));
+        assert!(matches!(Number::parse("1.5"), Some(Number::Float(_))));
+    }
+
+    #[test]
+    fn compares_across_representations() {
+        assert_eq!(Number::Int(1), Number::Float(1.0));
+        assert!(Number::Int(1) < Number::Float(1.5));
+        assert!(Number::parse("99999999999999999999").unwrap() > Number::Int(i64::MAX));
+    }
+
+    #[test]
+    fn promotes_on_overflow() {
+        let r = Number::Int(i64::MAX).add(&Number::Int(1));
+        assert_eq!(r.to_string(), "9223372036854775808");
+        assert_eq!(Number::Int(4).div(&Number::Int(2)).unwrap(), Number::Int(2));
+        assert_eq!(Number::Int(3).div(&Number::Int(2)).unwrap(), Number::Float(1.5));
+        assert!(Number::Int(1).div(&Number::Int(0)).is_err());
+    }
+}

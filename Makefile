@@ -1,0 +1,61 @@
+# sark-authz — one entry point for building, running and testing.
+# `make run` and `make test` work on a fresh machine: they install what is
+# missing (apt packages, npm packages) and build offline.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+CARGO        ?= cargo
+# Debian's packaged crates stand in for crates.io (unreachable here); drop
+# this flag where crates.io is reachable and the same manifests build as usual.
+CARGO_SOURCE := --config $(CURDIR)/native/config/debian-registry.toml
+NAPI         := npx napi
+POLICY       ?= envoy/policies/example.rego
+ADDR         ?= 127.0.0.1:9191
+
+.PHONY: build deps native native-debug gen ts run test test-rust test-node conformance bench bench-engine clean
+
+## build: install missing system/npm packages, build the native addon, generate proto types, compile TypeScript.
+build: deps native gen ts
+
+deps:
+	@scripts/install-deps.sh
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+native: node_modules/.package-lock.json
+	@scripts/build-native.sh release
+
+native-debug: node_modules/.package-lock.json
+	@scripts/build-native.sh debug
+
+## gen: TypeScript types for the Envoy protos, via protoc + ts-proto (reproducible; output committed under src/gen).
+gen: node_modules/.package-lock.json
+	@scripts/gen-proto.sh
+
+ts: node_modules/.package-lock.json
+	npx tsc -p tsconfig.json
+
+## run: serve the example policy on 127.0.0.1:9191.
+run: build
+	node bin/sark-authz.js serve --policy $(POLICY) --addr $(ADDR)
+
+## test: every suite (Rust unit tests, conformance, mocha); ends with one `N passed, N failed` line.
+test: build
+	@node scripts/run-tests.js
+
+test-rust:
+	cd native && $(CARGO) test $(CARGO_SOURCE) --workspace
+
+conformance: build
+	node bin/sark-authz.js test-suite ../shared/conformance/opa/v1 --report .build/conformance-v1.json
+
+bench: build
+	@scripts/bench.sh
+
+bench-engine: build
+	node bench/engine.js
+
+clean:
+	rm -rf dist native/target native/target-* .build native/binding/*.node

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Runs every test suite in turn, streams its output, and ends with one line
+// `N passed, N failed, N skipped` summing them all. Exits non-zero if any
+// suite failed or could not run. Used by `make test` (and so by .ci/run).
+'use strict';
+
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const sharedConformance = path.resolve(root, '..', 'shared', 'conformance', 'opa');
+
+/** Each suite: a command and a parser turning its output into counts. */
+const suites = [
+  {
+    name: 'rust (cargo test)',
+    cmd: 'cargo',
+    args: ['test', '--config', path.join(root, 'native/config/debian-registry.toml'), '--workspace', '--color', 'never'],
+    cwd: path.join(root, 'native'),
+    parse: parseCargo,
+  },
+  {
+    name: 'node (mocha)',
+    cmd: path.join(root, 'node_modules/.bin/mocha'),
+    args: ['--color', 'false', 'dist/test/**/*.test.js'],
+    cwd: root,
+    parse: parseMocha,
+  },
+  {
+    name: 'conformance (OPA v1 cases)',
+    cmd: process.execPath,
+    args: ['bin/sark-authz.js', 'test-suite', path.join(sharedConformance, 'v1'), '--baseline', 'test/conformance/baseline-v1.json'],
+    cwd: root,
+    parse: parseSuite,
+    needs: path.join(sharedConformance, 'v1'),
+  },
+  {
+    name: 'conformance (OPA v0 cases, v0 mode)',
+    cmd: process.execPath,
+    args: ['bin/sark-authz.js', 'test-suite', '--v0-compatible', path.join(sharedConformance, 'v0'), '--baseline', 'test/conformance/baseline-v0.json'],
+    cwd: root,
+    parse: parseSuite,
+    needs: path.join(sharedConformance, 'v0'),
+  },
+];
+
+function parseCargo(out) {
+  let passed = 0, failed = 0, skipped = 0, seen = false;
+  for (const m of out.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored/g)) {
+    seen = true;
+    passed += +m[1]; failed += +m[2]; skipped += +m[3];
+  }
+  return seen ? { passed, failed, skipped } : null;
+}
+
+function parseMocha(out) {
+  const num = (re) => { const m = out.match(re); return m ? +m[1] : 0; };
+  if (!/\d+ passing/.test(out) && !/\d+ failing/.test(out)) return null;
+  return { passed: num(/(\d+) passing/), failed: num(/(\d+) failing/), skipped: num(/(\d+) pending/) };
+}
+
+/** Our test-suite runner ends with `N passed, N failed[, N skipped]`. */
+function parseSuite(out) {
+  const lines = out.trim().split('\n').reverse();
+  for (const line of lines) {
+    const m = line.match(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/);
+    if (m) return { passed: +m[1], failed: +m[2], skipped: +(m[3] || 0) };
+  }
+  return null;
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const summary = [];
+let broken = false;
+
+for (const s of suites) {
+  if (s.needs && !fs.existsSync(s.needs)) {
+    console.log(`\n=== ${s.name}: skipped, ${path.relative(root, s.needs)} not found`);
+    summary.push(`${s.name}: not run (shared material missing)`);
+    continue;
+  }
+  console.log(`\n=== ${s.name}`);
+  const r = spawnSync(s.cmd, s.args, { cwd: s.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: process.env });
+  const out = (r.stdout || '') + '\n' + (r.stderr || '');
+  process.stdout.write(r.stdout || '');
+  process.stderr.write(r.stderr || '');
+  const counts = s.parse(out);
+  if (!counts) {
+    broken = true;
+    totals.failed += 1;
+    summary.push(`${s.name}: did not report results (exit ${r.status}${r.error ? ', ' + r.error.message : ''}) — counted as 1 failure`);
+    continue;
+  }
+  if (r.status !== 0 && counts.failed === 0) {
+    // A suite that exits non-zero without a failing test still failed (crash, gate).
+    counts.failed = 1;
+    broken = true;
+  }
+  totals.passed += counts.passed;
+  totals.failed += counts.failed;
+  totals.skipped += counts.skipped;
+  summary.push(`${s.name}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+}
+
+console.log('\n=== summary');
+for (const line of summary) console.log(line);
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(totals.failed > 0 || broken ? 1 : 0);

@@ -1,0 +1,230 @@
+//! `parsed_body` and `truncated_body`, as opa-envoy-plugin derives them from
+//! the request headers and body: JSON (and, beyond the plugin, any
+//! `application/*+json`), url-encoded forms and multipart forms.
+
+use crate::url::parse_query;
+use sark_engine::value::Map;
+use sark_engine::Value;
+use std::sync::Arc;
+
+/// Why a body could not be read. The server answers these with a 400 deny
+/// and a generic message; the detail is for logs only.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyError {
+    InvalidContentLength,
+    InvalidJson(String),
+    InvalidForm,
+    InvalidMultipart(&'static str),
+}
+
+/// Returns `(parsed_body, truncated_body)`. `parsed_body` is null when the
+/// body is absent, truncated, or of a type that is not parsed.
+pub fn parse(headers: &Map, body: &str, raw_body: &[u8]) -> Result<(Value, bool), BodyError> {
+    let header = |name: &str| headers.get(&Value::from(name)).and_then(|v| v.as_str());
+    // Envoy marks a body cut at max_request_bytes, whatever the framing.
+    if header("x-envoy-auth-partial-body") == Some("true") {
+        return Ok((Value::Null, true));
+    }
+    let content_type = match header("content-type") {
+        Some(ct) => ct,
+        None => return Ok((Value::Null, false)),
+    };
+    let payload: std::borrow::Cow<str> = if !body.is_empty() {
+        body.into()
+    } else if !raw_body.is_empty() {
+        String::from_utf8_lossy(raw_body)
+    } else {
+        return Ok((Value::Null, false));
+    };
+    let kind = body_kind(content_type);
+    if kind == BodyKind::Other {
+        return Ok((Value::Null, false));
+    }
+    if let Some(cl) = header("content-length") {
+        let cl: i64 = cl.trim().parse().map_err(|_| BodyError::InvalidContentLength)?;
+        if cl != -1 && cl > payload.len() as i64 {
+            return Ok((Value::Null, true));
+        }
+    }
+    let parsed = match kind {
+        BodyKind::Json => Value::from_json_str(&payload).map_err(BodyError::InvalidJson)?,
+        BodyKind::Form => Value::from_map(parse_query(&payload).map_err(|_| BodyError::InvalidForm)?),
+        BodyKind::Multipart => match boundary(content_type) {
+            Some(b) => multipart(&payload, &b)?,
+            None => Value::Null,
+        },
+        BodyKind::Other => Value::Null,
+    };
+    Ok((parsed, false))
+}
+
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum BodyKind {
+    Json,
+    Form,
+    Multipart,
+    Other,
+}
+
+fn body_kind(content_type: &str) -> BodyKind {
+    if content_type.contains("application/json") {
+        return BodyKind::Json;
+    }
+    // gRPC bodies need a descriptor set; without one they are not parsed.
+    if content_type.contains("application/grpc") {
+        return BodyKind::Other;
+    }
+    if content_type.contains("application/x-www-form-urlencoded") {
+        return BodyKind::Form;
+    }
+    if content_type.contains("multipart/form-data") {
+        return BodyKind::Multipart;
+    }
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media.starts_with("application/") && media.ends_with("+json") {
+        return BodyKind::Json;
+    }
+    BodyKind::Other
+}
+
+/// The `boundary` parameter of a media type, quoted or not.
+fn boundary(content_type: &str) -> Option<String> {
+    for param in content_type.split(';').skip(1) {
+        let (k, v) = match param.split_once('=') {
+            Some(kv) => kv,
+            None => continue,
+        };
+        if k.trim().eq_ignore_ascii_case("boundary") {
+            let v = v.trim();
+            let v = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(v);
+            if v.is_empty() {
+                return None;
+            }
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+/// A multipart/form-data body → `{name: [value, ...]}`; a part whose own
+/// content type is JSON contributes the parsed JSON value.
+fn multipart(payload: &str, boundary: &str) -> Result<Value, BodyError> {
+    let delim = format!("--{}", boundary);
+    let mut out = Map::new();
+    let mut rest = match payload.find(&delim) {
+        Some(i) => &payload[i + delim.len()..],
+        None => return Err(BodyError::InvalidMultipart("no boundary found")),
+    };
+    loop {
+        if rest.starts_with("--") {
+            break; // closing delimiter
+        }
+        // The delimiter line ends with CRLF (or LF).
+        rest = rest.trim_start_matches([' ', '\t']);
+        rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n')).ok_or(BodyError::InvalidMultipart("malformed delimiter"))?;
+        let end = rest.find(&format!("\r\n{}", delim)).map(|i| (i, i + 2 + delim.len()));
+        let end = end.or_else(|| rest.find(&format!("\n{}", delim)).map(|i| (i, i + 1 + delim.len())));
+        let (part_end, next) = end.ok_or(BodyError::InvalidMultipart("unterminated part"))?;
+        let part = &rest[..part_end];
+        rest = &rest[next..];
+
+        let (head, content) = split_head(part).ok_or(BodyError::InvalidMultipart("malformed part headers"))?;
+        let mut name = None;
+        let mut is_json = false;
+        for line in head.lines() {
+            let (k, v) = match line.split_once(':') {
+                Some(kv) => kv,
+                None => continue,
+            };
+            if k.trim().eq_ignore_ascii_case("content-disposition") {
+                name = form_name(v);
+            } else if k.trim().eq_ignore_ascii_case("content-type") && v.contains("application/json") {
+                is_json = true;
+            }
+        }
+        let name = match name {
+            Some(n) if !n.is_empty() => n,
+            _ => continue,
+        };
+        let value = if is_json {
+            Value::from_json_str(content).map_err(BodyError::InvalidJson)?
+        } else {
+            Value::from(content)
+        };
+        let entry = out.entry(Value::from(name)).or_insert_with(Value::empty_array);
+        if let Value::Array(a) = entry {
+            Arc::make_mut(a).push(value);
+        }
+    }
+    Ok(Value::from_map(out))
+}
+
+fn split_head(part: &str) -> Option<(&str, &str)> {
+    if let Some(i) = part.find("\r\n\r\n") {
+        return Some((&part[..i], &part[i + 4..]));
+    }
+    if let Some(i) = part.find("\n\n") {
+        return Some((&part[..i], &part[i + 2..]));
+    }
+    // A part with no headers at all starts with the blank line.
+    part.strip_prefix("\r\n").or_else(|| part.strip_prefix('\n')).map(|c| ("", c))
+}
+
+/// `form-data; name="field"` → `field` (only for form-data dispositions, as Go's FormName).
+fn form_name(disposition: &str) -> Option<String> {
+    let mut parts = disposition.split(';');
+    if !parts.next()?.trim().eq_ignore_ascii_case("form-data") {
+        return None;
+    }
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("name") {
+                let v = v.trim();
+                return Some(v.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(v).to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdrs(pairs: &[(&str, &str)]) -> Map {
+        pairs.iter().map(|(k, v)| (Value::from(*k), Value::from(*v))).collect()
+    }
+
+    #[test]
+    fn parses_json_and_vendor_json() {
+        let (v, t) = parse(&hdrs(&[("content-type", "application/json")]), r#"{"a":1}"#, b"").unwrap();
+        assert_eq!((v.to_json().as_str(), t), (r#"{"a":1}"#, false));
+        let (v, _) = parse(&hdrs(&[("content-type", "application/vnd.api+json; charset=utf-8")]), "[1]", b"").unwrap();
+        assert_eq!(v.to_json(), "[1]");
+        assert!(matches!(parse(&hdrs(&[("content-type", "application/json")]), "{bad", b""), Err(BodyError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn detects_truncation() {
+        let h = hdrs(&[("content-type", "application/json"), ("content-length", "100")]);
+        assert_eq!(parse(&h, r#"{"a":"#, b"").unwrap(), (Value::Null, true));
+        let h = hdrs(&[("x-envoy-auth-partial-body", "true")]);
+        assert_eq!(parse(&h, "", b"").unwrap(), (Value::Null, true));
+    }
+
+    #[test]
+    fn parses_forms() {
+        let (v, _) = parse(&hdrs(&[("content-type", "application/x-www-form-urlencoded")]), "a=1&b=x+y&a=2", b"").unwrap();
+        assert_eq!(v.to_json(), r#"{"a":["1","2"],"b":["x y"]}"#);
+        let body = "--XX\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nalice\r\n--XX\r\nContent-Disposition: form-data; name=\"meta\"\r\nContent-Type: application/json\r\n\r\n{\"k\":true}\r\n--XX--\r\n";
+        let (v, _) = parse(&hdrs(&[("content-type", "multipart/form-data; boundary=XX")]), body, b"").unwrap();
+        assert_eq!(v.to_json(), r#"{"meta":[{"k":true}],"user":["alice"]}"#);
+    }
+
+    #[test]
+    fn ignores_other_types_and_raw_body_fallback() {
+        assert_eq!(parse(&hdrs(&[("content-type", "text/plain")]), "hi", b"").unwrap(), (Value::Null, false));
+        let (v, _) = parse(&hdrs(&[("content-type", "application/json")]), "", b"[true]").unwrap();
+        assert_eq!(v.to_json(), "[true]");
+    }
+}

@@ -1,0 +1,238 @@
+//! CheckRequest bytes → the input document opa-envoy-plugin gives policies:
+//! `attributes` (protomap of the request), `parsed_path`, `parsed_query`,
+//! `parsed_body`, `truncated_body`, `version`, `source_principal`.
+
+use crate::body::{self, BodyError};
+use crate::protomap::{self, Naming};
+use crate::schema;
+use crate::url::{self, UrlError};
+use crate::wire::WireError;
+use sark_engine::value::Map;
+use sark_engine::Value;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ApiVersion {
+    V2,
+    V3,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InputOptions {
+    /// Leave out `parsed_body` and `truncated_body` (`--skip-request-body-parse`).
+    pub skip_body_parse: bool,
+}
+
+/// Why a request could not become an input document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestError {
+    /// The bytes are not a CheckRequest: the gRPC call fails INVALID_ARGUMENT.
+    Malformed(WireError),
+    /// The HTTP request it describes is unreadable (bad escape in the path or
+    /// query, unparseable body): answered with a 400 deny.
+    BadUrl(UrlError),
+    BadBody(BodyError),
+}
+
+impl RequestError {
+    /// A snake_case code for logs and metrics; never sent to clients with detail.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::Malformed(_) => "request_malformed",
+            RequestError::BadUrl(_) => "request_path_invalid",
+            RequestError::BadBody(_) => "request_body_invalid",
+        }
+    }
+}
+
+fn s(k: &str) -> Value {
+    Value::from(k)
+}
+
+pub fn check_request_to_input(bytes: &[u8], version: ApiVersion, opts: &InputOptions) -> Result<Value, RequestError> {
+    let naming = match version {
+        ApiVersion::V3 => Naming::Json,
+        ApiVersion::V2 => Naming::Proto,
+    };
+    let mut input = protomap::decode(&schema::CHECK_REQUEST, bytes, naming).map_err(RequestError::Malformed)?;
+
+    let http = http_request(&input).cloned().unwrap_or_default();
+    let get_str = |k: &str| http.get(&s(k)).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let path = get_str("path");
+    let body_text = get_str("body");
+    let raw_body = match http.get(&s(if naming == Naming::Json { "rawBody" } else { "raw_body" })) {
+        Some(Value::String(b64)) => base64::decode(b64.as_bytes()).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+
+    // Beyond the plugin: raw headers (`encode_raw_headers`) folded into the
+    // `headers` object that policies already read.
+    let mut headers = match http.get(&s("headers")) {
+        Some(Value::Object(h)) => (**h).clone(),
+        _ => Map::new(),
+    };
+    let header_map_key = if naming == Naming::Json { "headerMap" } else { "header_map" };
+    if let Some(folded) = fold_header_map(http.get(&s(header_map_key)), naming) {
+        for (k, v) in folded {
+            headers.entry(k).or_insert(v);
+        }
+        if !headers.is_empty() {
+            set_http_headers(&mut input, headers.clone());
+        }
+    }
+
+    input.insert(s("version"), version_info(version));
+    input.insert(s("parsed_path"), url::parsed_path(&path).map_err(RequestError::BadUrl)?);
+    input.insert(s("parsed_query"), url::parsed_query(&path).map_err(RequestError::BadUrl)?);
+    if !opts.skip_body_parse {
+        let (parsed, truncated) = body::parse(&headers, &body_text, &raw_body).map_err(RequestError::BadBody)?;
+        input.insert(s("parsed_body"), parsed);
+        input.insert(s("truncated_body"), Value::Bool(truncated));
+    }
+    if let Some(p) = source_principal(&input) {
+        input.insert(s("source_principal"), p);
+    }
+    Ok(Value::from_map(input))
+}
+
+fn version_info(version: ApiVersion) -> Value {
+    let (api, enc) = match version {
+        ApiVersion::V3 => ("v3", "protojson"),
+        ApiVersion::V2 => ("v2", "encoding/json"),
+    };
+    let mut m = Map::new();
+    m.insert(s("encoding"), s(enc));
+    m.insert(s("ext_authz"), s(api));
+    Value::from_map(m)
+}
+
+fn http_request(input: &Map) -> Option<&Map> {
+    input.get(&s("attributes"))?.field("request")?.field("http")?.as_object()
+}
+
+fn source_principal(input: &Map) -> Option<Value> {
+    let p = input.get(&s("attributes"))?.field("source")?.field("principal")?;
+    match p {
+        Value::String(x) if !x.is_empty() => Some(p.clone()),
+        _ => None,
+    }
+}
+
+/// `header_map.headers[]` → `{key: value}`; repeated keys joined with `,` as
+/// Envoy joins them in `headers`; `raw_value` bytes read as text.
+fn fold_header_map(header_map: Option<&Value>, naming: Naming) -> Option<Map> {
+    let list = header_map?.field("headers")?.as_array()?;
+    let raw_key = if naming == Naming::Json { "rawValue" } else { "raw_value" };
+    let mut out: Map = Map::new();
+    for hv in list.iter() {
+        let key = match hv.field("key").and_then(|k| k.as_str()) {
+            Some(k) => k.to_ascii_lowercase(),
+            None => continue,
+        };
+        let value = match (hv.field("value").and_then(|v| v.as_str()), hv.field(raw_key).and_then(|v| v.as_str())) {
+            (Some(v), _) => v.to_string(),
+            (None, Some(b64)) => String::from_utf8_lossy(&base64::decode(b64.as_bytes()).unwrap_or_default()).into_owned(),
+            (None, None) => String::new(),
+        };
+        let k = Value::from(key);
+        let joined = match out.get(&k).and_then(|v| v.as_str()) {
+            Some(prev) => format!("{},{}", prev, value),
+            None => value,
+        };
+        out.insert(k, Value::from(joined));
+    }
+    Some(out)
+}
+
+fn set_http_headers(input: &mut Map, headers: Map) {
+    // attributes.request.http.headers = headers, rebuilding the Arc path.
+    let path = ["attributes", "request", "http"];
+    fn set(obj: &mut Map, path: &[&str], headers: Map) {
+        match path.split_first() {
+            None => {
+                obj.insert(s("headers"), Value::from_map(headers));
+            }
+            Some((first, rest)) => {
+                if let Some(Value::Object(child)) = obj.get_mut(&s(first)) {
+                    set(Arc::make_mut(child), rest, headers);
+                }
+            }
+        }
+    }
+    set(input, &path, headers);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Writer;
+
+    /// A CheckRequest as Envoy fills it for `GET /api/items?id=7`.
+    fn envoy_request(path: &str, extra_headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.message_field(1, |attrs| {
+            attrs.message_field(1, |src| {
+                src.message_field(1, |addr| {
+                    addr.message_field(1, |sa| {
+                        sa.string_field(2, "10.0.0.7");
+                        sa.uint_field(3, 53122);
+                    })
+                });
+                src.string_field(4, "spiffe://cluster.local/ns/default/sa/web");
+            });
+            attrs.message_field(4, |req| {
+                req.message_field(1, |ts| {
+                    ts.int_field(1, 1_764_000_000);
+                    ts.int_field(2, 5);
+                });
+                req.message_field(2, |http| {
+                    http.string_field(1, "14414468293557563000");
+                    http.string_field(2, "GET");
+                    let mut headers = vec![(":method", "GET"), (":path", path), ("x-request-id", "abc")];
+                    headers.extend_from_slice(extra_headers);
+                    for (k, v) in headers {
+                        http.message_field(3, |e| {
+                            e.string_field(1, k);
+                            e.string_field(2, v);
+                        });
+                    }
+                    http.string_field(4, path);
+                    http.string_field(5, "example.com");
+                    http.string_field(10, "HTTP/1.1");
+                    http.string_field(11, body);
+                });
+            });
+        });
+        w.buf
+    }
+
+    #[test]
+    fn builds_the_plugin_input_document() {
+        let bytes = envoy_request("/api/items?id=7", &[], "");
+        let v = check_request_to_input(&bytes, ApiVersion::V3, &InputOptions::default()).unwrap();
+        assert_eq!(v.field("parsed_path").unwrap().to_json(), r#"["api","items"]"#);
+        assert_eq!(v.field("parsed_query").unwrap().to_json(), r#"{"id":["7"]}"#);
+        assert_eq!(v.field("parsed_body"), Some(&Value::Null));
+        assert_eq!(v.field("truncated_body"), Some(&Value::Bool(false)));
+        assert_eq!(v.field("source_principal").unwrap().as_str(), Some("spiffe://cluster.local/ns/default/sa/web"));
+        assert_eq!(v.field("version").unwrap().to_json(), r#"{"encoding":"protojson","ext_authz":"v3"}"#);
+        let attrs = v.field("attributes").unwrap();
+        assert_eq!(attrs.field("request").unwrap().field("time").unwrap().to_json(), r#"{"nanos":5,"seconds":1764000000}"#);
+        assert_eq!(
+            attrs.field("source").unwrap().field("address").unwrap().to_json(),
+            r#"{"socketAddress":{"address":"10.0.0.7","portValue":53122}}"#
+        );
+    }
+
+    #[test]
+    fn body_errors_and_bad_paths_are_request_errors() {
+        let bytes = envoy_request("/x", &[("content-type", "application/json")], "{not json");
+        assert!(matches!(check_request_to_input(&bytes, ApiVersion::V3, &InputOptions::default()), Err(RequestError::BadBody(_))));
+        let skip = InputOptions { skip_body_parse: true };
+        let v = check_request_to_input(&bytes, ApiVersion::V3, &skip).unwrap();
+        assert!(v.field("parsed_body").is_none());
+        let bytes = envoy_request("/x%zz", &[], "");
+        assert!(matches!(check_request_to_input(&bytes, ApiVersion::V3, &InputOptions::default()), Err(RequestError::BadUrl(_))));
+        assert!(matches!(check_request_to_input(&[0x0a, 0x10], ApiVersion::V3, &InputOptions::default()), Err(RequestError::Malformed(_))));
+    }
+}

@@ -1,0 +1,297 @@
+//! Protobuf bytes → Value, the way opa-envoy-plugin's `protomap` renders a
+//! message: populated fields only (proto3 defaults left out), JSON names,
+//! maps as objects, Struct as a plain object, int64 as numbers, bytes as
+//! base64, enums as numbers, Timestamp as `{seconds, nanos}`.
+
+use crate::schema::{self, Field, Kind, Message};
+use crate::wire::{Reader, WireError, WireResult, FIXED32, FIXED64, LEN, VARINT};
+use num_bigint_free::u64_to_number;
+use sark_engine::value::Map;
+use sark_engine::{Number, Value};
+use std::sync::Arc;
+
+/// Which field names to emit: v3's protojson names or v2's Go struct names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Naming {
+    Json,
+    Proto,
+}
+
+/// Nested Struct values deeper than this are refused, not recursed into.
+const MAX_DEPTH: u32 = 64;
+
+pub fn decode(msg: &'static Message, bytes: &[u8], naming: Naming) -> WireResult<Map> {
+    let mut out = Map::new();
+    decode_into(msg, bytes, naming, &mut out, 0)?;
+    Ok(out)
+}
+
+fn key(f: &Field, naming: Naming) -> Value {
+    Value::string(match naming {
+        Naming::Json => f.json,
+        Naming::Proto => f.proto,
+    })
+}
+
+fn utf8(b: &[u8]) -> WireResult<Arc<str>> {
+    std::str::from_utf8(b).map(Arc::from).map_err(|_| WireError("string field contains invalid UTF-8"))
+}
+
+fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Map, depth: u32) -> WireResult<()> {
+    if depth > MAX_DEPTH {
+        return Err(WireError("message nested too deeply"));
+    }
+    let mut r = Reader::new(bytes);
+    while !r.done() {
+        let (num, wt) = r.tag()?;
+        let field = match msg.field(num) {
+            Some(f) if wire_type_of(f.kind) == wt => f,
+            // Unknown numbers and mismatched wire types are skipped, as protobuf readers do.
+            _ => {
+                r.skip(wt)?;
+                continue;
+            }
+        };
+        let k = key(field, naming);
+        match field.kind {
+            Kind::MapString => {
+                let (mk, mv) = map_entry_strings(r.bytes()?)?;
+                let entry = out.entry(k).or_insert_with(Value::empty_object);
+                insert_into_object(entry, Value::String(mk), Value::String(mv));
+            }
+            Kind::MapMessage(m) => {
+                let (mk, mv) = map_entry_message(r.bytes()?, m, naming, depth)?;
+                let entry = out.entry(k).or_insert_with(Value::empty_object);
+                insert_into_object(entry, Value::String(mk), mv);
+            }
+            _ => {
+                let v = scalar_or_message(field, &mut r, naming, depth)?;
+                if field.repeated {
+                    let entry = out.entry(k).or_insert_with(Value::empty_array);
+                    if let Value::Array(a) = entry {
+                        Arc::make_mut(a).push(v);
+                    }
+                } else if is_default(&v) && !field.oneof && !matches!(field.kind, Kind::Message(_) | Kind::Struct) {
+                    // proto3: a default scalar is indistinguishable from an absent one.
+                    out.remove(&k);
+                } else if let (Some(Value::Object(prev)), Value::Object(new)) = (out.get_mut(&k), &v) {
+                    // A message field seen twice merges, as in protobuf.
+                    let prev = Arc::make_mut(prev);
+                    for (nk, nv) in new.iter() {
+                        prev.insert(nk.clone(), nv.clone());
+                    }
+                } else {
+                    out.insert(k, v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn insert_into_object(target: &mut Value, k: Value, v: Value) {
+    if let Value::Object(o) = target {
+        Arc::make_mut(o).insert(k, v);
+    }
+}
+
+fn wire_type_of(kind: Kind) -> u32 {
+    match kind {
+        Kind::Bool | Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Uint64 | Kind::Enum => VARINT,
+        Kind::Double => FIXED64,
+        Kind::Float => FIXED32,
+        _ => LEN,
+    }
+}
+
+fn is_default(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !*b,
+        Value::Number(n) => n.is_zero(),
+        _ => false,
+    }
+}
+
+fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32) -> WireResult<Value> {
+    Ok(match field.kind {
+        Kind::String => Value::String(utf8(r.bytes()?)?),
+        Kind::Bytes => Value::string(base64::encode(r.bytes()?)),
+        Kind::Bool => Value::Bool(r.varint()? != 0),
+        Kind::Int32 | Kind::Enum => Value::int(r.varint()? as i32 as i64),
+        Kind::Int64 => Value::int(r.varint()? as i64),
+        Kind::Uint32 => Value::int(r.varint()? as u32 as i64),
+        Kind::Uint64 => Value::Number(u64_to_number(r.varint()?)),
+        Kind::Double => Value::float(f64::from_bits(r.fixed64()?)),
+        Kind::Float => Value::float(f32::from_bits(r.fixed32()?) as f64),
+        Kind::Message(m) => {
+            let mut inner = Map::new();
+            decode_into(m, r.bytes()?, naming, &mut inner, depth + 1)?;
+            Value::from_map(inner)
+        }
+        Kind::Struct => decode_struct(r.bytes()?, depth + 1)?,
+        Kind::MapString | Kind::MapMessage(_) => return Err(WireError("map field outside a message")),
+    })
+}
+
+fn map_entry_strings(bytes: &[u8]) -> WireResult<(Arc<str>, Arc<str>)> {
+    let mut r = Reader::new(bytes);
+    let (mut k, mut v): (Arc<str>, Arc<str>) = ("".into(), "".into());
+    while !r.done() {
+        match r.tag()? {
+            (1, LEN) => k = utf8(r.bytes()?)?,
+            (2, LEN) => v = utf8(r.bytes()?)?,
+            (_, wt) => r.skip(wt)?,
+        }
+    }
+    Ok((k, v))
+}
+
+fn map_entry_message(bytes: &[u8], m: &'static Message, naming: Naming, depth: u32) -> WireResult<(Arc<str>, Value)> {
+    let mut r = Reader::new(bytes);
+    let mut k: Arc<str> = "".into();
+    let mut v = Value::empty_object();
+    while !r.done() {
+        match r.tag()? {
+            (1, LEN) => k = utf8(r.bytes()?)?,
+            (2, LEN) => {
+                let b = r.bytes()?;
+                v = if std::ptr::eq(m, &schema::STRUCT_MARKER) {
+                    decode_struct(b, depth + 1)?
+                } else {
+                    let mut inner = Map::new();
+                    decode_into(m, b, naming, &mut inner, depth + 1)?;
+                    Value::from_map(inner)
+                };
+            }
+            (_, wt) => r.skip(wt)?,
+        }
+    }
+    Ok((k, v))
+}
+
+/// google.protobuf.Struct → a plain object (`structpb.Struct.AsMap`).
+fn decode_struct(bytes: &[u8], depth: u32) -> WireResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(WireError("message nested too deeply"));
+    }
+    let mut out = Map::new();
+    let mut r = Reader::new(bytes);
+    while !r.done() {
+        match r.tag()? {
+            (schema::STRUCT_FIELDS, LEN) => {
+                let mut e = Reader::new(r.bytes()?);
+                let mut k: Arc<str> = "".into();
+                let mut v = Value::Null;
+                while !e.done() {
+                    match e.tag()? {
+                        (1, LEN) => k = utf8(e.bytes()?)?,
+                        (2, LEN) => v = decode_struct_value(e.bytes()?, depth + 1)?,
+                        (_, wt) => e.skip(wt)?,
+                    }
+                }
+                out.insert(Value::String(k), v);
+            }
+            (_, wt) => r.skip(wt)?,
+        }
+    }
+    Ok(Value::from_map(out))
+}
+
+/// google.protobuf.Value → its JSON value; no kind set reads as null.
+fn decode_struct_value(bytes: &[u8], depth: u32) -> WireResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(WireError("message nested too deeply"));
+    }
+    let mut r = Reader::new(bytes);
+    let mut v = Value::Null;
+    while !r.done() {
+        match r.tag()? {
+            (schema::VALUE_NULL, VARINT) => {
+                r.varint()?;
+                v = Value::Null;
+            }
+            (schema::VALUE_NUMBER, FIXED64) => v = Value::float(f64::from_bits(r.fixed64()?)),
+            (schema::VALUE_STRING, LEN) => v = Value::String(utf8(r.bytes()?)?),
+            (schema::VALUE_BOOL, VARINT) => v = Value::Bool(r.varint()? != 0),
+            (schema::VALUE_STRUCT, LEN) => v = decode_struct(r.bytes()?, depth + 1)?,
+            (schema::VALUE_LIST, LEN) => {
+                let mut items = Vec::new();
+                let mut l = Reader::new(r.bytes()?);
+                while !l.done() {
+                    match l.tag()? {
+                        (schema::LIST_VALUES, LEN) => items.push(decode_struct_value(l.bytes()?, depth + 1)?),
+                        (_, wt) => l.skip(wt)?,
+                    }
+                }
+                v = Value::from_array(items);
+            }
+            (_, wt) => r.skip(wt)?,
+        }
+    }
+    Ok(v)
+}
+
+mod num_bigint_free {
+    use super::Number;
+    /// A uint64 as a Rego number, exact beyond i64's range.
+    pub fn u64_to_number(v: u64) -> Number {
+        match i64::try_from(v) {
+            Ok(i) => Number::Int(i),
+            Err(_) => Number::parse(&v.to_string()).unwrap_or(Number::Float(v as f64)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Writer;
+
+    #[test]
+    fn leaves_out_defaults_and_keeps_set_fields() {
+        let mut w = Writer::default();
+        w.message_field(4, |req| {
+            req.message_field(2, |http| {
+                http.string_field(2, "GET");
+                http.string_field(4, "/x");
+                http.int_field(9, 0);
+                http.message_field(3, |e| {
+                    e.string_field(1, ":path");
+                    e.string_field(2, "/x");
+                });
+            })
+        });
+        let m = decode(&schema::ATTRIBUTE_CONTEXT, &w.buf, Naming::Json).unwrap();
+        let v = Value::from_map(m);
+        assert_eq!(v.to_json(), r#"{"request":{"http":{"headers":{":path":"/x"},"method":"GET","path":"/x"}}}"#);
+    }
+
+    #[test]
+    fn renders_struct_metadata_as_plain_objects() {
+        let mut w = Writer::default();
+        w.message_field(1, |entry| {
+            entry.string_field(1, "envoy.filters.http.jwt_authn");
+            entry.message_field(2, |st| {
+                st.message_field(1, |fe| {
+                    fe.string_field(1, "sub");
+                    fe.message_field(2, |val| val.string_field(3, "alice"));
+                });
+                st.message_field(1, |fe| {
+                    fe.string_field(1, "n");
+                    fe.message_field(2, |val| val.double_field(2, 2.0));
+                });
+            });
+        });
+        let m = decode(&schema::METADATA, &w.buf, Naming::Json).unwrap();
+        assert_eq!(Value::from_map(m).to_json(), r#"{"filterMetadata":{"envoy.filters.http.jwt_authn":{"n":2,"sub":"alice"}}}"#);
+    }
+
+    #[test]
+    fn refuses_invalid_utf8_and_truncation() {
+        let mut w = Writer::default();
+        w.bytes_field(2, &[0xff, 0xfe]);
+        assert!(decode(&schema::PEER, &w.buf, Naming::Json).is_err());
+        assert!(decode(&schema::PEER, &[0x0a, 0x05, 0x01], Naming::Json).is_err());
+    }
+}

@@ -1,0 +1,132 @@
+//! Go's `url.PathUnescape` and `url.ParseQuery`, which opa-envoy-plugin uses
+//! to build `parsed_path` and `parsed_query`: same escapes, same errors.
+
+use sark_engine::value::Map;
+use sark_engine::Value;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UrlError {
+    /// `%` not followed by two hex digits.
+    InvalidEscape,
+    /// `;` in a query (Go rejects it since 1.17).
+    Semicolon,
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes; `plus_is_space` for query components. Bytes that are not
+/// UTF-8 after decoding become U+FFFD (policies see strings).
+pub fn unescape(s: &str, plus_is_space: bool) -> Result<String, UrlError> {
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| c == b'%' || (plus_is_space && c == b'+')) {
+        return Ok(s.to_string());
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hi = b.get(i + 1).copied().and_then(hex);
+                let lo = b.get(i + 2).copied().and_then(hex);
+                match (hi, lo) {
+                    (Some(h), Some(l)) => out.push(h << 4 | l),
+                    _ => return Err(UrlError::InvalidEscape),
+                }
+                i += 3;
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `parsed_path`: the decoded path without its query, one leading `/`
+/// removed, split on `/`. `/` gives `[""]`; `//admin/x` keeps its empty
+/// first segment so that a policy matching `["admin", ...]` is not fooled.
+pub fn parsed_path(path: &str) -> Result<Value, UrlError> {
+    let raw = path.split_once('?').map_or(path, |(p, _)| p);
+    let decoded = unescape(raw, false)?;
+    let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
+    Ok(Value::from_array(trimmed.split('/').map(Value::from).collect()))
+}
+
+/// `parsed_query`: Go's `url.ParseQuery` of the part after `?`, as
+/// `{key: [values...]}` with values in order of appearance.
+pub fn parsed_query(path: &str) -> Result<Value, UrlError> {
+    let raw = path.split_once('?').map_or("", |(_, q)| q);
+    parse_query(raw).map(Value::from_map)
+}
+
+/// Go's `url.ParseQuery`: pairs split on `&`, `+` as space; the first error wins.
+pub fn parse_query(raw: &str) -> Result<Map, UrlError> {
+    let mut m = Map::new();
+    let mut err = None;
+    for part in raw.split('&') {
+        if part.contains(';') {
+            err.get_or_insert(UrlError::Semicolon);
+            continue;
+        }
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let (k, v) = match (unescape(k, true), unescape(v, true)) {
+            (Ok(k), Ok(v)) => (k, v),
+            (Err(e), _) | (_, Err(e)) => {
+                err.get_or_insert(e);
+                continue;
+            }
+        };
+        let entry = m.entry(Value::from(k)).or_insert_with(Value::empty_array);
+        if let Value::Array(a) = entry {
+            Arc::make_mut(a).push(Value::from(v));
+        }
+    }
+    match err {
+        Some(e) => Err(e),
+        None => Ok(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> String {
+        parsed_path(s).unwrap().to_json()
+    }
+
+    #[test]
+    fn parses_paths_like_the_plugin() {
+        assert_eq!(p("/"), r#"[""]"#);
+        assert_eq!(p("/api/v1/products?x=1"), r#"["api","v1","products"]"#);
+        assert_eq!(p("/a%2Fb/c%20d"), r#"["a","b","c d"]"#);
+        assert_eq!(p("//admin/x"), r#"["","admin","x"]"#);
+        assert_eq!(p("/a+b"), r#"["a+b"]"#);
+        assert!(parsed_path("/bad%zz").is_err());
+    }
+
+    #[test]
+    fn parses_queries_like_go() {
+        let q = parsed_query("/p?b=2&a=1&a=x+y&flag&&c=%41").unwrap();
+        assert_eq!(q.to_json(), r#"{"a":["1","x y"],"b":["2"],"c":["A"],"flag":[""]}"#);
+        assert_eq!(parsed_query("/p?a=1;b=2"), Err(UrlError::Semicolon));
+        assert_eq!(parsed_query("/p?a=%"), Err(UrlError::InvalidEscape));
+        assert_eq!(parsed_query("/p").unwrap().to_json(), "{}");
+    }
+}

@@ -1,0 +1,173 @@
+//! Protocol Buffers wire format: a bounds-checked reader and an appending writer.
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireError(pub &'static str);
+
+pub type WireResult<T> = Result<T, WireError>;
+
+pub const VARINT: u32 = 0;
+pub const FIXED64: u32 = 1;
+pub const LEN: u32 = 2;
+pub const FIXED32: u32 = 5;
+
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub fn done(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub fn varint(&mut self) -> WireResult<u64> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = *self.buf.get(self.pos).ok_or(WireError("truncated varint"))?;
+            self.pos += 1;
+            v |= ((b & 0x7f) as u64) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(WireError("varint too long"))
+    }
+
+    /// The next field's number and wire type.
+    pub fn tag(&mut self) -> WireResult<(u32, u32)> {
+        let t = self.varint()?;
+        let num = (t >> 3) as u32;
+        if num == 0 || t >> 3 > u32::MAX as u64 {
+            return Err(WireError("invalid field number"));
+        }
+        Ok((num, (t & 7) as u32))
+    }
+
+    pub fn bytes(&mut self) -> WireResult<&'a [u8]> {
+        let n = self.varint()? as usize;
+        let end = self.pos.checked_add(n).ok_or(WireError("length overflow"))?;
+        if end > self.buf.len() {
+            return Err(WireError("truncated length-delimited field"));
+        }
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub fn fixed64(&mut self) -> WireResult<u64> {
+        let s = self.buf.get(self.pos..self.pos + 8).ok_or(WireError("truncated fixed64"))?;
+        self.pos += 8;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    pub fn fixed32(&mut self) -> WireResult<u32> {
+        let s = self.buf.get(self.pos..self.pos + 4).ok_or(WireError("truncated fixed32"))?;
+        self.pos += 4;
+        let mut a = [0u8; 4];
+        a.copy_from_slice(s);
+        Ok(u32::from_le_bytes(a))
+    }
+
+    /// Skips a field of an unknown number, as every proto reader must.
+    pub fn skip(&mut self, wire_type: u32) -> WireResult<()> {
+        match wire_type {
+            VARINT => self.varint().map(|_| ()),
+            FIXED64 => self.fixed64().map(|_| ()),
+            LEN => self.bytes().map(|_| ()),
+            FIXED32 => self.fixed32().map(|_| ()),
+            _ => Err(WireError("unsupported wire type")),
+        }
+    }
+}
+
+/// Appends protobuf fields to a byte vector.
+#[derive(Default)]
+pub struct Writer {
+    pub buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+    }
+
+    fn tag(&mut self, num: u32, wt: u32) {
+        self.varint(((num as u64) << 3) | wt as u64);
+    }
+
+    pub fn uint_field(&mut self, num: u32, v: u64) {
+        if v != 0 {
+            self.tag(num, VARINT);
+            self.varint(v);
+        }
+    }
+
+    pub fn int_field(&mut self, num: u32, v: i64) {
+        if v != 0 {
+            self.tag(num, VARINT);
+            self.varint(v as u64);
+        }
+    }
+
+    pub fn bool_field(&mut self, num: u32, v: bool) {
+        if v {
+            self.tag(num, VARINT);
+            self.varint(1);
+        }
+    }
+
+    pub fn double_field(&mut self, num: u32, v: f64) {
+        self.tag(num, FIXED64);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn bytes_field(&mut self, num: u32, v: &[u8]) {
+        self.tag(num, LEN);
+        self.varint(v.len() as u64);
+        self.buf.extend_from_slice(v);
+    }
+
+    /// A string field; proto3 leaves empty strings off the wire.
+    pub fn string_field(&mut self, num: u32, v: &str) {
+        if !v.is_empty() {
+            self.bytes_field(num, v.as_bytes());
+        }
+    }
+
+    /// A nested message, always written (presence matters for messages).
+    pub fn message_field(&mut self, num: u32, f: impl FnOnce(&mut Writer)) {
+        let mut inner = Writer::default();
+        f(&mut inner);
+        self.bytes_field(num, &inner.buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            let mut w = Writer::default();
+            w.varint(v);
+            assert_eq!(Reader::new(&w.buf).varint().unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn rejects_truncation() {
+        assert!(Reader::new(&[0x80]).varint().is_err());
+        assert!(Reader::new(&[0x05, b'a']).bytes().is_err());
+    }
+}

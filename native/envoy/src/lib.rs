@@ -4,6 +4,7 @@
 //! JavaScript only moves bytes.
 
 pub mod body;
+pub mod cache_key;
 pub mod input;
 pub mod protomap;
 pub mod response;

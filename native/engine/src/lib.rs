@@ -4,10 +4,17 @@
 //! immutable, shareable policy; `Policy::prepare` resolves a decision path
 //! once; `PreparedQuery::eval` evaluates it for an input, never re-parsing.
 
+pub mod ast;
 pub mod builtins;
+pub mod compile;
 pub mod error;
+pub mod eval;
 pub mod json;
+pub mod lexer;
 pub mod number;
+pub mod parser;
+pub mod query;
+pub mod testsuite;
 pub mod value;
 
 pub use error::{Diagnostic, EvalError};
@@ -59,53 +66,137 @@ pub struct Decision {
     pub prints: Vec<String>,
 }
 
-/// A compiled policy set plus its base data: immutable, cheap to clone.
+/// A compiled policy set plus its base data: immutable, cheap to clone,
+/// shareable across threads.
 #[derive(Clone)]
 pub struct Policy {
     inner: Arc<PolicyInner>,
 }
 
 struct PolicyInner {
-    #[allow(dead_code)]
-    modules: Vec<SourceFile>,
-    #[allow(dead_code)]
+    compiled: compile::Compiled,
     data: Value,
-    #[allow(dead_code)]
     options: CompileOptions,
 }
 
 /// A decision path resolved against a policy, ready to evaluate many times.
 #[derive(Clone)]
 pub struct PreparedQuery {
-    #[allow(dead_code)]
     policy: Policy,
     /// The reference being evaluated, e.g. `data.envoy.authz.allow`.
     pub path: String,
+    term: Arc<ast::Term>,
+}
+
+fn parse_diag(files: &[(String, String)], file: usize, e: &parser::ParseError) -> Diagnostic {
+    let (name, src) = files.get(file).map(|(n, s)| (n.as_str(), s.as_str())).unwrap_or(("", ""));
+    let (line, col) = lexer::line_col(src, e.offset);
+    Diagnostic { code: "rego_parse_error", message: e.message.clone(), file: name.to_string(), line, col }
 }
 
 impl Policy {
     /// Parses and compiles `modules` with base document `data`.
     /// All errors of all files are returned together.
     pub fn compile(modules: &[SourceFile], data: Value, options: &CompileOptions) -> Result<Policy, Vec<Diagnostic>> {
-        Ok(Policy { inner: Arc::new(PolicyInner { modules: modules.to_vec(), data, options: options.clone() }) })
+        let files: Vec<(String, String)> = modules.iter().map(|m| (m.name.clone(), m.text.clone())).collect();
+        let mut diags = Vec::new();
+        let mut parsed = Vec::new();
+        for (i, m) in modules.iter().enumerate() {
+            match parser::parse_module(&m.text, i as u32, options.v0_compatible) {
+                Ok(md) => parsed.push(md),
+                Err(errs) => diags.extend(errs.iter().map(|e| parse_diag(&files, i, e))),
+            }
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        let compiled = compile::Compiler::new(&files).compile(parsed)?;
+        let data = if matches!(data, Value::Object(_)) { data } else { Value::empty_object() };
+        Ok(Policy { inner: Arc::new(PolicyInner { compiled, data, options: options.clone() }) })
     }
 
     /// Resolves `path` (`data.envoy.authz.allow` or `envoy/authz/allow`).
     pub fn prepare(&self, path: &str) -> Result<PreparedQuery, Vec<Diagnostic>> {
-        Ok(PreparedQuery { policy: self.clone(), path: normalize_path(path) })
+        let norm = normalize_path(path);
+        let term = parser::parse_term(&norm, u32::MAX).map_err(|errs| {
+            errs.iter()
+                .map(|e| Diagnostic { code: "rego_parse_error", message: e.message.clone(), file: "<query>".into(), line: 1, col: e.offset + 1 })
+                .collect::<Vec<_>>()
+        })?;
+        let mut body = vec![ast::Expr { kind: ast::ExprKind::Term(term), with: Vec::new(), span: ast::Span::default() }];
+        let mut c = compile::Compiler::new(&[]);
+        c.set_tree_for_query(&self.inner.compiled);
+        let _ = c.compile_query(&mut body, &[]);
+        if !c.diags.is_empty() {
+            return Err(c.diags);
+        }
+        let term = match body.pop().map(|e| e.kind) {
+            Some(ast::ExprKind::Term(t)) => t,
+            _ => return Err(vec![Diagnostic { code: "rego_parse_error", message: "invalid path".into(), file: "<query>".into(), line: 1, col: 1 }]),
+        };
+        Ok(PreparedQuery { policy: self.clone(), path: norm, term: Arc::new(term) })
+    }
+
+    /// Runs an ad-hoc query (`data.x.p = v; v > 1`), returning rows shaped like
+    /// `opa eval --format json`.
+    pub fn query(&self, query_text: &str, input: Option<&Value>, limits: &EvalLimits) -> Result<query::QueryResult, QueryError> {
+        query::run(self, query_text, input, limits)
+    }
+
+    pub(crate) fn compiled(&self) -> &compile::Compiled {
+        &self.inner.compiled
+    }
+    pub(crate) fn data(&self) -> &Value {
+        &self.inner.data
+    }
+    pub(crate) fn options(&self) -> &CompileOptions {
+        &self.inner.options
+    }
+}
+
+/// A query that failed to compile or to evaluate.
+#[derive(Clone, Debug)]
+pub enum QueryError {
+    Compile(Vec<Diagnostic>),
+    Eval(EvalError),
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Compile(d) => {
+                for (i, x) in d.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{}", x)?;
+                }
+                Ok(())
+            }
+            QueryError::Eval(e) => write!(f, "{}", e),
+        }
     }
 }
 
 impl PreparedQuery {
-    pub fn eval(&self, _input: Option<&Value>, _limits: &EvalLimits) -> Result<Decision, EvalError> {
-        Err(EvalError::new("eval_internal_error", "evaluator not built yet"))
+    pub fn eval(&self, input: Option<&Value>, limits: &EvalLimits) -> Result<Decision, EvalError> {
+        let pol = &self.policy.inner;
+        let lim = eval::Limits { max_steps: limits.max_steps, max_depth: limits.max_depth, deadline_ns: limits.deadline_ns };
+        let mut ev = eval::Evaluator::new(&pol.compiled, pol.data.clone(), input.cloned(), pol.options.strict_builtin_errors, lim);
+        let mut frame = eval::Frame::new(0);
+        let mut out = None;
+        ev.eval_term(&mut frame, &self.term, &mut |_, _, v| {
+            out = Some(v);
+            Ok(false)
+        })?;
+        Ok(Decision { value: out, cacheable: ev.cacheable, prints: std::mem::take(&mut ev.prints) })
     }
 }
 
 /// `envoy/authz/allow` and `data.envoy.authz.allow` name the same document.
 pub fn normalize_path(path: &str) -> String {
     let p = path.trim().trim_matches('/');
-    if p == "data" || p.starts_with("data.") {
+    if p == "data" || p.starts_with("data.") || p.starts_with("data[") {
         p.to_string()
     } else if p.is_empty() {
         "data".to_string()

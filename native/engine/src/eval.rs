@@ -1,0 +1,1308 @@
+//! Top-down evaluation with backtracking, in continuation-passing style.
+//!
+//! A body is evaluated expression by expression; each expression calls the
+//! continuation once per solution. Variables live in per-rule frames of
+//! slots with an undo trail. Rule values are computed whole and memoized per
+//! query (and per `with` context).
+
+use crate::ast::*;
+use crate::builtins::{self, BuiltinError, Ctx};
+use crate::compile::{path_string, Compiled, CRule};
+use crate::error::EvalError;
+use crate::number::Number;
+use crate::value::{Map, Set, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `Ok(true)`: keep enumerating; `Ok(false)`: stop (a solution was enough).
+pub type R = Result<bool, EvalError>;
+
+/// Bytes of native stack evaluation may use before it stops cleanly.
+const STACK_BUDGET: usize = 1_200_000;
+
+pub struct Frame {
+    pub slots: Vec<Option<Value>>,
+    trail: Vec<u32>,
+}
+
+impl Frame {
+    pub fn new(n: u32) -> Frame {
+        Frame { slots: vec![None; n as usize], trail: Vec::new() }
+    }
+    fn get(&self, s: u32) -> Option<&Value> {
+        self.slots.get(s as usize).and_then(|v| v.as_ref())
+    }
+    fn bind(&mut self, s: u32, v: Value) {
+        if let Some(slot) = self.slots.get_mut(s as usize) {
+            *slot = Some(v);
+            self.trail.push(s);
+        }
+    }
+    fn mark(&self) -> usize {
+        self.trail.len()
+    }
+    fn undo(&mut self, mark: usize) {
+        while self.trail.len() > mark {
+            if let Some(s) = self.trail.pop() {
+                if let Some(slot) = self.slots.get_mut(s as usize) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Mock {
+    Value(Value),
+    Func(CallTarget),
+}
+
+#[derive(Default)]
+struct State {
+    input: Option<Value>,
+    data: Value,
+    overrides: Vec<(Vec<Value>, Value)>,
+    mocks: HashMap<String, Mock>,
+    cache: HashMap<usize, Option<Value>>,
+}
+
+
+pub struct Limits {
+    pub max_steps: u64,
+    pub max_depth: u32,
+    pub deadline_ns: i64,
+}
+
+pub struct Evaluator<'a> {
+    pol: &'a Compiled,
+    st: State,
+    saved: Vec<State>,
+    pub ctx: Ctx,
+    pub strict: bool,
+    pub cacheable: bool,
+    pub prints: Vec<String>,
+    steps: u64,
+    depth: u32,
+    limits: Limits,
+    in_progress: Vec<usize>,
+    stack_base: usize,
+    /// Expression values of the current query row.
+    pub qvals: Vec<Value>,
+}
+
+type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
+type BodyK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame) -> R;
+
+fn stack_addr() -> usize {
+    let x = 0u8;
+    &x as *const u8 as usize
+}
+
+pub fn conflict(msg: String) -> EvalError {
+    EvalError::new("eval_conflict_error", msg)
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(pol: &'a Compiled, data: Value, input: Option<Value>, strict: bool, limits: Limits) -> Evaluator<'a> {
+        Evaluator {
+            pol,
+            st: State { input, data, ..Default::default() },
+            saved: Vec::new(),
+            ctx: Ctx::new(Ctx::now(), strict),
+            strict,
+            cacheable: true,
+            prints: Vec::new(),
+            steps: 0,
+            depth: 0,
+            limits,
+            in_progress: Vec::new(),
+            stack_base: stack_addr(),
+            qvals: Vec::new(),
+        }
+    }
+
+    fn err_at(&self, code: &'static str, msg: impl Into<String>, span: Span) -> EvalError {
+        let mut e = EvalError::new(code, msg);
+        if let Some((name, src)) = self.pol.files.get(span.file as usize) {
+            let (l, c) = crate::lexer::line_col(src, span.start);
+            e.location = Some((name.clone(), l, c));
+        }
+        e
+    }
+
+    fn step(&mut self) -> Result<(), EvalError> {
+        self.steps += 1;
+        if self.limits.max_steps > 0 && self.steps > self.limits.max_steps {
+            return Err(EvalError::new("eval_limit_error", format!("evaluation exceeded {} steps", self.limits.max_steps)));
+        }
+        if self.steps & 1023 == 0 && self.limits.deadline_ns > 0 && Ctx::now() > self.limits.deadline_ns {
+            return Err(EvalError::new("eval_limit_error", "evaluation deadline exceeded"));
+        }
+        let here = stack_addr();
+        if self.stack_base > here && self.stack_base - here > STACK_BUDGET {
+            return Err(EvalError::new("eval_limit_error", "evaluation nested too deeply"));
+        }
+        Ok(())
+    }
+
+    fn enter(&mut self) -> Result<(), EvalError> {
+        self.depth += 1;
+        if self.limits.max_depth > 0 && self.depth > self.limits.max_depth {
+            return Err(EvalError::new("eval_limit_error", format!("evaluation exceeded call depth {}", self.limits.max_depth)));
+        }
+        Ok(())
+    }
+
+    // ---- bodies and expressions ----
+
+    pub fn eval_body(&mut self, f: &mut Frame, body: &'a [Expr], k: BodyK<'_, 'a>) -> R {
+        match body.split_first() {
+            None => k(self, f),
+            Some((e, rest)) => self.eval_expr(f, e, &mut |ev, f| ev.eval_body(f, rest, k)),
+        }
+    }
+
+    /// Like `eval_body`, recording each expression's value (for query output).
+    pub fn eval_query(&mut self, f: &mut Frame, body: &'a [Expr], i: usize, k: BodyK<'_, 'a>) -> R {
+        let Some(e) = body.get(i) else { return k(self, f) };
+        match &e.kind {
+            ExprKind::Term(t) if e.with.is_empty() => {
+                self.step()?;
+                self.eval_term(f, t, &mut |ev, f, v| {
+                    if v == Value::Bool(false) {
+                        return Ok(true);
+                    }
+                    if let Some(slot) = ev.qvals.get_mut(i) {
+                        *slot = v;
+                    }
+                    ev.eval_query(f, body, i + 1, k)
+                })
+            }
+            _ => self.eval_expr(f, e, &mut |ev, f| {
+                if let Some(slot) = ev.qvals.get_mut(i) {
+                    *slot = Value::Bool(true);
+                }
+                ev.eval_query(f, body, i + 1, k)
+            }),
+        }
+    }
+
+    /// The value bound to a slot.
+    pub fn slot(f: &Frame, s: u32) -> Option<Value> {
+        f.get(s).cloned()
+    }
+
+    fn eval_expr(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
+        self.step()?;
+        if !e.with.is_empty() {
+            return self.eval_with(f, e, k);
+        }
+        self.eval_expr_plain(f, e, k)
+    }
+
+    fn eval_expr_plain(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
+        match &e.kind {
+            ExprKind::Term(t) => self.eval_term(f, t, &mut |ev, f, v| if v == Value::Bool(false) { Ok(true) } else { k(ev, f) }),
+            ExprKind::Unify(a, b, _) => self.unify(f, a, b, k),
+            ExprKind::Not(inner) => {
+                let mark = f.mark();
+                let mut found = false;
+                let r = self.eval_expr(f, inner, &mut |_, _| {
+                    found = true;
+                    Ok(false)
+                });
+                f.undo(mark);
+                r?;
+                if found {
+                    Ok(true)
+                } else {
+                    k(self, f)
+                }
+            }
+            ExprKind::SomeDecl(_) => k(self, f),
+            ExprKind::SomeIn(key, val, coll) => self.eval_term(f, coll, &mut |ev, f, c| {
+                for (ck, cv) in children(&c) {
+                    ev.step()?;
+                    let mark = f.mark();
+                    let r = match key {
+                        Some(kt) => ev.unify_value(f, kt, ck, &mut |ev, f| ev.unify_value(f, val, cv.clone(), k)),
+                        None => ev.unify_value(f, val, cv, k),
+                    };
+                    f.undo(mark);
+                    if !r? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }),
+            ExprKind::Every(key, val, dom, body) => {
+                let mut holds = true;
+                let mut defined = false;
+                let mark = f.mark();
+                let r = self.eval_term(f, dom, &mut |ev, f, d| {
+                    defined = true;
+                    if !matches!(d, Value::Array(_) | Value::Object(_) | Value::Set(_)) {
+                        holds = false;
+                        return Ok(false);
+                    }
+                    for (ck, cv) in children(&d) {
+                        ev.step()?;
+                        let mark = f.mark();
+                        let mut ok = false;
+                        let r = match key {
+                            Some(kt) => ev.unify_value(f, kt, ck, &mut |ev, f| {
+                                ev.unify_value(f, val, cv.clone(), &mut |ev, f| {
+                                    ev.eval_body(f, body, &mut |_, _| {
+                                        ok = true;
+                                        Ok(false)
+                                    })
+                                })
+                            }),
+                            None => ev.unify_value(f, val, cv, &mut |ev, f| {
+                                ev.eval_body(f, body, &mut |_, _| {
+                                    ok = true;
+                                    Ok(false)
+                                })
+                            }),
+                        };
+                        f.undo(mark);
+                        r?;
+                        if !ok {
+                            holds = false;
+                            return Ok(false);
+                        }
+                    }
+                    Ok(false)
+                });
+                f.undo(mark);
+                r?;
+                if holds && defined {
+                    k(self, f)
+                } else {
+                    Ok(true)
+                }
+            }
+        }
+    }
+
+    // ---- with ----
+
+    fn eval_with(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
+        // Evaluate the replacement values first (in the current context).
+        let mut vals: Vec<Option<Value>> = Vec::new();
+        for w in &e.with {
+            if w.value_func.is_some() {
+                vals.push(None);
+                continue;
+            }
+            let mut got = None;
+            self.eval_term(f, &w.value, &mut |_, _, v| {
+                got = Some(v);
+                Ok(false)
+            })?;
+            match got {
+                Some(v) => vals.push(Some(v)),
+                None => return Ok(true),
+            }
+        }
+        let mut ns = State {
+            input: self.st.input.clone(),
+            data: self.st.data.clone(),
+            overrides: self.st.overrides.clone(),
+            mocks: self.st.mocks.clone(),
+            cache: HashMap::new(),
+        };
+        for (w, v) in e.with.iter().zip(vals) {
+            match (&w.kind, v) {
+                (WithTarget::Input(p), Some(v)) => {
+                    ns.input = Some(set_path(ns.input.take(), p, v));
+                }
+                (WithTarget::Data(p), Some(v)) => {
+                    if self.touches_rules(p) {
+                        ns.overrides.retain(|(q, _)| !q.starts_with(p));
+                        ns.overrides.push((p.clone(), v));
+                    } else {
+                        ns.data = set_path(Some(ns.data), p, v);
+                    }
+                }
+                (WithTarget::Builtin(n), v) => {
+                    let m = match (v, &w.value_func) {
+                        (_, Some(t)) => Mock::Func(t.clone()),
+                        (Some(v), None) => Mock::Value(v),
+                        (None, None) => continue,
+                    };
+                    ns.mocks.insert(n.to_string(), m);
+                }
+                (WithTarget::User(p), v) => {
+                    let m = match (v, &w.value_func) {
+                        (_, Some(t)) => Mock::Func(t.clone()),
+                        (Some(v), None) => Mock::Value(v),
+                        (None, None) => continue,
+                    };
+                    ns.mocks.insert(path_string(p), m);
+                }
+                _ => {}
+            }
+        }
+        let old = std::mem::replace(&mut self.st, ns);
+        self.saved.push(old);
+        let r = self.eval_expr_plain(f, e, &mut |ev, f| {
+            // Continue the rest of the body in the outer context.
+            let Some(outer) = ev.saved.pop() else { return k(ev, f) };
+            let inner = std::mem::replace(&mut ev.st, outer);
+            let r = k(ev, f);
+            let outer = std::mem::replace(&mut ev.st, inner);
+            ev.saved.push(outer);
+            r
+        });
+        if let Some(old) = self.saved.pop() {
+            self.st = old;
+        }
+        r
+    }
+
+    fn touches_rules(&self, p: &[Value]) -> bool {
+        let t = &self.pol.tree;
+        let mut n = 0usize;
+        for k in p {
+            match t.child(n, k) {
+                Some(c) => n = c,
+                None => return false,
+            }
+            let node = &t.nodes[n];
+            if !node.rules.is_empty() || node.default.is_some() {
+                return true;
+            }
+        }
+        t.nodes[n].has_rules_below || !t.nodes[n].rules.is_empty()
+    }
+
+    // ---- unification ----
+
+    fn is_pattern(&self, f: &Frame, t: &Term) -> bool {
+        match &t.kind {
+            TermKind::Local(s, _) => f.get(*s).is_none(),
+            TermKind::Array(items) => items.iter().any(|i| self.is_pattern(f, i)),
+            TermKind::Object(items) => items.iter().any(|(_, v)| self.is_pattern(f, v)),
+            _ => false,
+        }
+    }
+
+    fn unify(&mut self, f: &mut Frame, a: &'a Term, b: &'a Term, k: BodyK<'_, 'a>) -> R {
+        match (&a.kind, &b.kind) {
+            (TermKind::Array(x), TermKind::Array(y)) if self.is_pattern(f, a) && self.is_pattern(f, b) => {
+                if x.len() != y.len() {
+                    return Ok(true);
+                }
+                self.unify_pairs(f, x, y, 0, k)
+            }
+            _ => {
+                if self.is_pattern(f, a) {
+                    self.eval_term(f, b, &mut |ev, f, v| ev.unify_value(f, a, v, k))
+                } else {
+                    self.eval_term(f, a, &mut |ev, f, v| ev.unify_value(f, b, v, k))
+                }
+            }
+        }
+    }
+
+    fn unify_pairs(&mut self, f: &mut Frame, x: &'a [Term], y: &'a [Term], i: usize, k: BodyK<'_, 'a>) -> R {
+        if i == x.len() {
+            return k(self, f);
+        }
+        self.unify(f, &x[i], &y[i], &mut |ev, f| ev.unify_pairs(f, x, y, i + 1, k))
+    }
+
+    /// Unifies a term (possibly a pattern) with a value.
+    pub fn unify_value(&mut self, f: &mut Frame, t: &'a Term, v: Value, k: BodyK<'_, 'a>) -> R {
+        match &t.kind {
+            TermKind::Local(s, _) => match f.get(*s) {
+                Some(cur) => {
+                    if *cur == v {
+                        k(self, f)
+                    } else {
+                        Ok(true)
+                    }
+                }
+                None => {
+                    let mark = f.mark();
+                    f.bind(*s, v);
+                    let r = k(self, f);
+                    f.undo(mark);
+                    r
+                }
+            },
+            TermKind::Scalar(x) => {
+                if *x == v {
+                    k(self, f)
+                } else {
+                    Ok(true)
+                }
+            }
+            TermKind::Array(items) if self.is_pattern(f, t) => match &v {
+                Value::Array(arr) if arr.len() == items.len() => {
+                    let arr = arr.clone();
+                    self.unify_items(f, items, &arr, 0, k)
+                }
+                _ => Ok(true),
+            },
+            TermKind::Object(items) if self.is_pattern(f, t) => match &v {
+                Value::Object(obj) if obj.len() == items.len() => {
+                    let obj = obj.clone();
+                    self.unify_fields(f, items, &obj, 0, k)
+                }
+                _ => Ok(true),
+            },
+            _ => self.eval_term(f, t, &mut |ev, f, tv| if tv == v { k(ev, f) } else { Ok(true) }),
+        }
+    }
+
+    fn unify_items(&mut self, f: &mut Frame, items: &'a [Term], arr: &Arc<Vec<Value>>, i: usize, k: BodyK<'_, 'a>) -> R {
+        if i == items.len() {
+            return k(self, f);
+        }
+        let v = arr[i].clone();
+        let arr2 = arr.clone();
+        self.unify_value(f, &items[i], v, &mut |ev, f| ev.unify_items(f, items, &arr2, i + 1, k))
+    }
+
+    fn unify_fields(&mut self, f: &mut Frame, items: &'a [(Term, Term)], obj: &Arc<Map>, i: usize, k: BodyK<'_, 'a>) -> R {
+        if i == items.len() {
+            return k(self, f);
+        }
+        let obj2 = obj.clone();
+        self.eval_term(f, &items[i].0, &mut |ev, f, key| match obj2.get(&key) {
+            Some(v) => {
+                let v = v.clone();
+                let obj3 = obj2.clone();
+                ev.unify_value(f, &items[i].1, v, &mut |ev, f| ev.unify_fields(f, items, &obj3, i + 1, k))
+            }
+            None => Ok(true),
+        })
+    }
+
+    // ---- terms ----
+
+    pub fn eval_term(&mut self, f: &mut Frame, t: &'a Term, k: TermK<'_, 'a>) -> R {
+        match &t.kind {
+            TermKind::Scalar(v) => k(self, f, v.clone()),
+            TermKind::Local(s, n) => match f.get(*s) {
+                Some(v) => {
+                    let v = v.clone();
+                    k(self, f, v)
+                }
+                None => Err(self.err_at("rego_unsafe_var_error", format!("var {} is unsafe", n), t.span)),
+            },
+            TermKind::Input => match self.st.input.clone() {
+                Some(v) => k(self, f, v),
+                None => Ok(true),
+            },
+            TermKind::Data => self.eval_data_ref(f, Some(0), Vec::new(), &[], k),
+            TermKind::Var(n) => Err(self.err_at("rego_unsafe_var_error", format!("var {} is unsafe", n), t.span)),
+            TermKind::Ref(h, path) => {
+                if let TermKind::Data = h.kind {
+                    return self.eval_data_ref(f, Some(0), Vec::new(), path, k);
+                }
+                self.eval_term(f, h, &mut |ev, f, v| ev.index_value(f, v, path, k))
+            }
+            TermKind::Array(items) => {
+                let mut acc = Vec::with_capacity(items.len());
+                self.eval_list(f, items, &mut acc, &mut |ev, f, vals| k(ev, f, Value::from_array(vals.to_vec())))
+            }
+            TermKind::Set(items) => {
+                let mut acc = Vec::with_capacity(items.len());
+                self.eval_list(f, items, &mut acc, &mut |ev, f, vals| k(ev, f, Value::from_set(vals.iter().cloned().collect())))
+            }
+            TermKind::Object(items) => {
+                let mut acc = Vec::with_capacity(items.len() * 2);
+                let flat: Vec<&'a Term> = items.iter().flat_map(|(a, b)| [a, b]).collect();
+                self.eval_list_refs(f, &flat, &mut acc, &mut |ev, f, vals| {
+                    let mut m = Map::new();
+                    for pair in vals.chunks(2) {
+                        if let [a, b] = pair {
+                            m.insert(a.clone(), b.clone());
+                        }
+                    }
+                    k(ev, f, Value::from_map(m))
+                })
+            }
+            TermKind::ArrayCompr(h, body) => {
+                let mut out = Vec::new();
+                let mark = f.mark();
+                let r = self.eval_body(f, body, &mut |ev, f| {
+                    ev.eval_term(f, h, &mut |_, _, v| {
+                        out.push(v);
+                        Ok(true)
+                    })
+                });
+                f.undo(mark);
+                r?;
+                k(self, f, Value::from_array(out))
+            }
+            TermKind::SetCompr(h, body) => {
+                let mut out = Set::new();
+                let mark = f.mark();
+                let r = self.eval_body(f, body, &mut |ev, f| {
+                    ev.eval_term(f, h, &mut |_, _, v| {
+                        out.insert(v);
+                        Ok(true)
+                    })
+                });
+                f.undo(mark);
+                r?;
+                k(self, f, Value::from_set(out))
+            }
+            TermKind::ObjectCompr(kt, vt, body) => {
+                let mut out = Map::new();
+                let mark = f.mark();
+                let span = t.span;
+                let r = self.eval_body(f, body, &mut |ev, f| {
+                    ev.eval_term(f, kt, &mut |ev, f, key| {
+                        let out = &mut out;
+                        ev.eval_term(f, vt, &mut |ev, _, val| {
+                            if let Some(old) = out.get(&key) {
+                                if *old != val {
+                                    return Err(ev.err_at("eval_conflict_error", "object keys must be unique", span));
+                                }
+                            }
+                            out.insert(key.clone(), val);
+                            Ok(true)
+                        })
+                    })
+                });
+                f.undo(mark);
+                r?;
+                k(self, f, Value::from_map(out))
+            }
+            TermKind::Call(c) => self.eval_call(f, c, t.span, k),
+        }
+    }
+
+    fn eval_list(&mut self, f: &mut Frame, items: &'a [Term], acc: &mut Vec<Value>, k: &mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, &[Value]) -> R) -> R {
+        let i = acc.len();
+        if i == items.len() {
+            return k(self, f, acc);
+        }
+        self.eval_term(f, &items[i], &mut |ev, f, v| {
+            acc.push(v);
+            let r = ev.eval_list(f, items, acc, k);
+            acc.pop();
+            r
+        })
+    }
+
+    fn eval_list_refs(&mut self, f: &mut Frame, items: &[&'a Term], acc: &mut Vec<Value>, k: &mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, &[Value]) -> R) -> R {
+        let i = acc.len();
+        if i == items.len() {
+            return k(self, f, acc);
+        }
+        let t = items[i];
+        self.eval_term(f, t, &mut |ev, f, v| {
+            acc.push(v);
+            let r = ev.eval_list_refs(f, items, acc, k);
+            acc.pop();
+            r
+        })
+    }
+
+    /// Follows `path[i..]` into `v`, enumerating unbound keys.
+    fn index_value(&mut self, f: &mut Frame, v: Value, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+        let Some((seg, rest)) = path.split_first() else { return k(self, f, v) };
+        if self.is_pattern(f, seg) {
+            for (ck, cv) in children(&v) {
+                self.step()?;
+                let mark = f.mark();
+                let r = self.unify_value(f, seg, ck, &mut |ev, f| ev.index_value(f, cv.clone(), rest, k));
+                f.undo(mark);
+                if !r? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+        self.eval_term(f, seg, &mut |ev, f, key| match v.get(&key) {
+            Some(c) => ev.index_value(f, c.clone(), rest, k),
+            None => Ok(true),
+        })
+    }
+
+    // ---- data ----
+
+    fn base_at(&self, prefix: &[Value]) -> Option<Value> {
+        let mut cur = &self.st.data;
+        for k in prefix {
+            cur = cur.get(k)?;
+        }
+        Some(cur.clone())
+    }
+
+    fn override_for(&self, prefix: &[Value]) -> Option<Option<Value>> {
+        for (p, v) in self.st.overrides.iter().rev() {
+            if prefix.starts_with(p) {
+                let mut cur = v;
+                for k in &prefix[p.len()..] {
+                    match cur.get(k) {
+                        Some(c) => cur = c,
+                        None => return Some(None),
+                    }
+                }
+                return Some(Some(cur.clone()));
+            }
+        }
+        None
+    }
+
+    fn eval_data_ref(&mut self, f: &mut Frame, node: Option<usize>, prefix: Vec<Value>, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+        if !self.st.overrides.is_empty() {
+            if let Some(ov) = self.override_for(&prefix) {
+                return match ov {
+                    Some(v) => self.index_value(f, v, path, k),
+                    None => Ok(true),
+                };
+            }
+        }
+        let tree = &self.pol.tree;
+        let Some(n) = node else {
+            return match self.base_at(&prefix) {
+                Some(v) => self.index_value(f, v, path, k),
+                None => Ok(true),
+            };
+        };
+        let nd = &tree.nodes[n];
+        if nd.is_func {
+            return Ok(true);
+        }
+        if !nd.rules.is_empty() || nd.default.is_some() || path.is_empty() {
+            return match self.node_doc(n, &prefix)? {
+                Some(v) => self.index_value(f, v, path, k),
+                None => Ok(true),
+            };
+        }
+        let (seg, rest) = match path.split_first() {
+            Some(x) => x,
+            None => return Ok(true),
+        };
+        if self.is_pattern(f, seg) {
+            let mut keys: Vec<Value> = nd.children.keys().cloned().collect();
+            if let Some(Value::Object(o)) = self.base_at(&prefix) {
+                keys.extend(o.keys().cloned());
+            }
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let mark = f.mark();
+                let child = tree.child(n, &key);
+                let mut p2 = prefix.clone();
+                p2.push(key.clone());
+                let r = self.unify_value(f, seg, key, &mut |ev, f| ev.eval_data_ref(f, child, p2.clone(), rest, k));
+                f.undo(mark);
+                if !r? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+        self.eval_term(f, seg, &mut |ev, f, key| {
+            let child = ev.pol.tree.child(n, &key);
+            let mut p2 = prefix.clone();
+            p2.push(key);
+            ev.eval_data_ref(f, child, p2, rest, k)
+        })
+    }
+
+    /// The whole document at a tree node: rule values merged with base data and children.
+    fn node_doc(&mut self, n: usize, prefix: &[Value]) -> Result<Option<Value>, EvalError> {
+        if !self.st.overrides.is_empty() {
+            if let Some(ov) = self.override_for(prefix) {
+                return Ok(ov);
+            }
+        }
+        let tree = &self.pol.tree;
+        let nd = &tree.nodes[n];
+        if nd.is_func {
+            return Ok(None);
+        }
+        let rv = if !nd.rules.is_empty() || nd.default.is_some() { self.rule_value(n)? } else { None };
+        let has_rules = !nd.rules.is_empty() || nd.default.is_some();
+        let base = self.base_at(prefix);
+        if nd.children.is_empty() {
+            let v = if has_rules { rv } else { base };
+            return Ok(self.apply_overrides_below(prefix, v));
+        }
+        let mut obj: Map = match (&rv, &base) {
+            (Some(Value::Object(o)), _) => (**o).clone(),
+            (Some(other), _) => return Ok(Some(other.clone())),
+            (None, Some(Value::Object(o))) => (**o).clone(),
+            (None, Some(other)) if !nd.has_rules_below => return Ok(Some(other.clone())),
+            _ => Map::new(),
+        };
+        if has_rules {
+            if let Some(Value::Object(b)) = &base {
+                for (k, v) in b.iter() {
+                    obj.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        let kids: Vec<(Value, usize)> = nd.children.iter().map(|(k, &c)| (k.clone(), c)).collect();
+        for (key, c) in kids {
+            if self.pol.tree.nodes[c].is_func {
+                continue;
+            }
+            let mut p2 = prefix.to_vec();
+            p2.push(key.clone());
+            if let Some(v) = self.node_doc(c, &p2)? {
+                let merged = match (obj.get(&key), &v) {
+                    (Some(Value::Object(a)), Value::Object(b)) => {
+                        let mut m = (**a).clone();
+                        for (k2, v2) in b.iter() {
+                            m.insert(k2.clone(), v2.clone());
+                        }
+                        Value::from_map(m)
+                    }
+                    _ => v,
+                };
+                obj.insert(key, merged);
+            }
+        }
+        Ok(self.apply_overrides_below(prefix, Some(Value::from_map(obj))))
+    }
+
+    fn apply_overrides_below(&self, prefix: &[Value], v: Option<Value>) -> Option<Value> {
+        if self.st.overrides.is_empty() {
+            return v;
+        }
+        let mut out = v;
+        for (p, ov) in &self.st.overrides {
+            if p.len() > prefix.len() && p.starts_with(prefix) {
+                out = Some(set_path(out, &p[prefix.len()..], ov.clone()));
+            }
+        }
+        out
+    }
+
+    /// The value the rules at node `n` define (memoized per context).
+    fn rule_value(&mut self, n: usize) -> Result<Option<Value>, EvalError> {
+        if let Some(v) = self.st.cache.get(&n) {
+            return Ok(v.clone());
+        }
+        if self.in_progress.contains(&n) {
+            let p = self.pol.tree.nodes[n].rules.first().map(|&r| path_string(&self.pol.rules[r].path)).unwrap_or_default();
+            return Err(EvalError::new("rego_recursion_error", format!("rule {} is recursive", p)));
+        }
+        self.enter()?;
+        self.in_progress.push(n);
+        let r = self.compute_rule_value(n);
+        self.in_progress.pop();
+        self.depth -= 1;
+        let v = r?;
+        self.st.cache.insert(n, v.clone());
+        Ok(v)
+    }
+
+    fn compute_rule_value(&mut self, n: usize) -> Result<Option<Value>, EvalError> {
+        let pol = self.pol;
+        let nd = &pol.tree.nodes[n];
+        let mut result: Option<Value> = None;
+        let mut set: Option<Set> = None;
+        let mut obj: Option<Map> = None;
+        for &ri in &nd.rules {
+            let rule = &pol.rules[ri];
+            match rule.kind {
+                RuleKind::Set => {
+                    let s = set.get_or_insert_with(Set::new);
+                    let mut fr = Frame::new(rule.nslots);
+                    let key = rule.key.as_ref();
+                    self.eval_body(&mut fr, &rule.body, &mut |ev, f| match key {
+                        Some(kt) => ev.eval_term(f, kt, &mut |_, _, v| {
+                            s.insert(v);
+                            Ok(true)
+                        }),
+                        None => Ok(true),
+                    })?;
+                }
+                RuleKind::Complete if !rule.tail.is_empty() => {
+                    let o = obj.get_or_insert_with(Map::new);
+                    self.eval_partial_object(rule, o)?;
+                }
+                _ => {
+                    if let (Some(cv), Some(res)) = (&rule.const_value, &result) {
+                        if cv == res {
+                            continue;
+                        }
+                    }
+                    if let Some(v) = self.eval_complete(rule)? {
+                        match &result {
+                            Some(old) if *old != v => {
+                                return Err(self.rule_conflict(rule));
+                            }
+                            _ => result = Some(v),
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(s) = set {
+            return Ok(Some(Value::from_set(s)));
+        }
+        if let Some(o) = obj {
+            if let Some(Value::Object(r)) = &result {
+                let mut m = (**r).clone();
+                m.extend(o);
+                return Ok(Some(Value::from_map(m)));
+            }
+            return Ok(Some(Value::from_map(o)));
+        }
+        if result.is_none() {
+            if let Some(d) = nd.default {
+                let rule = &pol.rules[d];
+                let mut fr = Frame::new(rule.nslots);
+                let mut out = None;
+                self.eval_term(&mut fr, &rule.value, &mut |_, _, v| {
+                    out = Some(v);
+                    Ok(false)
+                })?;
+                return Ok(out);
+            }
+        }
+        Ok(result)
+    }
+
+    fn rule_conflict(&self, rule: &CRule) -> EvalError {
+        self.err_at(
+            "eval_conflict_error",
+            format!("complete rules must not produce multiple outputs: rule {} produced conflicting values", path_string(&rule.path)),
+            rule.span,
+        )
+    }
+
+    /// A complete rule (with its else chain): its single value, if any.
+    fn eval_complete(&mut self, rule: &'a CRule) -> Result<Option<Value>, EvalError> {
+        let mut fr = Frame::new(rule.nslots);
+        let mut out: Option<Value> = None;
+        let mut conflict_err = false;
+        let single = rule.const_value.is_some();
+        self.eval_body(&mut fr, &rule.body, &mut |ev, f| {
+            ev.eval_term(f, &rule.value, &mut |_, _, v| {
+                match &out {
+                    Some(o) if *o != v => {
+                        conflict_err = true;
+                        return Ok(false);
+                    }
+                    _ => out = Some(v),
+                }
+                Ok(!single)
+            })
+        })?;
+        if conflict_err {
+            return Err(self.rule_conflict(rule));
+        }
+        if out.is_none() {
+            if let Some(e) = &rule.else_ {
+                return self.eval_complete(e);
+            }
+        }
+        Ok(out)
+    }
+
+    fn eval_partial_object(&mut self, rule: &'a CRule, o: &mut Map) -> Result<(), EvalError> {
+        let mut fr = Frame::new(rule.nslots);
+        let tail = &rule.tail;
+        let mut err = None;
+        self.eval_body(&mut fr, &rule.body, &mut |ev, f| {
+            let mut acc = Vec::new();
+            let o = &mut *o;
+            let err = &mut err;
+            ev.eval_list(f, tail, &mut acc, &mut |ev, f, keys| {
+                let keys = keys.to_vec();
+                ev.eval_term(f, &rule.value, &mut |ev, _, v| {
+                    if let Err(e) = insert_path(o, &keys, v) {
+                        *err = Some(ev.err_at(
+                            "eval_conflict_error",
+                            format!("object keys must be unique: rule {} produced conflicting values{}", path_string(&rule.path), e),
+                            rule.span,
+                        ));
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            })
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    // ---- calls ----
+
+    fn eval_call(&mut self, f: &mut Frame, c: &'a Call, span: Span, k: TermK<'_, 'a>) -> R {
+        self.step()?;
+        let (name, user) = match &c.target {
+            CallTarget::Builtin(n) => (n.clone(), None),
+            CallTarget::User(p) => (Arc::from(path_string(p).as_str()), Some(p.clone())),
+            CallTarget::Unresolved => return Err(self.err_at("rego_type_error", "unresolved call", span)),
+        };
+        // Relations and special forms.
+        match &*name {
+            "walk" => return self.eval_walk(f, c, k),
+            "print" | "internal.print" => return self.eval_print(f, c, k),
+            "eq" | "assign" if c.args.len() == 2 => {
+                return self.unify(f, &c.args[0], &c.args[1], &mut |ev, f| k(ev, f, Value::Bool(true)));
+            }
+            _ => {}
+        }
+        let mock = if self.st.mocks.is_empty() { None } else { self.st.mocks.get(&*name).cloned() };
+        let arity = match (&mock, &user) {
+            (_, Some(p)) => self.user_arity(p),
+            _ => crate::compile::builtin_arity(&name).flatten(),
+        };
+        let nargs = match arity {
+            Some(a) if c.args.len() == a + 1 => a,
+            _ => c.args.len(),
+        };
+        let (inputs, output) = c.args.split_at(nargs);
+        let mut acc = Vec::with_capacity(nargs);
+        self.eval_list(f, inputs, &mut acc, &mut |ev, f, vals| {
+            let result = match &mock {
+                Some(Mock::Value(v)) => Some(v.clone()),
+                Some(Mock::Func(t)) => ev.call_target(t, vals, span)?,
+                None => match &user {
+                    Some(p) => ev.call_user(p, vals, span)?,
+                    None => ev.call_builtin(&name, vals, span)?,
+                },
+            };
+            match result {
+                None => Ok(true),
+                Some(v) => match output.first() {
+                    Some(out) => ev.unify_value(f, out, v, &mut |ev, f| k(ev, f, Value::Bool(true))),
+                    None => k(ev, f, v),
+                },
+            }
+        })
+    }
+
+    fn user_arity(&self, p: &[Value]) -> Option<usize> {
+        let n = self.pol.tree.find(p)?;
+        let nd = &self.pol.tree.nodes[n];
+        nd.rules.iter().chain(nd.default.iter()).next().map(|&r| self.pol.rules[r].args.len())
+    }
+
+    fn call_target(&mut self, t: &CallTarget, args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {
+        match t {
+            CallTarget::User(p) => self.call_user(p, args, span),
+            CallTarget::Builtin(n) => self.call_builtin(n, args, span),
+            CallTarget::Unresolved => Ok(None),
+        }
+    }
+
+    fn call_user(&mut self, p: &[Value], args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {
+        let pol = self.pol;
+        let Some(n) = pol.tree.find(p) else { return Ok(None) };
+        let nd = &pol.tree.nodes[n];
+        self.enter()?;
+        let mut result: Option<Value> = None;
+        let mut failed = None;
+        for &ri in &nd.rules {
+            let rule = &pol.rules[ri];
+            match self.eval_function(rule, args) {
+                Ok(Some(v)) => match &result {
+                    Some(old) if *old != v => {
+                        failed = Some(self.func_conflict(p, span));
+                        break;
+                    }
+                    _ => result = Some(v),
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if failed.is_none() && result.is_none() {
+            if let Some(d) = nd.default {
+                let rule = &pol.rules[d];
+                let mut fr = Frame::new(rule.nslots);
+                let mut out = None;
+                match self.eval_term(&mut fr, &rule.value, &mut |_, _, v| {
+                    out = Some(v);
+                    Ok(false)
+                }) {
+                    Ok(_) => result = out,
+                    Err(e) => failed = Some(e),
+                }
+            }
+        }
+        self.depth -= 1;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    fn func_conflict(&self, p: &[Value], span: Span) -> EvalError {
+        self.err_at(
+            "eval_conflict_error",
+            format!("functions must not produce multiple outputs for same inputs: function {} produced conflicting values for the same inputs", path_string(p)),
+            span,
+        )
+    }
+
+    fn eval_function(&mut self, rule: &'a CRule, args: &[Value]) -> Result<Option<Value>, EvalError> {
+        if rule.args.len() != args.len() {
+            return Ok(None);
+        }
+        let mut fr = Frame::new(rule.nslots);
+        let mut out: Option<Value> = None;
+        let mut conflict_err = false;
+        self.bind_args(&mut fr, &rule.args, args, 0, &mut |ev, f| {
+            ev.eval_body(f, &rule.body, &mut |ev, f| {
+                ev.eval_term(f, &rule.value, &mut |_, _, v| {
+                    match &out {
+                        Some(o) if *o != v => {
+                            conflict_err = true;
+                            return Ok(false);
+                        }
+                        _ => out = Some(v),
+                    }
+                    Ok(true)
+                })
+            })
+        })?;
+        if conflict_err {
+            return Err(self.func_conflict(&rule.path, rule.span));
+        }
+        if out.is_none() {
+            if let Some(e) = &rule.else_ {
+                return self.eval_function(e, args);
+            }
+        }
+        Ok(out)
+    }
+
+    fn bind_args(&mut self, f: &mut Frame, pats: &'a [Term], args: &[Value], i: usize, k: BodyK<'_, 'a>) -> R {
+        if i == pats.len() {
+            return k(self, f);
+        }
+        let v = args[i].clone();
+        self.unify_value(f, &pats[i], v, &mut |ev, f| ev.bind_args(f, pats, args, i + 1, k))
+    }
+
+    pub fn call_builtin(&mut self, name: &str, args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {
+        match name {
+            "internal.member_2" => return Ok(Some(Value::Bool(args.len() == 2 && member(&args[1], &args[0])))),
+            "internal.member_3" => {
+                let ok = args.len() == 3 && matches!(&args[2], Value::Array(_) | Value::Object(_)) && args[2].get(&args[0]) == Some(&args[1]);
+                return Ok(Some(Value::Bool(ok)));
+            }
+            "trace" => {
+                if let Some(Value::String(s)) = args.first() {
+                    self.prints.push(s.to_string());
+                }
+                return Ok(Some(Value::Bool(true)));
+            }
+            "opa.runtime" => {
+                self.cacheable = false;
+                let mut m = Map::new();
+                m.insert(Value::from("env"), Value::empty_object());
+                return Ok(Some(Value::from_map(m)));
+            }
+            _ => {}
+        }
+        let reg = builtins::registry();
+        let res = match reg.get(name) {
+            Some(b) => {
+                if !b.deterministic {
+                    self.cacheable = false;
+                }
+                match b.func {
+                    Some(func) => func(&mut self.ctx, args),
+                    None => fallback(name, args),
+                }
+            }
+            None => fallback(name, args),
+        };
+        match res {
+            Ok(v) => Ok(Some(v)),
+            Err(BuiltinError::Undefined) => Ok(None),
+            Err(BuiltinError::Halt { code, message }) => Err(self.err_at(code, message, span)),
+            Err(e) => {
+                if self.strict {
+                    let msg = match &e {
+                        BuiltinError::Type(m) | BuiltinError::Eval(m) => m.clone(),
+                        _ => String::new(),
+                    };
+                    let msg = if msg.starts_with(&format!("{}:", name)) { msg } else { format!("{}: {}", name, msg) };
+                    Err(self.err_at(e.code(), msg, span))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn eval_walk(&mut self, f: &mut Frame, c: &'a Call, k: TermK<'_, 'a>) -> R {
+        let Some(arg) = c.args.first() else { return Ok(true) };
+        let out = c.args.get(1);
+        self.eval_term(f, arg, &mut |ev, f, v| {
+            let mut pairs = Vec::new();
+            walk_value(&v, &mut Vec::new(), &mut pairs, 0);
+            match out {
+                None => k(ev, f, Value::Bool(true)),
+                Some(o) => {
+                    for (p, x) in pairs {
+                        ev.step()?;
+                        let pair = Value::from_array(vec![Value::from_array(p), x]);
+                        let r = ev.unify_value(f, o, pair, &mut |ev, f| k(ev, f, Value::Bool(true)))?;
+                        if !r {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    fn eval_print(&mut self, f: &mut Frame, c: &'a Call, k: TermK<'_, 'a>) -> R {
+        let mut parts = Vec::new();
+        for a in &c.args {
+            let mut vals = Vec::new();
+            let mark = f.mark();
+            self.eval_term(f, a, &mut |_, _, v| {
+                vals.push(v);
+                Ok(true)
+            })?;
+            f.undo(mark);
+            if vals.is_empty() {
+                parts.push("<undefined>".to_string());
+            } else {
+                let s: Vec<String> = vals
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.to_string(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                parts.push(s.join(" "));
+            }
+        }
+        self.prints.push(parts.join(" "));
+        k(self, f, Value::Bool(true))
+    }
+}
+
+fn walk_value(v: &Value, path: &mut Vec<Value>, out: &mut Vec<(Vec<Value>, Value)>, depth: usize) {
+    out.push((path.clone(), v.clone()));
+    if depth > 512 {
+        return;
+    }
+    for (k, c) in children(v) {
+        path.push(k);
+        walk_value(&c, path, out, depth + 1);
+        path.pop();
+    }
+}
+
+fn member(coll: &Value, x: &Value) -> bool {
+    match coll {
+        Value::Array(a) => a.contains(x),
+        Value::Set(s) => s.contains(x),
+        Value::Object(o) => o.values().any(|v| v == x),
+        _ => false,
+    }
+}
+
+/// (key, value) pairs of a collection: array index, object key, set element.
+pub fn children(v: &Value) -> Vec<(Value, Value)> {
+    match v {
+        Value::Array(a) => a.iter().enumerate().map(|(i, x)| (Value::int(i as i64), x.clone())).collect(),
+        Value::Object(o) => o.iter().map(|(k, x)| (k.clone(), x.clone())).collect(),
+        Value::Set(s) => s.iter().map(|x| (x.clone(), x.clone())).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Sets `path` in `root` (creating objects), returning the new root.
+pub fn set_path(root: Option<Value>, path: &[Value], v: Value) -> Value {
+    let Some((k, rest)) = path.split_first() else { return v };
+    let mut m = match root {
+        Some(Value::Object(o)) => (*o).clone(),
+        _ => Map::new(),
+    };
+    let child = m.remove(k);
+    m.insert(k.clone(), set_path(child, rest, v));
+    Value::from_map(m)
+}
+
+/// Inserts `v` at `keys` in nested objects; `Err` on a conflicting leaf.
+fn insert_path(o: &mut Map, keys: &[Value], v: Value) -> Result<(), String> {
+    let Some((k, rest)) = keys.split_first() else { return Ok(()) };
+    if rest.is_empty() {
+        if let Some(old) = o.get(k) {
+            if *old != v {
+                return Err(String::new());
+            }
+        }
+        o.insert(k.clone(), v);
+        return Ok(());
+    }
+    let mut child = match o.remove(k) {
+        Some(Value::Object(c)) => (*c).clone(),
+        Some(other) => {
+            o.insert(k.clone(), other);
+            return Err(String::new());
+        }
+        None => Map::new(),
+    };
+    let r = insert_path(&mut child, rest, v);
+    o.insert(k.clone(), Value::from_map(child));
+    r
+}
+
+/// Operators computed here while (or if) the registry lacks them.
+fn fallback(name: &str, args: &[Value]) -> Result<Value, BuiltinError> {
+    use BuiltinError::*;
+    let a = args.first();
+    let b = args.get(1);
+    let num = |i: usize| -> Result<&Number, BuiltinError> { builtins::arg_num(args, i) };
+    match name {
+        "equal" => Ok(Value::Bool(a == b)),
+        "neq" => Ok(Value::Bool(a != b)),
+        "lt" => Ok(Value::Bool(a < b)),
+        "lte" => Ok(Value::Bool(a <= b)),
+        "gt" => Ok(Value::Bool(a > b)),
+        "gte" => Ok(Value::Bool(a >= b)),
+        "plus" => Ok(Value::Number(num(0)?.add(num(1)?))),
+        "mul" => Ok(Value::Number(num(0)?.mul(num(1)?))),
+        "minus" => match (a, b) {
+            (Some(Value::Set(x)), Some(Value::Set(y))) => Ok(Value::from_set(x.difference(y).cloned().collect())),
+            _ => Ok(Value::Number(num(0)?.sub(num(1)?))),
+        },
+        "div" => num(0)?.div(num(1)?).map(Value::Number).map_err(|e| Eval(e.into())),
+        "rem" => num(0)?.rem(num(1)?).map(Value::Number).map_err(|e| Eval(e.into())),
+        "and" => {
+            let x = builtins::arg_set(args, 0)?;
+            let y = builtins::arg_set(args, 1)?;
+            Ok(Value::from_set(x.intersection(y).cloned().collect()))
+        }
+        "or" => {
+            let x = builtins::arg_set(args, 0)?;
+            let y = builtins::arg_set(args, 1)?;
+            Ok(Value::from_set(x.union(y).cloned().collect()))
+        }
+        "count" => match a {
+            Some(Value::Array(x)) => Ok(Value::int(x.len() as i64)),
+            Some(Value::Object(x)) => Ok(Value::int(x.len() as i64)),
+            Some(Value::Set(x)) => Ok(Value::int(x.len() as i64)),
+            Some(Value::String(s)) => Ok(Value::int(s.chars().count() as i64)),
+            Some(v) => Err(builtins::type_err(0, "one of {array, object, set, string}", v)),
+            None => Err(Eval("missing operand".into())),
+        },
+        "startswith" => Ok(Value::Bool(builtins::arg_str(args, 0)?.starts_with(builtins::arg_str(args, 1)?))),
+        "endswith" => Ok(Value::Bool(builtins::arg_str(args, 0)?.ends_with(builtins::arg_str(args, 1)?))),
+        "contains" => Ok(Value::Bool(builtins::arg_str(args, 0)?.contains(builtins::arg_str(args, 1)?))),
+        _ => Err(Eval(format!("builtin {} is not implemented", name))),
+    }
+}

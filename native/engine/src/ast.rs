@@ -47,6 +47,8 @@ pub struct Call {
     pub func: Term,
     pub args: Vec<Term>,
     pub target: CallTarget,
+    /// Declared number of inputs (an extra argument is the output), when known.
+    pub arity: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -38,6 +38,8 @@ pub struct Node {
     pub rules: Vec<usize>,
     pub default: Option<usize>,
     pub is_func: bool,
+    /// Number of arguments of the function defined here.
+    pub arity: Option<usize>,
     /// Some rule (or function) lives at or below this node.
     pub has_rules_below: bool,
 }
@@ -273,6 +275,7 @@ impl<'a> Compiler<'a> {
                 let node = self.tree.ensure(&path);
                 if r.kind == RuleKind::Function {
                     self.tree.nodes[node].is_func = true;
+                    self.tree.nodes[node].arity.get_or_insert(r.args.len());
                 }
                 placed.push((mi, node, r));
             }
@@ -387,17 +390,14 @@ impl<'a> Compiler<'a> {
                         Some(k) => match self.tree.child(cur, k) {
                             Some(c) => cur = c,
                             None => {
-                                ok = i > 0;
+                                // Leaves the tree: base data (or inside a rule value).
+                                ok = false;
                                 break;
                             }
                         },
                         None => {
-                            // Dynamic: any child.
-                            let mut stack: Vec<usize> = self.tree.nodes[cur].children.values().copied().collect();
-                            while let Some(c) = stack.pop() {
-                                edges[node_of_rule[ri]].push(c);
-                                stack.extend(self.tree.nodes[c].children.values().copied());
-                            }
+                            // Dynamic segment: left to the evaluator's check.
+                            let _ = i;
                             ok = false;
                             break;
                         }
@@ -608,6 +608,16 @@ impl<'a> Compiler<'a> {
     }
 
     fn resolve_with(&mut self, w: &mut With, scope: &mut Scope, info: &ModInfo) {
+        // A value naming a builtin (`with count as sum`) is a function, not a variable.
+        if let Some(vn) = dotted_name_raw(&w.value) {
+            let first = vn.split('.').next().unwrap_or("");
+            if scope.lookup(first).is_none() && self.global_path(first, info).is_none() && first != "data" && first != "input" {
+                if builtin_arity(&vn).is_some() {
+                    w.value_func = Some(CallTarget::Builtin(Arc::from(vn.as_str())));
+                    w.value = Term::scalar(Value::Null, w.value.span);
+                }
+            }
+        }
         self.resolve_term(&mut w.value, scope, info);
         // Target: input/data path or a function.
         let dotted = dotted_name(&w.target);
@@ -643,7 +653,7 @@ impl<'a> Compiler<'a> {
                 }
             },
         };
-        if matches!(w.kind, WithTarget::Builtin(_) | WithTarget::User(_)) {
+        if matches!(w.kind, WithTarget::Builtin(_) | WithTarget::User(_)) && w.value_func.is_none() {
             // The value may itself name a function.
             let vd = dotted_name_raw(&w.value);
             match &w.value.kind {
@@ -800,9 +810,10 @@ impl<'a> Compiler<'a> {
         if let Some(p) = user_path {
             if let Some(n) = self.tree.find(&p) {
                 if self.tree.nodes[n].is_func {
-                    let arity = self.tree.nodes[n].rules.iter().chain(self.tree.nodes[n].default.iter()).next().map(|&r| self.func_arity(r));
-                    self.check_arity(&path_string(&p), arity.flatten(), c.args.len(), span);
+                    let arity = self.tree.nodes[n].arity;
+                    self.check_arity(&path_string(&p), arity, c.args.len(), span);
                     c.target = CallTarget::User(Arc::from(p.as_slice()));
+                    c.arity = arity;
                     return;
                 }
                 // Pending rules (compiled later) are recorded by the node's flag.
@@ -818,14 +829,10 @@ impl<'a> Compiler<'a> {
             Some(a) => {
                 self.check_arity(&name, a, c.args.len(), span);
                 c.target = CallTarget::Builtin(Arc::from(name.as_str()));
+                c.arity = a;
             }
             None => self.diag("rego_type_error", span, format!("undefined function {}", name)),
         }
-    }
-
-    fn func_arity(&self, _r: usize) -> Option<usize> {
-        // Rules are compiled in order; the arity comes from the tree's first rule when known.
-        None
     }
 
     fn check_arity(&mut self, name: &str, arity: Option<usize>, got: usize, span: Span) {
@@ -1012,6 +1019,7 @@ impl<'a> Compiler<'a> {
                 rules: n.rules.clone(),
                 default: n.default,
                 is_func: n.is_func,
+                arity: n.arity,
                 has_rules_below: n.has_rules_below,
             });
         }
@@ -1169,12 +1177,7 @@ fn input_vars(t: &Term, out: &mut Vec<VarUse>, top: bool) {
 
 /// The index of the output argument of a call, if the call has one.
 fn call_arity(c: &Call) -> Option<usize> {
-    let arity = match &c.target {
-        CallTarget::Builtin(n) => builtin_arity(n).flatten(),
-        CallTarget::User(_) => None,
-        CallTarget::Unresolved => None,
-    };
-    match arity {
+    match c.arity {
         Some(a) if c.args.len() == a + 1 => Some(a),
         _ => None,
     }

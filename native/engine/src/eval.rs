@@ -397,6 +397,24 @@ impl<'a> Evaluator<'a> {
                 }
                 self.unify_pairs(f, x, y, 0, k)
             }
+            (TermKind::Object(x), TermKind::Object(y)) if self.is_pattern(f, a) && self.is_pattern(f, b) => {
+                if x.len() != y.len() {
+                    return Ok(true);
+                }
+                let mut ys: Vec<&'a Term> = Vec::new();
+                let mut xs: Vec<&'a Term> = Vec::new();
+                for (kx, vx) in x {
+                    let Some(lk) = kx.literal_value() else { return Err(self.err_at("rego_unsafe_var_error", "object keys must be ground", a.span)) };
+                    match y.iter().find(|(ky, _)| ky.literal_value().as_ref() == Some(&lk)) {
+                        Some((_, vy)) => {
+                            xs.push(vx);
+                            ys.push(vy);
+                        }
+                        None => return Ok(true),
+                    }
+                }
+                self.unify_ref_pairs(f, &xs, &ys, 0, k)
+            }
             _ => {
                 if self.is_pattern(f, a) {
                     self.eval_term(f, b, &mut |ev, f, v| ev.unify_value(f, a, v, k))
@@ -405,6 +423,13 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+    }
+
+    fn unify_ref_pairs(&mut self, f: &mut Frame, x: &[&'a Term], y: &[&'a Term], i: usize, k: BodyK<'_, 'a>) -> R {
+        if i == x.len() {
+            return k(self, f);
+        }
+        self.unify(f, x[i], y[i], &mut |ev, f| ev.unify_ref_pairs(f, x, y, i + 1, k))
     }
 
     fn unify_pairs(&mut self, f: &mut Frame, x: &'a [Term], y: &'a [Term], i: usize, k: BodyK<'_, 'a>) -> R {
@@ -632,7 +657,12 @@ impl<'a> Evaluator<'a> {
     fn base_at(&self, prefix: &[Value]) -> Option<Value> {
         let mut cur = &self.st.data;
         for k in prefix {
-            cur = cur.get(k)?;
+            cur = match (cur.get(k), k) {
+                (Some(c), _) => c,
+                // Stored documents have string keys: `data[2]` reads key "2".
+                (None, Value::Number(n)) if matches!(cur, Value::Object(_)) => cur.get(&Value::from(n.to_string()))?,
+                _ => return None,
+            };
         }
         Some(cur.clone())
     }
@@ -809,6 +839,10 @@ impl<'a> Evaluator<'a> {
         for &ri in &nd.rules {
             let rule = &pol.rules[ri];
             match rule.kind {
+                RuleKind::Set if !rule.tail.is_empty() => {
+                    let o = obj.get_or_insert_with(Map::new);
+                    self.eval_multi_value_ref(rule, o)?;
+                }
                 RuleKind::Set => {
                     let s = set.get_or_insert_with(Set::new);
                     let mut fr = Frame::new(rule.nslots);
@@ -826,7 +860,7 @@ impl<'a> Evaluator<'a> {
                     self.eval_partial_object(rule, o)?;
                 }
                 _ => {
-                    if let (Some(cv), Some(res)) = (&rule.const_value, &result) {
+                    if let (Some(cv), Some(res), None) = (&rule.const_value, &result, &rule.else_) {
                         if cv == res {
                             continue;
                         }
@@ -934,6 +968,33 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// `a.b[x] contains y`: sets at the leaves of nested objects.
+    fn eval_multi_value_ref(&mut self, rule: &'a CRule, o: &mut Map) -> Result<(), EvalError> {
+        let mut fr = Frame::new(rule.nslots);
+        let tail = &rule.tail;
+        let Some(kt) = rule.key.as_ref() else { return Ok(()) };
+        let mut err = None;
+        self.eval_body(&mut fr, &rule.body, &mut |ev, f| {
+            let mut acc = Vec::new();
+            let o = &mut *o;
+            let err = &mut err;
+            ev.eval_list(f, tail, &mut acc, &mut |ev, f, keys| {
+                let keys = keys.to_vec();
+                ev.eval_term(f, kt, &mut |ev, _, v| {
+                    if insert_set_path(o, &keys, v).is_err() {
+                        *err = Some(ev.err_at("eval_conflict_error", format!("rule {} produced conflicting values", path_string(&rule.path)), rule.span));
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            })
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     // ---- calls ----
 
     fn eval_call(&mut self, f: &mut Frame, c: &'a Call, span: Span, k: TermK<'_, 'a>) -> R {
@@ -953,10 +1014,7 @@ impl<'a> Evaluator<'a> {
             _ => {}
         }
         let mock = if self.st.mocks.is_empty() { None } else { self.st.mocks.get(&*name).cloned() };
-        let arity = match (&mock, &user) {
-            (_, Some(p)) => self.user_arity(p),
-            _ => crate::compile::builtin_arity(&name).flatten(),
-        };
+        let arity = c.arity;
         let nargs = match arity {
             Some(a) if c.args.len() == a + 1 => a,
             _ => c.args.len(),
@@ -966,7 +1024,15 @@ impl<'a> Evaluator<'a> {
         self.eval_list(f, inputs, &mut acc, &mut |ev, f, vals| {
             let result = match &mock {
                 Some(Mock::Value(v)) => Some(v.clone()),
-                Some(Mock::Func(t)) => ev.call_target(t, vals, span)?,
+                Some(Mock::Func(t)) => {
+                    // Inside the replacement the original is visible again.
+                    let removed = ev.st.mocks.remove(&*name);
+                    let r = ev.call_target(t, vals, span);
+                    if let Some(m) = removed {
+                        ev.st.mocks.insert(name.to_string(), m);
+                    }
+                    r?
+                }
                 None => match &user {
                     Some(p) => ev.call_user(p, vals, span)?,
                     None => ev.call_builtin(&name, vals, span)?,
@@ -1257,6 +1323,34 @@ fn insert_path(o: &mut Map, keys: &[Value], v: Value) -> Result<(), String> {
         None => Map::new(),
     };
     let r = insert_path(&mut child, rest, v);
+    o.insert(k.clone(), Value::from_map(child));
+    r
+}
+
+fn insert_set_path(o: &mut Map, keys: &[Value], v: Value) -> Result<(), ()> {
+    let Some((k, rest)) = keys.split_first() else { return Err(()) };
+    if rest.is_empty() {
+        let mut s = match o.remove(k) {
+            Some(Value::Set(s)) => (*s).clone(),
+            Some(other) => {
+                o.insert(k.clone(), other);
+                return Err(());
+            }
+            None => Set::new(),
+        };
+        s.insert(v);
+        o.insert(k.clone(), Value::from_set(s));
+        return Ok(());
+    }
+    let mut child = match o.remove(k) {
+        Some(Value::Object(c)) => (*c).clone(),
+        Some(other) => {
+            o.insert(k.clone(), other);
+            return Err(());
+        }
+        None => Map::new(),
+    };
+    let r = insert_set_path(&mut child, rest, v);
     o.insert(k.clone(), Value::from_map(child));
     r
 }

@@ -751,6 +751,9 @@ impl<'a> Parser<'a> {
                     Term::new(TermKind::Set(Vec::new()), self.span_from(start))
                 }
                 "_" => Term::new(TermKind::Var(fresh_wildcard()), self.span_from(start)),
+                "contains" | "if" | "in" | "every" if self.peek() == &Tok::LParen && self.adjacent() => {
+                    Term::new(TermKind::Var(Arc::from(name.as_str())), self.span_from(start))
+                }
                 n if self.is_keyword(n) => {
                     self.pos -= 1;
                     return Err(self.err_here("unexpected keyword"));
@@ -762,6 +765,25 @@ impl<'a> Parser<'a> {
             Tok::LParen => {
                 self.nest += 1;
                 let inner = self.term_in();
+                let inner = match inner {
+                    Ok(k) if self.peek() == &Tok::Comma && self.kw.in_ => {
+                        // `(k, v in coll)`
+                        self.advance();
+                        let v = self.term_rel();
+                        match v {
+                            Ok(v) if self.is_ident("in") => {
+                                self.advance();
+                                self.term_rel().map(|c| {
+                                    let span = Span { file: self.file, start: k.span.start, end: c.span.end };
+                                    call_term("internal.member_3", vec![k, v, c], span)
+                                })
+                            }
+                            Ok(_) => Err(self.err_here("expected in")),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    other => other,
+                };
                 self.nest -= 1;
                 let mut inner = inner?;
                 self.expect(Tok::RParen, ")")?;
@@ -816,7 +838,7 @@ impl<'a> Parser<'a> {
                     self.nest -= 1;
                     let args = args?;
                     self.expect(Tok::RParen, ")")?;
-                    base = Term::new(TermKind::Call(Box::new(Call { func: base, args, target: CallTarget::Unresolved })), self.span_from(start));
+                    base = Term::new(TermKind::Call(Box::new(Call { func: base, args, target: CallTarget::Unresolved, arity: None })), self.span_from(start));
                 }
                 _ => return Ok(base),
             }
@@ -956,7 +978,7 @@ fn push_ref(base: Term, seg: Term, span: Span) -> Term {
 
 pub fn call_term(name: &str, args: Vec<Term>, span: Span) -> Term {
     let func = Term::new(TermKind::Var(Arc::from(name)), span);
-    Term::new(TermKind::Call(Box::new(Call { func, args, target: CallTarget::Builtin(Arc::from(name)) })), span)
+    Term::new(TermKind::Call(Box::new(Call { func, args, target: CallTarget::Builtin(Arc::from(name)), arity: crate::compile::builtin_arity(name).flatten() })), span)
 }
 
 /// A rule head reference as a path: `a.b[x]` → ["a", "b", x].

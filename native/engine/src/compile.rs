@@ -42,6 +42,59 @@ pub struct Node {
     pub arity: Option<usize>,
     /// Some rule (or function) lives at or below this node.
     pub has_rules_below: bool,
+    /// Rules selected by the value at one input path (see `RuleIndex`).
+    pub index: Option<RuleIndex>,
+}
+
+/// A rule index over one input path: most bodies of the node test
+/// `input.a.b == "const"`, so only the rules whose constant matches the
+/// input (plus those without such a test) need evaluating.
+#[derive(Debug, Clone)]
+pub struct RuleIndex {
+    pub path: Vec<Value>,
+    pub by_value: BTreeMap<Value, Vec<usize>>,
+    /// Rules without an equality test on `path`, evaluated always.
+    pub rest: Vec<usize>,
+}
+
+/// Rules with fewer candidates are not worth indexing.
+const INDEX_MIN_RULES: usize = 4;
+
+/// `input.a.b == const` / `input.a.b = const` among the top-level expressions of a body.
+fn index_keys(body: &Body) -> Vec<(Vec<Value>, Value)> {
+    let mut out = Vec::new();
+    for e in body {
+        if !e.with.is_empty() {
+            continue;
+        }
+        let pair = match &e.kind {
+            ExprKind::Unify(a, b, false) => Some((a, b)),
+            ExprKind::Term(Term { kind: TermKind::Call(c), .. }) if c.target == CallTarget::Builtin(Arc::from("equal")) && c.args.len() == 2 => {
+                Some((&c.args[0], &c.args[1]))
+            }
+            _ => None,
+        };
+        let Some((a, b)) = pair else { continue };
+        for (r, v) in [(a, b), (b, a)] {
+            if let (Some(p), TermKind::Scalar(val)) = (ground_input_path(r), &v.kind) {
+                out.push((p, val.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn ground_input_path(t: &Term) -> Option<Vec<Value>> {
+    match &t.kind {
+        TermKind::Ref(h, p) if matches!(h.kind, TermKind::Input) => p
+            .iter()
+            .map(|s| match &s.kind {
+                TermKind::Scalar(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -312,10 +365,49 @@ impl<'a> Compiler<'a> {
         }
         self.check_conflicts();
         self.check_recursion();
+        self.build_indexes();
         if !self.diags.is_empty() {
             return Err(self.diags);
         }
         Ok(Compiled { rules: self.rules, tree: self.tree, files: self.files.to_vec() })
+    }
+
+    fn build_indexes(&mut self) {
+        for ni in 0..self.tree.nodes.len() {
+            let rules = &self.tree.nodes[ni].rules;
+            if rules.len() < INDEX_MIN_RULES {
+                continue;
+            }
+            // Complete rules without else chains only (their order does not matter).
+            if rules.iter().any(|&r| self.rules[r].kind != RuleKind::Complete || !self.rules[r].tail.is_empty() || self.rules[r].else_.is_some()) {
+                continue;
+            }
+            let keys: Vec<(usize, Vec<(Vec<Value>, Value)>)> = rules.iter().map(|&r| (r, index_keys(&self.rules[r].body))).collect();
+            let mut counts: BTreeMap<Vec<Value>, usize> = BTreeMap::new();
+            for (_, ks) in &keys {
+                let mut seen = HashSet::new();
+                for (p, _) in ks {
+                    if seen.insert(p.clone()) {
+                        *counts.entry(p.clone()).or_default() += 1;
+                    }
+                }
+            }
+            let Some((best, n)) = counts.into_iter().max_by_key(|(_, n)| *n) else { continue };
+            if n < INDEX_MIN_RULES / 2 {
+                continue;
+            }
+            let mut by_value: BTreeMap<Value, Vec<usize>> = BTreeMap::new();
+            let mut rest = Vec::new();
+            for (r, ks) in keys {
+                // A rule testing the path against two constants can match neither; keep it simple.
+                let vals: Vec<&Value> = ks.iter().filter(|(p, _)| *p == best).map(|(_, v)| v).collect();
+                match vals.first() {
+                    Some(v) => by_value.entry((*v).clone()).or_default().push(r),
+                    None => rest.push(r),
+                }
+            }
+            self.tree.nodes[ni].index = Some(RuleIndex { path: best, by_value, rest });
+        }
     }
 
     fn check_conflicts(&mut self) {
@@ -1020,6 +1112,7 @@ impl<'a> Compiler<'a> {
                 default: n.default,
                 is_func: n.is_func,
                 arity: n.arity,
+                index: n.index.clone(),
                 has_rules_below: n.has_rules_below,
             });
         }
@@ -1384,6 +1477,10 @@ fn expr_needs(e: &Expr, out: &mut Vec<VarUse>, shallow: &HashSet<u32>) {
         ExprKind::Term(t) => {
             input_vars(t, out, true);
             closure_needs(t, shallow, out);
+            // Variables a reference of the same expression binds are not needed.
+            let mut own = HashSet::new();
+            ref_outputs(t, &mut own);
+            out.retain(|(s, _, _)| !own.contains(s));
         }
         ExprKind::Unify(a, b, _) => {
             pattern_inputs(a, out);

@@ -694,6 +694,15 @@ impl<'a> Evaluator<'a> {
         }
         let tree = &self.pol.tree;
         let Some(n) = node else {
+            if let Some((seg, rest)) = path.split_first() {
+                if !self.is_pattern(f, seg) {
+                    return self.eval_term(f, seg, &mut |ev, f, key| {
+                        let mut p2 = prefix.clone();
+                        p2.push(key);
+                        ev.eval_data_ref(f, None, p2, rest, k)
+                    });
+                }
+            }
             return match self.base_at(&prefix) {
                 Some(v) => self.index_value(f, v, path, k),
                 None => Ok(true),
@@ -782,15 +791,10 @@ impl<'a> Evaluator<'a> {
             let mut p2 = prefix.to_vec();
             p2.push(key.clone());
             if let Some(v) = self.node_doc(c, &p2)? {
-                let merged = match (obj.get(&key), &v) {
-                    (Some(Value::Object(a)), Value::Object(b)) => {
-                        let mut m = (**a).clone();
-                        for (k2, v2) in b.iter() {
-                            m.insert(k2.clone(), v2.clone());
-                        }
-                        Value::from_map(m)
-                    }
-                    _ => v,
+                // Base documents take precedence over virtual ones on conflict.
+                let merged = match obj.get(&key) {
+                    Some(b) => merge_base_wins(b, &v),
+                    None => v,
                 };
                 obj.insert(key, merged);
             }
@@ -836,7 +840,27 @@ impl<'a> Evaluator<'a> {
         let mut result: Option<Value> = None;
         let mut set: Option<Set> = None;
         let mut obj: Option<Map> = None;
-        for &ri in &nd.rules {
+        let selected: Vec<usize>;
+        let rules: &[usize] = match &nd.index {
+            Some(ix) => {
+                let key = self.st.input.as_ref().and_then(|i| {
+                    let mut cur = i;
+                    for k in &ix.path {
+                        cur = cur.get(k)?;
+                    }
+                    Some(cur)
+                });
+                let mut v: Vec<usize> = ix.rest.clone();
+                if let Some(hit) = key.and_then(|k| ix.by_value.get(k)) {
+                    v.extend(hit.iter().copied());
+                    v.sort_unstable();
+                }
+                selected = v;
+                &selected
+            }
+            None => &nd.rules,
+        };
+        for &ri in rules {
             let rule = &pol.rules[ri];
             match rule.kind {
                 RuleKind::Set if !rule.tail.is_empty() => {
@@ -1021,7 +1045,29 @@ impl<'a> Evaluator<'a> {
         };
         let (inputs, output) = c.args.split_at(nargs);
         let mut acc = Vec::with_capacity(nargs);
-        self.eval_list(f, inputs, &mut acc, &mut |ev, f, vals| {
+        // Plain variables go last: a reference among the arguments may bind them (`x == a[x]`).
+        let late = inputs.iter().any(|t| matches!(t.kind, TermKind::Local(s, _) if f.get(s).is_none()));
+        let order: Vec<&'a Term> = if late {
+            let mut o: Vec<&'a Term> = inputs.iter().filter(|t| !matches!(t.kind, TermKind::Local(..))).collect();
+            o.extend(inputs.iter().filter(|t| matches!(t.kind, TermKind::Local(..))));
+            o
+        } else {
+            inputs.iter().collect()
+        };
+        self.eval_list_refs(f, &order, &mut acc, &mut |ev, f, vals| {
+            let reordered;
+            let vals: &[Value] = if late {
+                let mut by_pos: Vec<Value> = vec![Value::Null; vals.len()];
+                for (t, v) in order.iter().zip(vals.iter()) {
+                    if let Some(i) = inputs.iter().position(|x| std::ptr::eq(x, *t)) {
+                        by_pos[i] = v.clone();
+                    }
+                }
+                reordered = by_pos;
+                &reordered
+            } else {
+                vals
+            };
             let result = match &mock {
                 Some(Mock::Value(v)) => Some(v.clone()),
                 Some(Mock::Func(t)) => {
@@ -1046,12 +1092,6 @@ impl<'a> Evaluator<'a> {
                 },
             }
         })
-    }
-
-    fn user_arity(&self, p: &[Value]) -> Option<usize> {
-        let n = self.pol.tree.find(p)?;
-        let nd = &self.pol.tree.nodes[n];
-        nd.rules.iter().chain(nd.default.iter()).next().map(|&r| self.pol.rules[r].args.len())
     }
 
     fn call_target(&mut self, t: &CallTarget, args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {
@@ -1215,7 +1255,15 @@ impl<'a> Evaluator<'a> {
             let mut pairs = Vec::new();
             walk_value(&v, &mut Vec::new(), &mut pairs, 0);
             match out {
-                None => k(ev, f, Value::Bool(true)),
+                None => {
+                    for (p, x) in pairs {
+                        ev.step()?;
+                        if !k(ev, f, Value::from_array(vec![Value::from_array(p), x]))? {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                }
                 Some(o) => {
                     for (p, x) in pairs {
                         ev.step()?;
@@ -1256,6 +1304,23 @@ impl<'a> Evaluator<'a> {
         }
         self.prints.push(parts.join(" "));
         k(self, f, Value::Bool(true))
+    }
+}
+
+fn merge_base_wins(base: &Value, virt: &Value) -> Value {
+    match (base, virt) {
+        (Value::Object(b), Value::Object(v)) => {
+            let mut m = (**v).clone();
+            for (k, bv) in b.iter() {
+                let nv = match m.get(k) {
+                    Some(vv) => merge_base_wins(bv, vv),
+                    None => bv.clone(),
+                };
+                m.insert(k.clone(), nv);
+            }
+            Value::from_map(m)
+        }
+        _ => base.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! immutable, shareable policy; `Policy::prepare` resolves a decision path
 //! once; `PreparedQuery::eval` evaluates it for an input, never re-parsing.
 
+pub mod analysis;
 pub mod ast;
 pub mod builtins;
 pub mod compile;
@@ -86,6 +87,7 @@ pub struct PreparedQuery {
     /// The reference being evaluated, e.g. `data.envoy.authz.allow`.
     pub path: String,
     term: Arc<ast::Term>,
+    input_paths: Arc<Vec<Vec<Value>>>,
 }
 
 fn parse_diag(files: &[(String, String)], file: usize, e: &parser::ParseError) -> Diagnostic {
@@ -134,7 +136,8 @@ impl Policy {
             Some(ast::ExprKind::Term(t)) => t,
             _ => return Err(vec![Diagnostic { code: "rego_parse_error", message: "invalid path".into(), file: "<query>".into(), line: 1, col: 1 }]),
         };
-        Ok(PreparedQuery { policy: self.clone(), path: norm, term: Arc::new(term) })
+        let input_paths = analysis::input_paths(&self.inner.compiled, &term);
+        Ok(PreparedQuery { policy: self.clone(), path: norm, term: Arc::new(term), input_paths: Arc::new(input_paths) })
     }
 
     /// Runs an ad-hoc query (`data.x.p = v; v > 1`), returning rows shaped like
@@ -179,6 +182,14 @@ impl std::fmt::Display for QueryError {
 }
 
 impl PreparedQuery {
+    /// The input paths (steps after `input`) this decision can read, through
+    /// every rule and function it may reach; `[]` in the list means the whole
+    /// input. No path is a prefix of another. A decision cache keyed on the
+    /// values at these paths is exact.
+    pub fn input_paths(&self) -> &[Vec<Value>] {
+        &self.input_paths
+    }
+
     pub fn eval(&self, input: Option<&Value>, limits: &EvalLimits) -> Result<Decision, EvalError> {
         let pol = &self.policy.inner;
         let lim = eval::Limits { max_steps: limits.max_steps, max_depth: limits.max_depth, deadline_ns: limits.deadline_ns };

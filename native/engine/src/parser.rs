@@ -39,6 +39,8 @@ pub struct Parser<'a> {
     v1: bool,
     /// The first element of a collection: `|` starts a comprehension there.
     no_pipe: bool,
+    /// `not { ... }` bodies (`import future.keywords.not` / `rego.v2`).
+    not_block: bool,
     errors: Vec<ParseError>,
 }
 
@@ -102,6 +104,7 @@ impl<'a> Parser<'a> {
             kw: Keywords { if_: on, contains: on, in_: on, every: on },
             v1: on,
             no_pipe: false,
+            not_block: false,
             errors: lex_errs.into_iter().map(|e| ParseError { offset: e.offset, message: e.message }).collect(),
         }
     }
@@ -309,6 +312,7 @@ impl<'a> Parser<'a> {
                     Some("if") => self.kw.if_ = true,
                     Some("contains") => self.kw.contains = true,
                     Some("in") => self.kw.in_ = true,
+                    Some("not") => self.not_block = true,
                     Some("every") => {
                         self.kw.every = true;
                         self.kw.in_ = true
@@ -317,7 +321,9 @@ impl<'a> Parser<'a> {
                 }
             }
             Some("rego") => {
-                if path.len() != 2 || path[1] != "v1" {
+                if path.len() == 2 && path[1] == "v2" {
+                    self.not_block = true;
+                } else if path.len() != 2 || path[1] != "v1" {
                     return Err(ParseError { offset: start, message: format!("invalid import `{}`, must be `rego.v1`", path.join(".")) });
                 }
                 self.kw = Keywords { if_: true, contains: true, in_: true, every: true };
@@ -541,7 +547,16 @@ impl<'a> Parser<'a> {
             self.every()?
         } else if self.is_ident("not") {
             self.advance();
-            let inner = self.expr()?;
+            let inner = if self.not_block && self.peek() == &Tok::LBrace {
+                // `not { a; b }` is `not [true | a; b][0]`.
+                let bs = self.tok().start;
+                let body = self.block()?;
+                let span = self.span_from(bs);
+                let compr = Term::new(TermKind::ArrayCompr(Box::new(Term::scalar(Value::Bool(true), span)), body), span);
+                ExprKind::Term(Term::new(TermKind::Ref(Box::new(compr), vec![Term::scalar(Value::int(0), span)]), span))
+            } else {
+                self.expr()?
+            };
             ExprKind::Not(Box::new(Expr { kind: inner, with: Vec::new(), span: self.span_from(start) }))
         } else {
             self.expr()?

@@ -107,3 +107,37 @@ fn policy_is_send_sync() {
     check::<Policy>();
     check::<sark_engine::PreparedQuery>();
 }
+
+fn paths(src: &str, path: &str) -> Vec<String> {
+    let p = policy(src);
+    p.prepare(path).unwrap().input_paths().iter().map(|p| Value::from_array(p.clone()).to_json()).collect()
+}
+
+#[test]
+fn input_paths_of_envoy_policy() {
+    assert_eq!(
+        paths(ENVOY, "data.envoy.authz.allow"),
+        vec![r#"["attributes","request","http","headers","x-role"]"#, r#"["attributes","request","http","method"]"#, r#"["parsed_path"]"#, r#"["user"]"#]
+    );
+}
+#[test]
+fn input_paths_dynamic_keeps_prefix() {
+    assert_eq!(paths("package t\np if input.a[input.k] == 1", "data.t.p"), vec![r#"["a"]"#, r#"["k"]"#]);
+}
+#[test]
+fn input_paths_whole_input() {
+    assert_eq!(paths("package t\np if { x := input; x.a == 1 }\nq if input.b", "data.t.p"), vec!["[]"]);
+}
+#[test]
+fn input_paths_through_functions() {
+    assert_eq!(paths("package t\nf(x) := input.z[x]\np if f(1)", "data.t.p"), vec![r#"["z"]"#]);
+}
+#[test]
+fn indexed_rules_select_by_input() {
+    let mut src = String::from("package t\n");
+    for i in 0..20 {
+        src.push_str(&format!("p := {} if input.k == \"k{}\"\n", i, i));
+    }
+    assert_eq!(eval(&src, "data.t.p", r#"{"k":"k7"}"#).as_deref(), Some("7"));
+    assert_eq!(eval(&src, "data.t.p", r#"{"k":"zz"}"#), None);
+}

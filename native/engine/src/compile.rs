@@ -198,6 +198,129 @@ pub fn decl_arity(decl: &str) -> Option<usize> {
     None
 }
 
+const T_NULL: u8 = 1;
+const T_BOOL: u8 = 2;
+const T_NUM: u8 = 4;
+const T_STR: u8 = 8;
+const T_ARR: u8 = 16;
+const T_OBJ: u8 = 32;
+const T_SET: u8 = 64;
+const T_ANY: u8 = 127;
+
+fn type_name_of(t: u8) -> &'static str {
+    match t {
+        T_NULL => "null",
+        T_BOOL => "boolean",
+        T_NUM => "number",
+        T_STR => "string",
+        T_ARR => "array[any]",
+        T_OBJ => "object[any: any]",
+        T_SET => "set[any]",
+        _ => "any",
+    }
+}
+
+/// The type of a literal term, when it is evident without inference.
+fn literal_type(t: &Term) -> Option<u8> {
+    match &t.kind {
+        TermKind::Scalar(v) => Some(match v {
+            Value::Null => T_NULL,
+            Value::Bool(_) => T_BOOL,
+            Value::Number(_) => T_NUM,
+            Value::String(_) => T_STR,
+            Value::Array(_) => T_ARR,
+            Value::Object(_) => T_OBJ,
+            Value::Set(_) => T_SET,
+        }),
+        TermKind::Array(_) | TermKind::ArrayCompr(..) => Some(T_ARR),
+        TermKind::Object(_) | TermKind::ObjectCompr(..) => Some(T_OBJ),
+        TermKind::Set(_) | TermKind::SetCompr(..) => Some(T_SET),
+        _ => None,
+    }
+}
+
+/// Splits `a, b<c, d>, e` at top-level commas.
+fn split_top(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' | '{' | '<' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            '>' if !s[..i].ends_with('=') => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let last = s[start..].trim();
+    if !last.is_empty() {
+        out.push(last);
+    }
+    out
+}
+
+/// The parameter types of a decl `(a, b) => r` (None for variadic or unparsable).
+fn decl_params(decl: &str) -> Option<Vec<String>> {
+    let d = decl.trim();
+    let inner = d.strip_prefix('(')?;
+    let mut depth = 1i32;
+    let mut end = None;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '(' | '[' | '{' | '<' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(i);
+                    break;
+                }
+            }
+            '>' if !inner[..i].ends_with('=') => depth -= 1,
+            _ => {}
+        }
+    }
+    let params = &inner[..end?];
+    if params.contains("...") {
+        return None;
+    }
+    Some(split_top(params).into_iter().map(|p| {
+        // Named parameters (`x: string`) are allowed in declarations.
+        match p.split_once(':') {
+            Some((n, t)) if !n.contains(['[', '{', '<', '(']) && n.trim().chars().all(|c| c.is_alphanumeric() || c == '_') => t.trim().to_string(),
+            _ => p.to_string(),
+        }
+    }).collect())
+}
+
+/// The base types a declared type admits, as a bit set.
+fn coarse_types(t: &str) -> u8 {
+    let t = t.trim();
+    if let Some(rest) = t.strip_prefix("any<") {
+        let inner = rest.strip_suffix('>').unwrap_or(rest);
+        return split_top(inner).iter().fold(0, |acc, x| acc | coarse_types(x));
+    }
+    if t.starts_with("array") || t.starts_with('[') {
+        return T_ARR;
+    }
+    if t.starts_with("set") {
+        return T_SET;
+    }
+    if t.starts_with("object") || t.starts_with('{') {
+        return T_OBJ;
+    }
+    match t {
+        "null" => T_NULL,
+        "boolean" => T_BOOL,
+        "number" => T_NUM,
+        "string" => T_STR,
+        _ => T_ANY,
+    }
+}
+
 /// Evaluator-implemented builtins: name, arity (None = variadic), deterministic.
 pub const EVALUATOR_BUILTINS: &[(&str, Option<usize>, bool)] = &[
     ("eq", Some(2), true),
@@ -235,12 +358,14 @@ pub fn fallback_arity(name: &str) -> Option<usize> {
 struct Scope {
     frames: Vec<HashMap<Arc<str>, u32>>,
     implicit: HashMap<Arc<str>, u32>,
+    /// Implicit vars first seen in the rule body itself (not in a closure).
+    implicit_top: HashSet<Arc<str>>,
     nslots: u32,
 }
 
 impl Scope {
     fn new() -> Scope {
-        Scope { frames: vec![HashMap::new()], implicit: HashMap::new(), nslots: 0 }
+        Scope { frames: vec![HashMap::new()], implicit: HashMap::new(), implicit_top: HashSet::new(), nslots: 0 }
     }
     fn lookup(&self, n: &str) -> Option<u32> {
         for f in self.frames.iter().rev() {
@@ -265,6 +390,9 @@ impl Scope {
         let s = self.nslots;
         self.nslots += 1;
         self.implicit.insert(n.clone(), s);
+        if self.frames.len() == 1 {
+            self.implicit_top.insert(n.clone());
+        }
         s
     }
 }
@@ -616,6 +744,8 @@ impl<'a> Compiler<'a> {
                 let n = n.clone();
                 if scope.frames.last().map_or(false, |f| f.contains_key(&n)) && !n.starts_with('$') {
                     self.diag("rego_compile_error", t.span, format!("var {} assigned above", n));
+                } else if scope.frames.len() == 1 && scope.implicit_top.contains(&n) && !n.starts_with('$') {
+                    self.diag("rego_compile_error", t.span, format!("var {} referenced above", n));
                 }
                 let s = scope.declare(&n);
                 t.kind = TermKind::Local(s, n);
@@ -920,10 +1050,37 @@ impl<'a> Compiler<'a> {
         match builtin_arity(&name) {
             Some(a) => {
                 self.check_arity(&name, a, c.args.len(), span);
+                self.check_literal_types(&name, &c.args, span);
                 c.target = CallTarget::Builtin(Arc::from(name.as_str()));
                 c.arity = a;
             }
             None => self.diag("rego_type_error", span, format!("undefined function {}", name)),
+        }
+    }
+
+    /// OPA's type checker, for the part that needs no inference: a literal
+    /// argument whose type the builtin's declaration excludes.
+    fn check_literal_types(&mut self, name: &str, args: &[Term], span: Span) {
+        let Some(b) = registry().get(name) else { return };
+        let Some(params) = decl_params(b.decl) else { return };
+        let mut bad = false;
+        let mut have = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            let t = literal_type(a);
+            have.push(t.map(type_name_of).unwrap_or("any"));
+            if let (Some(t), Some(p)) = (t, params.get(i)) {
+                if coarse_types(p) & t == 0 {
+                    bad = true;
+                }
+            }
+        }
+        if bad {
+            let want = params.join(", ");
+            self.diag(
+                "rego_type_error",
+                span,
+                format!("{}: invalid argument(s)\n\thave: ({})\n\twant: ({})", name, have.join(", "), want),
+            );
         }
     }
 
@@ -1709,5 +1866,12 @@ mod tests {
         assert_eq!(decl_arity("(any...) => any"), None);
         assert_eq!(decl_arity("(array[any], object[string: any]) => any"), Some(2));
         assert_eq!(decl_arity("(any<string, number>) => any"), Some(1));
+    }
+    #[test]
+    fn coarse_decl_types() {
+        assert_eq!(decl_params("(any<array[any], set[any]>, string) => number").unwrap().len(), 2);
+        assert_eq!(coarse_types("any<array[any], object[string: any], set[any], string>"), T_ARR | T_OBJ | T_SET | T_STR);
+        assert_eq!(coarse_types("{a: string}"), T_OBJ);
+        assert_eq!(coarse_types("any"), T_ANY);
     }
 }

@@ -959,14 +959,25 @@ impl<'a> Compiler<'a> {
                 }
             }
             TermKind::Array(items) | TermKind::Set(items) => {
-                for i in items {
+                for i in items.iter_mut() {
                     self.resolve_term(i, scope, info);
+                }
+                // Constant folding: ground literals become values (no per-element work at run time).
+                if items.iter().all(|i| matches!(i.kind, TermKind::Scalar(_))) {
+                    if let Some(v) = t.literal_value() {
+                        t.kind = TermKind::Scalar(v);
+                    }
                 }
             }
             TermKind::Object(items) => {
-                for (k, v) in items {
+                for (k, v) in items.iter_mut() {
                     self.resolve_term(k, scope, info);
                     self.resolve_term(v, scope, info);
+                }
+                if items.iter().all(|(k, v)| matches!(k.kind, TermKind::Scalar(_)) && matches!(v.kind, TermKind::Scalar(_))) {
+                    if let Some(v) = t.literal_value() {
+                        t.kind = TermKind::Scalar(v);
+                    }
                 }
             }
             TermKind::ArrayCompr(h, b) | TermKind::SetCompr(h, b) => {

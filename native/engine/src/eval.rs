@@ -1279,30 +1279,46 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// `print(a, b)`: one line per combination of the arguments' values
+    /// (each argument's values as a set), `<undefined>` for an undefined one.
     fn eval_print(&mut self, f: &mut Frame, c: &'a Call, k: TermK<'_, 'a>) -> R {
-        let mut parts = Vec::new();
+        let mut cols: Vec<Vec<String>> = Vec::new();
         for a in &c.args {
-            let mut vals = Vec::new();
+            let mut vals = Set::new();
             let mark = f.mark();
-            self.eval_term(f, a, &mut |_, _, v| {
-                vals.push(v);
+            let r = self.eval_term(f, a, &mut |_, _, v| {
+                vals.insert(v);
                 Ok(true)
-            })?;
+            });
             f.undo(mark);
+            r?;
             if vals.is_empty() {
-                parts.push("<undefined>".to_string());
+                cols.push(vec!["<undefined>".to_string()]);
             } else {
-                let s: Vec<String> = vals
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) => s.to_string(),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                parts.push(s.join(" "));
+                cols.push(
+                    vals.iter()
+                        .map(|v| match v {
+                            Value::String(s) => s.to_string(),
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                );
             }
         }
-        self.prints.push(parts.join(" "));
+        let mut lines: Vec<String> = vec![String::new()];
+        for (i, col) in cols.iter().enumerate() {
+            let mut next = Vec::with_capacity(lines.len() * col.len());
+            for l in &lines {
+                for v in col {
+                    next.push(if i == 0 { v.clone() } else { format!("{} {}", l, v) });
+                }
+            }
+            lines = next;
+            if lines.len() > 10_000 {
+                break;
+            }
+        }
+        self.prints.extend(lines);
         k(self, f, Value::Bool(true))
     }
 }

@@ -665,7 +665,12 @@ impl<'a> Parser<'a> {
 
     fn term_in_inner(&mut self) -> PResult<Term> {
         let mut lhs = self.term_rel()?;
+        let mut chain = 0u32;
         while self.kw.in_ && self.is_ident("in") && self.same_line() {
+            chain += 1;
+            if chain > MAX_NESTING {
+                return Err(self.err_here("expression too long"));
+            }
             self.advance();
             let rhs = self.term_rel()?;
             let span = Span { file: self.file, start: lhs.span.start, end: rhs.span.end };
@@ -676,7 +681,12 @@ impl<'a> Parser<'a> {
 
     fn term_rel(&mut self) -> PResult<Term> {
         let mut lhs = self.term_bin(0)?;
+        let mut chain = 0u32;
         loop {
+            chain += 1;
+            if chain > MAX_NESTING {
+                return Err(self.err_here("expression too long"));
+            }
             let op = match self.peek() {
                 Tok::Eq => "equal",
                 Tok::Neq => "neq",
@@ -703,7 +713,13 @@ impl<'a> Parser<'a> {
             return self.term_primary();
         }
         let mut lhs = self.term_bin(level + 1)?;
+        let mut chain = 0u32;
         loop {
+            // A long operator chain nests as deeply as brackets would.
+            chain += 1;
+            if chain > MAX_NESTING {
+                return Err(self.err_here("expression too long"));
+            }
             let op = match (level, self.peek()) {
                 (0, Tok::Pipe) if !self.no_pipe => "or",
                 (1, Tok::Amp) => "and",

@@ -141,3 +141,47 @@ fn indexed_rules_select_by_input() {
     assert_eq!(eval(&src, "data.t.p", r#"{"k":"k7"}"#).as_deref(), Some("7"));
     assert_eq!(eval(&src, "data.t.p", r#"{"k":"zz"}"#), None);
 }
+
+fn prints(src: &str) -> Vec<String> {
+    let p = policy(&format!("package t\n{}", src));
+    p.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap().prints
+}
+
+#[test] fn print_values() { assert_eq!(prints("p if print(\"x\", 1, {\"a\": [true]})"), vec![r#"x 1 {"a": [true]}"#]); }
+#[test] fn print_undefined() { assert_eq!(prints("p if print(input.nope)"), vec!["<undefined>"]); }
+#[test] fn print_cross_product() { assert_eq!(prints("p if print([1, 2][_], \"a\")"), vec!["1 a", "2 a"]); }
+#[test] fn default_function() { assert_eq!(p("default f(_) := 0\nf(x) := 1 if x > 5\np := [f(1), f(9)]").as_deref(), Some("[0,1]")); }
+#[test] fn function_conflict() { assert!(policy("package t\nf(x) := 1\nf(x) := 2\np := f(1)").prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).is_err()); }
+#[test] fn function_multiple_defs() { assert_eq!(p("f(1) := \"one\"\nf(2) := \"two\"\np := [f(1), f(2)]").as_deref(), Some(r#"["one","two"]"#)); }
+#[test] fn with_data_rule() { assert_eq!(p("q := 1\np := y if y := q with data.t.q as 7").as_deref(), Some("7")); }
+#[test] fn iterate_partial_set() { assert_eq!(p("s contains x if some x in [1, 2]\np := [y | data.t.s[y]]").as_deref(), Some("[1,2]")); }
+#[test] fn object_key_conflict() { assert!(policy("package t\np[k] := v if { some k in [\"a\"]; some v in [1, 2] }").prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).is_err()); }
+#[test] fn output_argument() { assert_eq!(p("p := n if count([1, 2], n)").as_deref(), Some("2")); }
+#[test] fn assign_destructure() { assert_eq!(p("p := a + b if [a, b] := [1, 2]").as_deref(), Some("3")); }
+#[test] fn cross_type_order() { assert_eq!(p("p := [1 < \"a\", null < false, [] < {}]").as_deref(), Some("[true,true,true]")); }
+#[test] fn undefined_not() { assert_eq!(p("p if not input.nope").as_deref(), Some("true")); }
+#[test] fn closure_in_comprehension() { assert_eq!(p("p := [y | some y in [1, 2, 3]; y > x] if x := 1").as_deref(), Some("[2,3]")); }
+#[test] fn every_key_value() { assert_eq!(p("p if every k, v in [1, 2] { k + 1 == v }").as_deref(), Some("true")); }
+#[test] fn every_undefined_domain() { assert_eq!(p("p if every x in input.nope { true }"), None); }
+#[test] fn every_non_collection() { assert_eq!(p("p if every x in 42 { true }"), None); }
+#[test] fn var_shadows_rule() { assert_eq!(p("q := 1\np := q if q := 2").as_deref(), Some("2")); }
+#[test] fn strings_keys_in_data() { assert_eq!(eval("package t\np := data[\"roles\"].bob[0]", "data.t.p", "{}").as_deref(), Some(r#""admin""#)); }
+#[test] fn large_literal_array() { assert_eq!(p(&format!("p := count([{}])", vec!["1"; 20000].join(","))).as_deref(), Some("20000")); }
+#[test] fn recursion_is_an_error() {
+    let files = [SourceFile { name: "x.rego".into(), text: "package t\np if q\nq if p".into() }];
+    let e = Policy::compile(&files, Value::empty_object(), &CompileOptions::default()).err().unwrap();
+    assert_eq!(e[0].code, "rego_recursion_error");
+}
+#[test]
+fn long_operator_chain_is_an_error_not_a_crash() {
+    let src = format!("package t\np := {}", vec!["1"; 5000].join(" + "));
+    let files = [SourceFile { name: "x.rego".into(), text: src }];
+    assert!(Policy::compile(&files, Value::empty_object(), &CompileOptions::default()).is_err());
+}
+#[test]
+fn query_enumerates() {
+    let pol = policy("package t\ns contains x if some x in [\"a\", \"b\"]");
+    let r = pol.query("data.t.s[x]", None, &EvalLimits::default()).unwrap();
+    assert_eq!(r.rows.len(), 2);
+    assert!(r.to_json().starts_with(r#"{"result":[{"bindings":{"x":"a"},"expressions":[{"location":{"col":1,"row":1},"text":"data.t.s[x]","value":"a"}]}"#));
+}

@@ -20,6 +20,7 @@ pub mod glob;
 pub mod graph;
 pub mod crypto;
 pub mod jwt;
+pub mod language;
 pub mod net;
 pub mod numbers;
 pub mod objects;
@@ -153,6 +154,7 @@ pub fn registry() -> &'static Registry {
         glob::register(&mut r);
         graph::register(&mut r);
         jwt::register(&mut r);
+        language::register(&mut r);
         net::register(&mut r);
         numbers::register(&mut r);
         objects::register(&mut r);

@@ -1,0 +1,21 @@
+//! Builtins the evaluator implements itself (they need its state: unification,
+//! iteration, output). Declared here so that the registry, capabilities and the
+//! compiler's arity checks know them; `func` is `None`.
+
+use super::{Builtin, Registry};
+
+fn lang(r: &mut Registry, name: &'static str, decl: &'static str, infix: Option<&'static str>, deterministic: bool) {
+    r.add(Builtin { name, decl, infix, deterministic, category: "language", func: None });
+}
+
+pub fn register(r: &mut Registry) {
+    lang(r, "eq", "(any, any) => boolean", Some("="), true);
+    lang(r, "assign", "(any, any) => boolean", Some(":="), true);
+    lang(r, "internal.member_2", "(any, any) => boolean", Some("in"), true);
+    lang(r, "internal.member_3", "(any, any, any) => boolean", Some("in"), true);
+    lang(r, "walk", "(any) => [array[any], any]", None, true);
+    lang(r, "print", "(any...) => boolean", None, true);
+    lang(r, "internal.print", "(array[set[any]]) => any", None, true);
+    lang(r, "trace", "(string) => boolean", None, true);
+    lang(r, "opa.runtime", "() => object[string: any]", None, false);
+}

@@ -52,7 +52,7 @@ conformance: build
 	node bin/sark-authz.js test-suite ../shared/conformance/opa/v1 --report .build/conformance-v1.json
 
 bench: build
-	@scripts/bench.sh
+	node bench/grpc-bench.js
 
 bench-engine: build
 	node bench/engine.js

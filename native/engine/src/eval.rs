@@ -1202,6 +1202,32 @@ impl<'a> Evaluator<'a> {
                 let ok = args.len() == 3 && matches!(&args[2], Value::Array(_) | Value::Object(_)) && args[2].get(&args[0]) == Some(&args[1]);
                 return Ok(Some(Value::Bool(ok)));
             }
+            "internal.template_string" => {
+                let mut out = String::new();
+                if let Some(Value::Array(parts)) = args.first() {
+                    for p in parts.iter() {
+                        match p {
+                            Value::String(s) => out.push_str(s),
+                            Value::Set(vals) => match vals.len() {
+                                0 => out.push_str("<undefined>"),
+                                1 => {
+                                    if let Some(v) = vals.iter().next() {
+                                        match v {
+                                            Value::String(s) => out.push_str(s),
+                                            other => out.push_str(&other.to_string()),
+                                        }
+                                    }
+                                }
+                                _ => {
+                                    return Err(self.err_at("eval_conflict_error", "template-strings must not produce multiple outputs", span));
+                                }
+                            },
+                            other => out.push_str(&other.to_string()),
+                        }
+                    }
+                }
+                return Ok(Some(Value::from(out)));
+            }
             "trace" => {
                 if let Some(Value::String(s)) = args.first() {
                     self.prints.push(s.to_string());

@@ -8,6 +8,8 @@ pub enum Tok {
     Num(String),
     /// String literal, escapes resolved (raw strings too).
     Str(String),
+    /// Template string `$"a {x} b"`: literal parts and expression source ranges.
+    Template(Vec<TplPart>),
     LBrace,
     RBrace,
     LBrack,
@@ -37,6 +39,13 @@ pub enum Tok {
     Amp,
     Pipe,
     Eof,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TplPart {
+    Lit(String),
+    /// Byte range of the expression between the braces.
+    Expr(u32, u32),
 }
 
 #[derive(Clone, Debug)]
@@ -81,7 +90,16 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<LexError>) {
             continue;
         }
         let start = i;
-        let tok = if c.is_ascii_alphabetic() || c == b'_' {
+        let tok = if c == b'$' && matches!(b.get(i + 1), Some(b'"') | Some(b'`')) {
+            let raw = b[i + 1] == b'`';
+            i += 2;
+            let (parts, end, err) = lex_template(src, i, raw);
+            i = end;
+            if let Some(e) = err {
+                errs.push(LexError { offset: start as u32, message: e });
+            }
+            Tok::Template(parts)
+        } else if c.is_ascii_alphabetic() || c == b'_' {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
@@ -226,6 +244,86 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<LexError>) {
     }
     out.push(Token { tok: Tok::Eof, start: b.len() as u32, end: b.len() as u32, nl_before: true });
     (out, errs)
+}
+
+/// Scans a template string body from `i` (after the opening quote); returns
+/// the parts, the offset after the closing quote, and an error if unterminated.
+fn lex_template(src: &str, mut i: usize, raw: bool) -> (Vec<TplPart>, usize, Option<String>) {
+    let b = src.as_bytes();
+    let close = if raw { b'`' } else { b'"' };
+    let mut parts = Vec::new();
+    let mut lit = String::new();
+    while i < b.len() {
+        let c = b[i];
+        if c == close {
+            if !lit.is_empty() {
+                parts.push(TplPart::Lit(std::mem::take(&mut lit)));
+            }
+            return (parts, i + 1, None);
+        }
+        if c == b'\\' && !raw {
+            let e = b.get(i + 1).copied().unwrap_or(b'\\');
+            i += 2;
+            match e {
+                b'n' => lit.push('\n'),
+                b't' => lit.push('\t'),
+                b'r' => lit.push('\r'),
+                b'b' => lit.push('\u{8}'),
+                b'f' => lit.push('\u{c}'),
+                b'u' => match read_u(src, i) {
+                    Some((cp, l)) => {
+                        i += l;
+                        lit.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                    }
+                    None => lit.push('u'),
+                },
+                other => lit.push(other as char),
+            }
+            continue;
+        }
+        if c == b'{' {
+            if !lit.is_empty() {
+                parts.push(TplPart::Lit(std::mem::take(&mut lit)));
+            }
+            let start = i + 1;
+            let mut depth = 1;
+            let mut j = start;
+            while j < b.len() && depth > 0 {
+                match b[j] {
+                    b'{' => depth += 1,
+                    b'}' => depth -= 1,
+                    b'"' => {
+                        j += 1;
+                        while j < b.len() && b[j] != b'"' {
+                            if b[j] == b'\\' {
+                                j += 1;
+                            }
+                            j += 1;
+                        }
+                    }
+                    b'`' => {
+                        j += 1;
+                        while j < b.len() && b[j] != b'`' {
+                            j += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            if depth > 0 {
+                return (parts, b.len(), Some("unterminated template expression".into()));
+            }
+            parts.push(TplPart::Expr(start as u32, (j - 1) as u32));
+            i = j;
+            continue;
+        }
+        let n = utf8_len(c);
+        let end = (i + n).min(b.len());
+        lit.push_str(src.get(i..end).unwrap_or("\u{FFFD}"));
+        i = end;
+    }
+    (parts, b.len(), Some("non-terminated template string".into()))
 }
 
 fn prev_is_term_end(out: &[Token]) -> bool {

@@ -2,7 +2,7 @@
 //! file: after an error it skips to the next line that starts at column 1.
 
 use crate::ast::*;
-use crate::lexer::{lex, Tok, Token};
+use crate::lexer::{lex, Tok, Token, TplPart};
 use crate::number::Number;
 use crate::value::Value;
 use std::sync::Arc;
@@ -772,6 +772,7 @@ impl<'a> Parser<'a> {
                 }
             },
             Tok::Str(s) => Term::scalar(Value::from(s), self.span_from(start)),
+            Tok::Template(parts) => self.template(parts, start)?,
             Tok::Ident(name) => match name.as_str() {
                 "true" => Term::scalar(Value::Bool(true), self.span_from(start)),
                 "false" => Term::scalar(Value::Bool(false), self.span_from(start)),
@@ -827,6 +828,53 @@ impl<'a> Parser<'a> {
             }
         };
         self.suffixes(base, start)
+    }
+
+    /// `$"a {x} b"` is `internal.template_string(["a ", {v | v = x}, " b"])`:
+    /// each expression's values as a set, so that undefined does not halt.
+    fn template(&mut self, parts: Vec<TplPart>, start: u32) -> PResult<Term> {
+        let span = self.span_from(start);
+        let mut items = Vec::new();
+        for p in parts {
+            match p {
+                TplPart::Lit(s) => items.push(Term::scalar(Value::from(s), span)),
+                TplPart::Expr(a, b) => {
+                    let text = self.src.get(a as usize..b as usize).unwrap_or("");
+                    let (toks, errs) = lex(text);
+                    if let Some(e) = errs.first() {
+                        return Err(ParseError { offset: a + e.offset, message: e.message.clone() });
+                    }
+                    let mut sub = Parser {
+                        src: self.src,
+                        toks: toks
+                            .into_iter()
+                            .map(|mut t| {
+                                t.start += a;
+                                t.end += a;
+                                t
+                            })
+                            .collect(),
+                        pos: 0,
+                        file: self.file,
+                        depth: self.depth,
+                        nest: 1,
+                        kw: self.kw,
+                        v1: self.v1,
+                        no_pipe: false,
+                        not_block: self.not_block,
+                        errors: Vec::new(),
+                    };
+                    let e = sub.term_in()?;
+                    if sub.peek() != &Tok::Eof {
+                        return Err(sub.err_here("template expression must be a single expression"));
+                    }
+                    let v = Term::new(TermKind::Var(fresh_wildcard()), e.span);
+                    let body = vec![Expr { kind: ExprKind::Unify(v.clone(), e, false), with: Vec::new(), span }];
+                    items.push(Term::new(TermKind::SetCompr(Box::new(v), body), span));
+                }
+            }
+        }
+        Ok(call_term("internal.template_string", vec![Term::new(TermKind::Array(items), span)], span))
     }
 
     fn number(&self, s: &str, start: u32) -> PResult<Number> {
@@ -1079,6 +1127,10 @@ mod tests {
     fn deep_nesting_is_an_error() {
         let src = format!("package a\np := {}1{}", "[".repeat(1000), "]".repeat(1000));
         assert!(parse_module(&src, 0, false).is_err());
+    }
+    #[test]
+    fn template_string() {
+        ok("package a\np := $\"x {1 + 1} y {input.a}\"");
     }
     #[test]
     fn query_multi() {

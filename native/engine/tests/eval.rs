@@ -185,3 +185,4 @@ fn query_enumerates() {
     assert_eq!(r.rows.len(), 2);
     assert!(r.to_json().starts_with(r#"{"result":[{"bindings":{"x":"a"},"expressions":[{"location":{"col":1,"row":1},"text":"data.t.s[x]","value":"a"}]}"#));
 }
+#[test] fn template_strings() { assert_eq!(p("x := 2\np := $\"a {x} b {input.nope} {[1]} {\"s\"}\"").as_deref(), Some(r#""a 2 b <undefined> [1] s""#)); }

@@ -17,5 +17,6 @@ pub fn register(r: &mut Registry) {
     lang(r, "print", "(any...) => boolean", None, true);
     lang(r, "internal.print", "(array[set[any]]) => any", None, true);
     lang(r, "trace", "(string) => boolean", None, true);
+    lang(r, "internal.template_string", "(array[any]) => string", None, true);
     lang(r, "opa.runtime", "() => object[string: any]", None, false);
 }

@@ -506,8 +506,8 @@ impl<'a> Compiler<'a> {
             if rules.len() < INDEX_MIN_RULES {
                 continue;
             }
-            // Complete rules without else chains only (their order does not matter).
-            if rules.iter().any(|&r| self.rules[r].kind != RuleKind::Complete || !self.rules[r].tail.is_empty() || self.rules[r].else_.is_some()) {
+            // Rules without else chains only: which of them run first does not matter.
+            if rules.iter().any(|&r| self.rules[r].else_.is_some()) {
                 continue;
             }
             let keys: Vec<(usize, Vec<(Vec<Value>, Value)>)> = rules.iter().map(|&r| (r, index_keys(&self.rules[r].body))).collect();

@@ -124,16 +124,14 @@ impl<'a> Parser<'a> {
     }
     fn advance(&mut self) -> Token {
         let t = self.tok().clone();
-        if self.pos < self.toks.len() - 1 {
-            self.pos += 1;
-        }
+        // May step one past the end (Eof): `tok()` clamps, and stepping back stays exact.
+        self.pos = (self.pos + 1).min(self.toks.len());
         t
     }
     fn prev_end(&self) -> u32 {
-        if self.pos == 0 {
-            0
-        } else {
-            self.toks[self.pos - 1].end
+        match self.pos.checked_sub(1).and_then(|i| self.toks.get(i)) {
+            Some(t) => t.end,
+            None => 0,
         }
     }
     fn span_from(&self, start: u32) -> Span {
@@ -162,7 +160,7 @@ impl<'a> Parser<'a> {
     }
     /// The current token follows the previous one without whitespace.
     fn adjacent(&self) -> bool {
-        self.pos > 0 && self.toks[self.pos - 1].end == self.tok().start
+        self.pos < self.toks.len() && self.pos.checked_sub(1).and_then(|i| self.toks.get(i)).map_or(false, |p| p.end == self.tok().start)
     }
     /// The current token can continue an expression (not on a new line, unless nested).
     fn same_line(&self) -> bool {
@@ -255,7 +253,7 @@ impl<'a> Parser<'a> {
         match self.advance().tok {
             Tok::Ident(s) => out.push(s),
             _ => {
-                self.pos -= 1;
+                self.pos = self.pos.saturating_sub(1);
                 return Err(self.err_here("expected identifier"));
             }
         }
@@ -266,7 +264,7 @@ impl<'a> Parser<'a> {
                     match self.advance().tok {
                         Tok::Ident(s) => out.push(s),
                         _ => {
-                            self.pos -= 1;
+                            self.pos = self.pos.saturating_sub(1);
                             return Err(self.err_here("expected identifier"));
                         }
                     }
@@ -276,7 +274,7 @@ impl<'a> Parser<'a> {
                     match self.advance().tok {
                         Tok::Str(s) => out.push(s),
                         _ => {
-                            self.pos -= 1;
+                            self.pos = self.pos.saturating_sub(1);
                             return Err(self.err_here("expected string"));
                         }
                     }
@@ -296,7 +294,7 @@ impl<'a> Parser<'a> {
             match self.advance().tok {
                 Tok::Ident(s) => alias = Some(s),
                 _ => {
-                    self.pos -= 1;
+                    self.pos = self.pos.saturating_sub(1);
                     return Err(self.err_here("expected alias"));
                 }
             }
@@ -787,7 +785,7 @@ impl<'a> Parser<'a> {
                     Term::new(TermKind::Var(Arc::from(name.as_str())), self.span_from(start))
                 }
                 n if self.is_keyword(n) => {
-                    self.pos -= 1;
+                    self.pos = self.pos.saturating_sub(1);
                     return Err(self.err_here("unexpected keyword"));
                 }
                 _ => Term::new(TermKind::Var(Arc::from(name.as_str())), self.span_from(start)),
@@ -823,7 +821,7 @@ impl<'a> Parser<'a> {
                 inner
             }
             _ => {
-                self.pos -= 1;
+                self.pos = self.pos.saturating_sub(1);
                 return Err(self.err_here("unexpected token"));
             }
         };
@@ -890,7 +888,7 @@ impl<'a> Parser<'a> {
                     let name = match self.advance().tok {
                         Tok::Ident(n) => n,
                         _ => {
-                            self.pos -= 1;
+                            self.pos = self.pos.saturating_sub(1);
                             return Err(self.err_here("expected identifier"));
                         }
                     };

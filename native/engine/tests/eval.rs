@@ -186,3 +186,37 @@ fn query_enumerates() {
     assert!(r.to_json().starts_with(r#"{"result":[{"bindings":{"x":"a"},"expressions":[{"location":{"col":1,"row":1},"text":"data.t.s[x]","value":"a"}]}"#));
 }
 #[test] fn template_strings() { assert_eq!(p("x := 2\np := $\"a {x} b {input.nope} {[1]} {\"s\"}\"").as_deref(), Some(r#""a 2 b <undefined> [1] s""#)); }
+#[test]
+fn indexed_partial_set() {
+    let mut src = String::from("package t\n");
+    for i in 0..10 {
+        src.push_str(&format!("p contains {} if input.k == \"k{}\"\n", i, i));
+    }
+    src.push_str("p contains 99 if input.z\n");
+    assert_eq!(eval(&src, "data.t.p", r#"{"k":"k3","z":true}"#).as_deref(), Some("[3,99]"));
+}
+
+/// Every prefix of a policy, and every single-byte corruption of it, compiles or fails cleanly.
+#[test]
+fn no_panics_on_broken_sources() {
+    let src = format!("{}\np[x] := {{k: v | some k, v in input.o}} if {{ x := $\"a{{input.b}}\"; every y in [1] {{ y > 0 }}; not f(1) with input as {{}} }}\nf(a) := a + 1\n", ENVOY);
+    let bytes = src.as_bytes();
+    for cut in 0..bytes.len() {
+        let Ok(text) = std::str::from_utf8(&bytes[..cut]) else { continue };
+        let files = [SourceFile { name: "x.rego".into(), text: text.into() }];
+        let _ = Policy::compile(&files, Value::empty_object(), &CompileOptions::default());
+    }
+    for i in (0..bytes.len()).step_by(3) {
+        for c in [b'{', b'}', b'[', b'(', b'"', b'|', b' ', b'\n', b'x', b':'] {
+            let mut b = bytes.to_vec();
+            b[i] = c;
+            let Ok(text) = String::from_utf8(b) else { continue };
+            let files = [SourceFile { name: "x.rego".into(), text }];
+            if let Ok(p) = Policy::compile(&files, Value::empty_object(), &CompileOptions { v0_compatible: i % 2 == 0, ..Default::default() }) {
+                if let Ok(q) = p.prepare("data.envoy.authz") {
+                    let _ = q.eval(Some(&Value::from_json_str(r#"{"o":{"a":1},"b":2}"#).unwrap()), &EvalLimits::default());
+                }
+            }
+        }
+    }
+}

@@ -140,6 +140,8 @@ pub struct Rule {
     pub span: Span,
     /// The value term was written explicitly (not implied `true`).
     pub explicit_value: bool,
+    /// `# METADATA` annotations written above the rule.
+    pub annotation: Option<Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +152,8 @@ pub struct Module {
     pub rules: Vec<Rule>,
     /// Parsed with v1 rules (`if`/`contains` required).
     pub v1: bool,
+    /// `# METADATA` annotations written above the package.
+    pub package_annotation: Option<Value>,
 }
 
 impl Term {

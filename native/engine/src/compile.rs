@@ -29,6 +29,18 @@ pub struct CRule {
     pub span: Span,
     /// The head value when it is a constant (lets evaluation skip rules).
     pub const_value: Option<Value>,
+    /// Rule-scoped `# METADATA` annotations.
+    pub annotation: Option<Value>,
+    /// Length of the package part of `path`.
+    pub pkg_len: usize,
+}
+
+/// `# METADATA` annotations by scope, keyed by path (under `data`).
+#[derive(Debug, Default)]
+pub struct Metadata {
+    pub package: BTreeMap<Vec<Value>, Value>,
+    pub subpackages: BTreeMap<Vec<Value>, Value>,
+    pub document: BTreeMap<Vec<Value>, Value>,
 }
 
 #[derive(Debug, Default)]
@@ -135,6 +147,7 @@ impl Tree {
 
 pub struct Compiled {
     pub rules: Vec<CRule>,
+    pub metadata: Metadata,
     pub tree: Tree,
     /// Source texts, for turning spans into line/col.
     pub files: Vec<(String, String)>,
@@ -154,6 +167,7 @@ pub struct Compiler<'a> {
     pkg_rules: HashMap<Vec<Value>, HashSet<String>>,
     tree: Tree,
     rules: Vec<CRule>,
+    metadata: Metadata,
 }
 
 fn sv(s: &str) -> Value {
@@ -401,7 +415,7 @@ impl<'a> Compiler<'a> {
     pub fn new(files: &'a [(String, String)]) -> Compiler<'a> {
         let mut tree = Tree::default();
         tree.nodes.push(Node::default());
-        Compiler { files, diags: Vec::new(), pkg_rules: HashMap::new(), tree, rules: Vec::new() }
+        Compiler { files, diags: Vec::new(), pkg_rules: HashMap::new(), tree, rules: Vec::new(), metadata: Metadata::default() }
     }
 
     pub fn diag(&mut self, code: &'static str, span: Span, msg: impl Into<String>) {
@@ -434,6 +448,11 @@ impl<'a> Compiler<'a> {
                     self.diag("rego_compile_error", imp.span, format!("import must not shadow import {}", alias));
                 }
                 imports.insert(alias, imp.path.clone());
+            }
+            if let Some(a) = &m.package_annotation {
+                let scope = a.field("scope").and_then(|v| v.as_str()).unwrap_or("package").to_string();
+                let target = if scope == "subpackages" { &mut self.metadata.subpackages } else { &mut self.metadata.package };
+                target.entry(package.clone()).or_insert_with(|| a.clone());
             }
             infos.push(ModInfo { package, imports, file: m.package_span.file });
             let _ = mi;
@@ -476,6 +495,11 @@ impl<'a> Compiler<'a> {
             };
             let ground = path.len() - info.package.len();
             let is_default = r.default;
+            if let Some(a) = &r.annotation {
+                if a.field("scope").and_then(|v| v.as_str()) == Some("document") {
+                    self.metadata.document.entry(path.clone()).or_insert_with(|| a.clone());
+                }
+            }
             let cr = self.compile_rule(info, Arc::from(path.as_slice()), ground, r);
             let idx = self.rules.len();
             self.rules.push(cr);
@@ -497,7 +521,7 @@ impl<'a> Compiler<'a> {
         if !self.diags.is_empty() {
             return Err(self.diags);
         }
-        Ok(Compiled { rules: self.rules, tree: self.tree, files: self.files.to_vec() })
+        Ok(Compiled { rules: self.rules, metadata: self.metadata, tree: self.tree, files: self.files.to_vec() })
     }
 
     fn build_indexes(&mut self) {
@@ -722,7 +746,10 @@ impl<'a> Compiler<'a> {
         }
         let else_ = r.else_.map(|e| Box::new(self.compile_rule(info, path.clone(), ground, *e)));
         let const_value = if value.is_ground_literal() { value.literal_value() } else { None };
+        let annotation = r.annotation.filter(|a| a.field("scope").and_then(|v| v.as_str()) != Some("document"));
         CRule {
+            annotation,
+            pkg_len: info.package.len(),
             path,
             tail,
             kind: r.kind,

@@ -89,6 +89,8 @@ pub struct Evaluator<'a> {
     stack_base: usize,
     /// Expression values of the current query row.
     pub qvals: Vec<Value>,
+    /// The rule whose body is being evaluated (for `rego.metadata.*`).
+    cur_rule: Option<&'a CRule>,
 }
 
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
@@ -119,6 +121,7 @@ impl<'a> Evaluator<'a> {
             in_progress: Vec::new(),
             stack_base: stack_addr(),
             qvals: Vec::new(),
+            cur_rule: None,
         }
     }
 
@@ -860,8 +863,10 @@ impl<'a> Evaluator<'a> {
             }
             None => &nd.rules,
         };
+        let saved_rule = self.cur_rule;
         for &ri in rules {
             let rule = &pol.rules[ri];
+            self.cur_rule = Some(rule);
             match rule.kind {
                 RuleKind::Set if !rule.tail.is_empty() => {
                     let o = obj.get_or_insert_with(Map::new);
@@ -900,6 +905,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+        self.cur_rule = saved_rule;
         if let Some(s) = set {
             return Ok(Some(Value::from_set(s)));
         }
@@ -1109,9 +1115,13 @@ impl<'a> Evaluator<'a> {
         self.enter()?;
         let mut result: Option<Value> = None;
         let mut failed = None;
+        let saved_rule = self.cur_rule;
         for &ri in &nd.rules {
             let rule = &pol.rules[ri];
-            match self.eval_function(rule, args) {
+            self.cur_rule = Some(rule);
+            let r = self.eval_function(rule, args);
+            self.cur_rule = saved_rule;
+            match r {
                 Ok(Some(v)) => match &result {
                     Some(old) if *old != v => {
                         failed = Some(self.func_conflict(p, span));
@@ -1228,6 +1238,10 @@ impl<'a> Evaluator<'a> {
                 }
                 return Ok(Some(Value::from(out)));
             }
+            "rego.metadata.rule" => {
+                return Ok(Some(self.cur_rule.and_then(|r| r.annotation.clone()).unwrap_or_else(Value::empty_object)));
+            }
+            "rego.metadata.chain" => return Ok(Some(self.metadata_chain())),
             "trace" => {
                 if let Some(Value::String(s)) = args.first() {
                     self.prints.push(s.to_string());
@@ -1272,6 +1286,38 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+    }
+
+    /// The annotations that apply to the current rule, innermost first.
+    fn metadata_chain(&self) -> Value {
+        let Some(rule) = self.cur_rule else { return Value::empty_array() };
+        let md = &self.pol.metadata;
+        let entry = |path: &[Value], ann: Option<&Value>| {
+            let mut m = Map::new();
+            m.insert(Value::from("path"), Value::from_array(path.to_vec()));
+            if let Some(a) = ann {
+                m.insert(Value::from("annotations"), a.clone());
+            }
+            Value::from_map(m)
+        };
+        let path: &[Value] = &rule.path;
+        let mut out = vec![entry(path, rule.annotation.as_ref())];
+        if let Some(d) = md.document.get(path) {
+            out.push(entry(path, Some(d)));
+        }
+        let pkg = &path[..rule.pkg_len.min(path.len())];
+        for n in (1..=pkg.len()).rev() {
+            let p = &pkg[..n];
+            if n == pkg.len() {
+                if let Some(a) = md.package.get(p) {
+                    out.push(entry(p, Some(a)));
+                }
+            }
+            if let Some(a) = md.subpackages.get(p) {
+                out.push(entry(p, Some(a)));
+            }
+        }
+        Value::from_array(out)
     }
 
     fn eval_walk(&mut self, f: &mut Frame, c: &'a Call, k: TermK<'_, 'a>) -> R {

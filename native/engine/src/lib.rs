@@ -5,6 +5,7 @@
 //! once; `PreparedQuery::eval` evaluates it for an input, never re-parsing.
 
 pub mod analysis;
+pub mod annotations;
 pub mod ast;
 pub mod builtins;
 pub mod compile;

@@ -244,7 +244,28 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Some(Module { package, package_span, imports, rules, v1: self.v1 })
+        let mut m = Module { package, package_span, imports, rules, v1: self.v1, package_annotation: None };
+        self.attach_annotations(&mut m);
+        Some(m)
+    }
+
+    /// Attaches each `# METADATA` block to the package or rule that follows it.
+    fn attach_annotations(&mut self, m: &mut Module) {
+        for b in crate::annotations::scan(self.src) {
+            let Some(next) = self.toks.iter().find(|t| t.start >= b.end) else { continue };
+            let at = next.start;
+            if at == m.package_span.start {
+                match crate::annotations::parse(&b, "package") {
+                    Ok(v) => m.package_annotation = Some(v),
+                    Err(e) => self.errors.push(ParseError { offset: b.start, message: e }),
+                }
+            } else if let Some(r) = m.rules.iter_mut().find(|r| r.span.start == at) {
+                match crate::annotations::parse(&b, "rule") {
+                    Ok(v) => r.annotation = Some(v),
+                    Err(e) => self.errors.push(ParseError { offset: b.start, message: e }),
+                }
+            }
+        }
     }
 
     /// `a.b["c"]` as strings.
@@ -376,6 +397,7 @@ impl<'a> Parser<'a> {
                 args,
                 key: None,
                 explicit_value: true,
+                annotation: None,
                 value: v,
                 assign,
                 kind,
@@ -406,6 +428,7 @@ impl<'a> Parser<'a> {
             else_: None,
             span: self.span_from(start),
             explicit_value,
+            annotation: None,
         };
         // Else chain.
         let mut elses = Vec::new();
@@ -435,6 +458,7 @@ impl<'a> Parser<'a> {
                 body: eb.unwrap_or_default(),
                 else_: None,
                 span: self.span_from(es),
+                annotation: None,
             });
         }
         let mut chain: Option<Box<Rule>> = None;

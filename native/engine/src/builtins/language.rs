@@ -18,5 +18,7 @@ pub fn register(r: &mut Registry) {
     lang(r, "internal.print", "(array[set[any]]) => any", None, true);
     lang(r, "trace", "(string) => boolean", None, true);
     lang(r, "internal.template_string", "(array[any]) => string", None, true);
+    lang(r, "rego.metadata.chain", "() => array[object[string: any]]", None, true);
+    lang(r, "rego.metadata.rule", "() => any", None, true);
     lang(r, "opa.runtime", "() => object[string: any]", None, false);
 }

@@ -11,8 +11,12 @@ use std::collections::BTreeSet;
 /// step keeps its constant prefix; a use of the whole `input` gives `[]`.
 /// The result is minimal: no path is a prefix of another.
 pub fn input_paths(pol: &Compiled, term: &Term) -> Vec<Vec<Value>> {
-    let mut a = Analysis { pol, paths: BTreeSet::new(), seen_nodes: vec![false; pol.tree.nodes.len()] };
+    let mut a = Analysis { pol, paths: BTreeSet::new(), seen_nodes: vec![false; pol.tree.nodes.len()], work: Vec::new() };
     a.term(term);
+    // A worklist rather than recursion: rule chains may be arbitrarily long.
+    while let Some(r) = a.work.pop() {
+        a.rule(&pol.rules[r]);
+    }
     minimize(a.paths)
 }
 
@@ -20,6 +24,8 @@ struct Analysis<'a> {
     pol: &'a Compiled,
     paths: BTreeSet<Vec<Value>>,
     seen_nodes: Vec<bool>,
+    /// Rules reached but not yet scanned.
+    work: Vec<usize>,
 }
 
 fn minimize(paths: BTreeSet<Vec<Value>>) -> Vec<Vec<Value>> {
@@ -61,9 +67,7 @@ impl<'a> Analysis<'a> {
             let Some(node) = pol.tree.nodes.get(x) else { continue };
             if !self.seen_nodes[x] {
                 self.seen_nodes[x] = true;
-                for &r in node.rules.iter().chain(node.default.iter()) {
-                    self.rule(&pol.rules[r]);
-                }
+                self.work.extend(node.rules.iter().chain(node.default.iter()).copied());
             }
             if below {
                 stack.extend(node.children.values().copied());

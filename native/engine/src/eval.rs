@@ -17,8 +17,12 @@ use std::sync::Arc;
 /// `Ok(true)`: keep enumerating; `Ok(false)`: stop (a solution was enough).
 pub type R = Result<bool, EvalError>;
 
-/// Bytes of native stack evaluation may use before it stops cleanly.
-const STACK_BUDGET: usize = 1_200_000;
+/// When less native stack than this remains, evaluation continues on a
+/// fresh heap-allocated stack segment (deep rule chains, long bodies), so a
+/// policy can never overflow the caller's thread stack; depth and step
+/// limits bound the total.
+const RED_ZONE: usize = 256 * 1024;
+const STACK_SEGMENT: usize = 4 * 1024 * 1024;
 
 pub struct Frame {
     pub slots: Vec<Option<Value>>,
@@ -86,7 +90,6 @@ pub struct Evaluator<'a> {
     depth: u32,
     limits: Limits,
     in_progress: Vec<usize>,
-    stack_base: usize,
     /// Expression values of the current query row.
     pub qvals: Vec<Value>,
     /// The rule whose body is being evaluated (for `rego.metadata.*`).
@@ -95,11 +98,6 @@ pub struct Evaluator<'a> {
 
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
 type BodyK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame) -> R;
-
-fn stack_addr() -> usize {
-    let x = 0u8;
-    &x as *const u8 as usize
-}
 
 pub fn conflict(msg: String) -> EvalError {
     EvalError::new("eval_conflict_error", msg)
@@ -119,7 +117,6 @@ impl<'a> Evaluator<'a> {
             depth: 0,
             limits,
             in_progress: Vec::new(),
-            stack_base: stack_addr(),
             qvals: Vec::new(),
             cur_rule: None,
         }
@@ -141,10 +138,6 @@ impl<'a> Evaluator<'a> {
         }
         if self.steps & 1023 == 0 && self.limits.deadline_ns > 0 && Ctx::now() > self.limits.deadline_ns {
             return Err(EvalError::new("eval_limit_error", "evaluation deadline exceeded"));
-        }
-        let here = stack_addr();
-        if self.stack_base > here && self.stack_base - here > STACK_BUDGET {
-            return Err(EvalError::new("eval_limit_error", "evaluation nested too deeply"));
         }
         Ok(())
     }
@@ -198,10 +191,12 @@ impl<'a> Evaluator<'a> {
 
     fn eval_expr(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
         self.step()?;
-        if !e.with.is_empty() {
-            return self.eval_with(f, e, k);
-        }
-        self.eval_expr_plain(f, e, k)
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            if !e.with.is_empty() {
+                return self.eval_with(f, e, k);
+            }
+            self.eval_expr_plain(f, e, k)
+        })
     }
 
     fn eval_expr_plain(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
@@ -513,6 +508,13 @@ impl<'a> Evaluator<'a> {
     // ---- terms ----
 
     pub fn eval_term(&mut self, f: &mut Frame, t: &'a Term, k: TermK<'_, 'a>) -> R {
+        match &t.kind {
+            TermKind::Scalar(v) => k(self, f, v.clone()),
+            _ => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_term_inner(f, t, k)),
+        }
+    }
+
+    fn eval_term_inner(&mut self, f: &mut Frame, t: &'a Term, k: TermK<'_, 'a>) -> R {
         match &t.kind {
             TermKind::Scalar(v) => k(self, f, v.clone()),
             TermKind::Local(s, n) => match f.get(*s) {

@@ -220,3 +220,41 @@ fn no_panics_on_broken_sources() {
         }
     }
 }
+
+#[test]
+fn deep_rule_chain() {
+    let mut src = String::from("package t\np := p0\n");
+    for i in 0..100 {
+        src.push_str(&format!("p{} := p{} + 1\n", i, i + 1));
+    }
+    src.push_str("p100 := 0\n");
+    assert_eq!(eval(&src, "data.t.p", "{}").as_deref(), Some("100"));
+}
+
+#[test]
+fn depth_limit_is_clean() {
+    let mut src = String::from("package t\np := p0\n");
+    for i in 0..100 {
+        src.push_str(&format!("p{} := p{} + 1\n", i, i + 1));
+    }
+    src.push_str("p100 := 0\n");
+    let pol = policy(&src);
+    let lim = EvalLimits { max_depth: 20, ..Default::default() };
+    assert_eq!(pol.prepare("data.t.p").unwrap().eval(None, &lim).unwrap_err().code, "eval_limit_error");
+}
+
+#[test]
+fn deep_chain_on_a_small_thread_stack() {
+    let h = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let mut src = String::from("package t\np := p0\n");
+            for i in 0..400 {
+                src.push_str(&format!("p{} := p{} + 1\n", i, i + 1));
+            }
+            src.push_str("p400 := 0\n");
+            eval(&src, "data.t.p", "{}")
+        })
+        .unwrap();
+    assert_eq!(h.join().unwrap().as_deref(), Some("400"));
+}

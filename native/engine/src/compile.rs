@@ -253,6 +253,29 @@ fn literal_type(t: &Term) -> Option<u8> {
     }
 }
 
+/// The base type of a term when evident: a literal, a variable assigned
+/// once from one, or a builtin call whose declared result is one base type.
+fn term_type(t: &Term, scope: &Scope) -> Option<u8> {
+    if let Some(x) = literal_type(t) {
+        return Some(x);
+    }
+    match &t.kind {
+        TermKind::Local(s, _) => scope.types.get(s).copied(),
+        TermKind::Call(c) => {
+            let CallTarget::Builtin(n) = &c.target else { return None };
+            let b = registry().get(n)?;
+            // The output form `f(x, out)` is a boolean expression, not the result.
+            if c.arity.map_or(true, |a| c.args.len() != a) {
+                return None;
+            }
+            let ret = b.decl.rsplit_once("=>")?.1.trim();
+            let bits = coarse_types(ret);
+            (bits.count_ones() == 1).then_some(bits)
+        }
+        _ => None,
+    }
+}
+
 /// Splits `a, b<c, d>, e` at top-level commas.
 fn split_top(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -375,11 +398,13 @@ struct Scope {
     /// Implicit vars first seen in the rule body itself (not in a closure).
     implicit_top: HashSet<Arc<str>>,
     nslots: u32,
+    /// Base types of variables assigned once (`x := "a"`), for type checks.
+    types: HashMap<u32, u8>,
 }
 
 impl Scope {
     fn new() -> Scope {
-        Scope { frames: vec![HashMap::new()], implicit: HashMap::new(), implicit_top: HashSet::new(), nslots: 0 }
+        Scope { frames: vec![HashMap::new()], implicit: HashMap::new(), implicit_top: HashSet::new(), nslots: 0, types: HashMap::new() }
     }
     fn lookup(&self, n: &str) -> Option<u32> {
         for f in self.frames.iter().rev() {
@@ -829,6 +854,11 @@ impl<'a> Compiler<'a> {
                         }
                     }
                     self.declare_pattern(a, scope, info);
+                    if let TermKind::Local(slot, _) = a.kind {
+                        if let Some(t) = term_type(b, scope) {
+                            scope.types.insert(slot, t);
+                        }
+                    }
                 } else {
                     self.resolve_term(a, scope, info);
                     self.resolve_term(b, scope, info);
@@ -1088,7 +1118,7 @@ impl<'a> Compiler<'a> {
         match builtin_arity(&name) {
             Some(a) => {
                 self.check_arity(&name, a, c.args.len(), span);
-                self.check_literal_types(&name, &c.args, span);
+                self.check_literal_types(&name, &c.args, span, scope);
                 c.target = CallTarget::Builtin(Arc::from(name.as_str()));
                 c.arity = a;
             }
@@ -1098,13 +1128,13 @@ impl<'a> Compiler<'a> {
 
     /// OPA's type checker, for the part that needs no inference: a literal
     /// argument whose type the builtin's declaration excludes.
-    fn check_literal_types(&mut self, name: &str, args: &[Term], span: Span) {
+    fn check_literal_types(&mut self, name: &str, args: &[Term], span: Span, scope: &Scope) {
         let Some(b) = registry().get(name) else { return };
         let Some(params) = decl_params(b.decl) else { return };
         let mut bad = false;
         let mut have = Vec::new();
         for (i, a) in args.iter().enumerate() {
-            let t = literal_type(a);
+            let t = term_type(a, scope);
             have.push(t.map(type_name_of).unwrap_or("any"));
             if let (Some(t), Some(p)) = (t, params.get(i)) {
                 if coarse_types(p) & t == 0 {

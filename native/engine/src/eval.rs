@@ -757,6 +757,10 @@ impl<'a> Evaluator<'a> {
 
     /// The whole document at a tree node: rule values merged with base data and children.
     fn node_doc(&mut self, n: usize, prefix: &[Value]) -> Result<Option<Value>, EvalError> {
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.node_doc_inner(n, prefix))
+    }
+
+    fn node_doc_inner(&mut self, n: usize, prefix: &[Value]) -> Result<Option<Value>, EvalError> {
         if !self.st.overrides.is_empty() {
             if let Some(ov) = self.override_for(prefix) {
                 return Ok(ov);

@@ -258,3 +258,14 @@ fn deep_chain_on_a_small_thread_stack() {
         .unwrap();
     assert_eq!(h.join().unwrap().as_deref(), Some("400"));
 }
+
+fn compile_err(src: &str) -> Option<String> {
+    let files = [SourceFile { name: "x.rego".into(), text: format!("package t\n{}", src) }];
+    Policy::compile(&files, Value::empty_object(), &CompileOptions::default()).err().map(|e| format!("{}: {}", e[0].code, e[0].message))
+}
+#[test] fn type_error_literal() { assert!(compile_err("p if trace(1)").unwrap().starts_with("rego_type_error: trace: invalid argument(s)")); }
+#[test] fn type_error_assigned_var() { assert!(compile_err("p if { x := 1; trace(x) }").unwrap().contains("trace")); }
+#[test] fn no_type_error_for_any() { assert_eq!(compile_err("p if { x := input.a; trace(x) }"), None); }
+#[test] fn arity_error() { assert!(compile_err("p if count(1, 2, 3)").unwrap().contains("arity mismatch")); }
+#[test] fn undefined_function_error() { assert!(compile_err("p if nope(1)").unwrap().contains("undefined function nope")); }
+#[test] fn assigned_above() { assert!(compile_err("p if { x := 1; x := 2 }").unwrap().contains("assigned above")); }

@@ -800,8 +800,18 @@ impl<'a> Evaluator<'a> {
             let mut p2 = prefix.to_vec();
             p2.push(key.clone());
             if let Some(v) = self.node_doc(c, &p2)? {
-                // Base documents take precedence over virtual ones on conflict.
+                let from_rules = matches!(&rv, Some(Value::Object(o)) if o.contains_key(&key));
                 let merged = match obj.get(&key) {
+                    // Two rules defining the same key differently (`p[x] := 1` and `p.a := 2`).
+                    Some(old) if from_rules => match (old, &v) {
+                        (Value::Object(_), Value::Object(_)) => merge_base_wins(old, &v),
+                        _ if *old == v => v,
+                        _ => {
+                            let span = self.pol.tree.nodes[n].rules.first().map(|&r| self.pol.rules[r].span).unwrap_or_default();
+                            return Err(self.err_at("eval_conflict_error", format!("object keys must be unique: {} produced conflicting values", path_string(&p2)), span));
+                        }
+                    },
+                    // Base documents take precedence over virtual ones on conflict.
                     Some(b) => merge_base_wins(b, &v),
                     None => v,
                 };

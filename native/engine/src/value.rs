@@ -24,6 +24,9 @@ pub enum Value {
     Set(Arc<Set>),
 }
 
+// Values are copied into bindings and results constantly: keep them small.
+const _: () = assert!(std::mem::size_of::<Value>() <= 24);
+
 impl Value {
     pub fn string(s: impl Into<Arc<str>>) -> Value {
         Value::String(s.into())

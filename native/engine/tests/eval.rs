@@ -269,3 +269,8 @@ fn compile_err(src: &str) -> Option<String> {
 #[test] fn arity_error() { assert!(compile_err("p if count(1, 2, 3)").unwrap().contains("arity mismatch")); }
 #[test] fn undefined_function_error() { assert!(compile_err("p if nope(1)").unwrap().contains("undefined function nope")); }
 #[test] fn assigned_above() { assert!(compile_err("p if { x := 1; x := 2 }").unwrap().contains("assigned above")); }
+#[test]
+fn ref_head_key_conflict() {
+    let pol = policy("package t\np.a := 1\np[x] := 2 if x := \"a\"");
+    assert_eq!(pol.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap_err().code, "eval_conflict_error");
+}

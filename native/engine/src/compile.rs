@@ -72,24 +72,40 @@ pub struct RuleIndex {
 /// Rules with fewer candidates are not worth indexing.
 const INDEX_MIN_RULES: usize = 4;
 
-/// `input.a.b == const` / `input.a.b = const` among the top-level expressions of a body.
-fn index_keys(body: &Body) -> Vec<(Vec<Value>, Value)> {
+/// `input.a.b == const`, `input.a.b = const` and `input.a.b in {c1, c2}`
+/// among the top-level expressions of a body: the input path and the values
+/// it must have for the body to succeed.
+fn index_keys(body: &Body) -> Vec<(Vec<Value>, Vec<Value>)> {
     let mut out = Vec::new();
     for e in body {
         if !e.with.is_empty() {
             continue;
         }
-        let pair = match &e.kind {
-            ExprKind::Unify(a, b, false) => Some((a, b)),
-            ExprKind::Term(Term { kind: TermKind::Call(c), .. }) if c.target == CallTarget::Builtin(Arc::from("equal")) && c.args.len() == 2 => {
-                Some((&c.args[0], &c.args[1]))
-            }
-            _ => None,
+        let (pair, member) = match &e.kind {
+            ExprKind::Unify(a, b, false) => (Some((a, b)), false),
+            ExprKind::Term(Term { kind: TermKind::Call(c), .. }) if c.args.len() == 2 => match &c.target {
+                CallTarget::Builtin(n) if &**n == "equal" => (Some((&c.args[0], &c.args[1])), false),
+                CallTarget::Builtin(n) if &**n == "internal.member_2" => (Some((&c.args[0], &c.args[1])), true),
+                _ => (None, false),
+            },
+            _ => (None, false),
         };
         let Some((a, b)) = pair else { continue };
+        if member {
+            if let (Some(p), TermKind::Scalar(coll @ (Value::Array(_) | Value::Set(_) | Value::Object(_)))) = (ground_input_path(a), &b.kind) {
+                let vals: Vec<Value> = match coll {
+                    Value::Array(x) => x.iter().cloned().collect(),
+                    Value::Set(x) => x.iter().cloned().collect(),
+                    Value::Object(x) => x.values().cloned().collect(),
+                    _ => Vec::new(),
+                };
+                out.push((p, vals));
+            }
+            continue;
+        }
         for (r, v) in [(a, b), (b, a)] {
             if let (Some(p), TermKind::Scalar(val)) = (ground_input_path(r), &v.kind) {
-                out.push((p, val.clone()));
+                out.push((p, vec![val.clone()]));
             }
         }
     }
@@ -559,7 +575,7 @@ impl<'a> Compiler<'a> {
             if rules.iter().any(|&r| self.rules[r].else_.is_some()) {
                 continue;
             }
-            let keys: Vec<(usize, Vec<(Vec<Value>, Value)>)> = rules.iter().map(|&r| (r, index_keys(&self.rules[r].body))).collect();
+            let keys: Vec<(usize, Vec<(Vec<Value>, Vec<Value>)>)> = rules.iter().map(|&r| (r, index_keys(&self.rules[r].body))).collect();
             let mut counts: BTreeMap<Vec<Value>, usize> = BTreeMap::new();
             for (_, ks) in &keys {
                 let mut seen = HashSet::new();
@@ -576,10 +592,16 @@ impl<'a> Compiler<'a> {
             let mut by_value: BTreeMap<Value, Vec<usize>> = BTreeMap::new();
             let mut rest = Vec::new();
             for (r, ks) in keys {
-                // A rule testing the path against two constants can match neither; keep it simple.
-                let vals: Vec<&Value> = ks.iter().filter(|(p, _)| *p == best).map(|(_, v)| v).collect();
-                match vals.first() {
-                    Some(v) => by_value.entry((*v).clone()).or_default().push(r),
+                // Any one test on the path is a necessary condition; use the first.
+                match ks.iter().find(|(p, _)| *p == best) {
+                    Some((_, vals)) => {
+                        for v in vals {
+                            let e = by_value.entry(v.clone()).or_default();
+                            if e.last() != Some(&r) {
+                                e.push(r);
+                            }
+                        }
+                    }
                     None => rest.push(r),
                 }
             }

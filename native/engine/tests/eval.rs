@@ -274,3 +274,12 @@ fn ref_head_key_conflict() {
     let pol = policy("package t\np.a := 1\np[x] := 2 if x := \"a\"");
     assert_eq!(pol.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap_err().code, "eval_conflict_error");
 }
+#[test]
+fn indexed_membership() {
+    let mut src = String::from("package t\ndefault p := \"none\"\n");
+    for i in 0..8 {
+        src.push_str(&format!("p := \"r{}\" if input.m in {{\"a{}\", \"b{}\"}}\n", i, i, i));
+    }
+    assert_eq!(eval(&src, "data.t.p", r#"{"m":"b5"}"#).as_deref(), Some(r#""r5""#));
+    assert_eq!(eval(&src, "data.t.p", r#"{"m":"zz"}"#).as_deref(), Some(r#""none""#));
+}

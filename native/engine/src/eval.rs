@@ -69,6 +69,8 @@ struct State {
     overrides: Vec<(Vec<Value>, Value)>,
     mocks: HashMap<String, Mock>,
     cache: HashMap<usize, Option<Value>>,
+    /// Function results by (node, arguments), per context like `cache`.
+    fcache: HashMap<(usize, Vec<Value>), Option<Value>>,
 }
 
 
@@ -310,6 +312,7 @@ impl<'a> Evaluator<'a> {
             overrides: self.st.overrides.clone(),
             mocks: self.st.mocks.clone(),
             cache: HashMap::new(),
+            fcache: HashMap::new(),
         };
         for (w, v) in e.with.iter().zip(vals) {
             match (&w.kind, v) {
@@ -1127,6 +1130,17 @@ impl<'a> Evaluator<'a> {
     fn call_user(&mut self, p: &[Value], args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {
         let pol = self.pol;
         let Some(n) = pol.tree.find(p) else { return Ok(None) };
+        let key = (n, args.to_vec());
+        if let Some(v) = self.st.fcache.get(&key) {
+            return Ok(v.clone());
+        }
+        let r = self.call_user_uncached(n, p, args, span)?;
+        self.st.fcache.insert(key, r.clone());
+        Ok(r)
+    }
+
+    fn call_user_uncached(&mut self, n: usize, p: &[Value], args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {
+        let pol = self.pol;
         let nd = &pol.tree.nodes[n];
         self.enter()?;
         let mut result: Option<Value> = None;

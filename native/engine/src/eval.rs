@@ -1272,12 +1272,8 @@ impl<'a> Evaluator<'a> {
                 return Ok(Some(self.cur_rule.and_then(|r| r.annotation.clone()).unwrap_or_else(Value::empty_object)));
             }
             "rego.metadata.chain" => return Ok(Some(self.metadata_chain())),
-            "trace" => {
-                if let Some(Value::String(s)) = args.first() {
-                    self.prints.push(s.to_string());
-                }
-                return Ok(Some(Value::Bool(true)));
-            }
+            // Notes go to explanations, which this engine does not produce.
+            "trace" => return Ok(Some(Value::Bool(true))),
             "opa.runtime" => {
                 self.cacheable = false;
                 let mut m = Map::new();

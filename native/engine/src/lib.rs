@@ -3,6 +3,19 @@
 //! The facade: `Policy::compile` turns modules and base data into an
 //! immutable, shareable policy; `Policy::prepare` resolves a decision path
 //! once; `PreparedQuery::eval` evaluates it for an input, never re-parsing.
+//! `Policy::query` runs ad-hoc queries (`opa eval` rows); `PreparedQuery::input_paths`
+//! lists what a decision can read of the input (decision cache keys);
+//! `testsuite::run_case` runs one case of OPA's conformance format.
+//!
+//! Pipeline: `lexer` (tokens with byte offsets) → `parser` (v1 or v0 syntax,
+//! every error of a file) → `ast` → `compile` (names to frame slots or `data`
+//! references, calls to builtins or functions, bodies reordered for safety,
+//! OPA's compile checks, rules placed in a tree by path, rule indexes) →
+//! `eval` (top-down, backtracking, continuation-passing; rule values memoized
+//! per query and per `with` context). `annotations` reads `# METADATA`,
+//! `analysis` answers static questions. Builtins live in `builtins/`, one file
+//! per category; those that need the evaluator are declared in
+//! `builtins/language.rs` and implemented in `eval`.
 
 pub mod analysis;
 pub mod annotations;

@@ -1,6 +1,8 @@
 //! `# METADATA` comment blocks: YAML annotations on packages and rules, as
 //! `rego.metadata.rule()` and `rego.metadata.chain()` return them.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use crate::value::{Map, Value};
 
 /// One annotation block: where it ends (the next token after it is the
@@ -107,6 +109,7 @@ fn obj(pairs: &[(&str, Value)]) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

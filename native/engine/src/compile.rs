@@ -4,6 +4,8 @@
 //! compile checks (unsafe variables, undefined functions, arity, recursion,
 //! redeclaration, conflicting rule kinds).
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use crate::ast::*;
 use crate::builtins::{self, registry};
 use crate::error::Diagnostic;
@@ -1946,6 +1948,7 @@ fn collect_rule_refs(r: &CRule, out: &mut Vec<Vec<Option<Value>>>) {
 fn _uses(_: &builtins::Registry) {}
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! Rego tokens. Positions are byte offsets (`u32`); line and column are
 //! computed only when a diagnostic is printed.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tok {
     Ident(String),
@@ -354,6 +356,7 @@ pub fn line_col(src: &str, offset: u32) -> (u32, u32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! Rego parser (v1 by default, v0 on request). Reports every error of a
 //! file: after an error it skips to the next line that starts at column 1.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use crate::ast::*;
 use crate::lexer::{lex, Tok, Token, TplPart};
 use crate::number::Number;
@@ -1096,6 +1098,7 @@ fn head_path(t: &Term) -> PResult<Vec<Term>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -4,6 +4,8 @@
 //! own harness compares: results as a set of binding maps (JSON-normalized),
 //! `want_error` as a substring of `file:row: code: message`, the code exactly.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use crate::value::{Map, Value};
 use crate::{CompileOptions, EvalLimits, Policy, QueryError, SourceFile};
 
@@ -198,6 +200,7 @@ pub fn yaml_to_value(y: &serde_yaml::Value) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

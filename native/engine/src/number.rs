@@ -48,13 +48,33 @@ impl Number {
         }
         let f: f64 = text.parse().ok()?;
         if !f.is_finite() {
-            return None;
+            // Beyond f64 (`1e400`): exact when the literal denotes an integer.
+            return Number::parse_big_exponent(text);
         }
         // `1e3` and `2.0` are integers in value; keep them exact when they are.
         if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
             return Some(Number::Int(f as i64));
         }
         Some(Number::Float(f))
+    }
+
+    /// `12.5e400` as an exact integer, if it is one (exponents up to 10000).
+    fn parse_big_exponent(text: &str) -> Option<Number> {
+        let (mant, exp) = text.split_once(['e', 'E'])?;
+        let exp: i64 = exp.parse().ok()?;
+        let (neg, mant) = match mant.strip_prefix('-') {
+            Some(m) => (true, m),
+            None => (false, mant),
+        };
+        let (int_part, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        let frac = frac.trim_end_matches('0');
+        let shift = exp - frac.len() as i64;
+        if !(0..=10_000).contains(&shift) {
+            return None;
+        }
+        let digits: BigInt = format!("{}{}", int_part, frac).parse().ok()?;
+        let v = digits * num_traits::pow(BigInt::from(10), shift as usize);
+        Some(Number::from_bigint(if neg { -v } else { v }))
     }
 
     pub fn is_integer(&self) -> bool {
@@ -301,6 +321,7 @@ mod tests {
         assert_eq!(Number::parse("1e3"), Some(Number::Int(1000)));
         assert!(matches!(Number::parse("123456789012345678901234567890"), Some(Number::Big(_))));
         assert!(matches!(Number::parse("1.5"), Some(Number::Float(_))));
+        assert!(Number::parse("1e400").unwrap() > Number::parse("1e399").unwrap());
     }
 
     #[test]

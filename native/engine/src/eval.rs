@@ -1270,6 +1270,28 @@ impl<'a> Evaluator<'a> {
                 }
                 return Ok(Some(Value::from(out)));
             }
+            "rego.parse_module" => {
+                let res = match (args.first(), args.get(1)) {
+                    (Some(Value::String(file)), Some(Value::String(src))) => match crate::parser::parse_module(src, 0, false) {
+                        Ok(m) => Ok(crate::ast_json::module(&m)),
+                        Err(errs) => {
+                            let msg = errs
+                                .iter()
+                                .map(|e| {
+                                    let (l, c) = crate::lexer::line_col(src, e.offset);
+                                    format!("{}:{}:{}: rego_parse_error: {}", file, l, c, e.message)
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\n");
+                            Err(BuiltinError::Eval(msg))
+                        }
+                    },
+                    (Some(Value::String(_)), Some(v)) => Err(builtins::type_err(1, "string", v)),
+                    (Some(v), _) => Err(builtins::type_err(0, "string", v)),
+                    _ => Err(BuiltinError::Eval("missing operands".into())),
+                };
+                return self.builtin_result(name, res, span);
+            }
             "rego.metadata.rule" => {
                 return Ok(Some(self.cur_rule.and_then(|r| r.annotation.clone()).unwrap_or_else(Value::empty_object)));
             }
@@ -1297,6 +1319,12 @@ impl<'a> Evaluator<'a> {
             }
             None => fallback(name, args),
         };
+        self.builtin_result(name, res, span)
+    }
+
+    /// A builtin's outcome under OPA's error rules: undefined, or an error
+    /// when strict (Halt errors always).
+    fn builtin_result(&mut self, name: &str, res: Result<Value, BuiltinError>, span: Span) -> Result<Option<Value>, EvalError> {
         match res {
             Ok(v) => Ok(Some(v)),
             Err(BuiltinError::Undefined) => Ok(None),

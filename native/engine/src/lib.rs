@@ -20,6 +20,7 @@
 pub mod analysis;
 pub mod annotations;
 pub mod ast;
+pub mod ast_json;
 pub mod builtins;
 pub mod compile;
 pub mod error;

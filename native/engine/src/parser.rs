@@ -139,16 +139,26 @@ impl<'a> Parser<'a> {
     fn span_from(&self, start: u32) -> Span {
         Span { file: self.file, start, end: self.prev_end().max(start) }
     }
+    /// OPA's wording: `unexpected <token> token[: expected <what>]`; other
+    /// messages get the token appended.
     fn err_here(&self, msg: &str) -> ParseError {
         let t = self.tok();
-        let found = match &t.tok {
-            Tok::Eof => "EOF".to_string(),
-            Tok::Ident(s) => s.clone(),
-            Tok::Str(s) => format!("\"{}\"", s),
-            Tok::Num(s) => s.clone(),
+        let kind = match &t.tok {
+            Tok::Eof => "eof".to_string(),
+            Tok::Ident(s) if self.is_keyword(s) => s.clone(),
+            Tok::Ident(_) => "ident".to_string(),
+            Tok::Str(_) | Tok::Template(_) => "string".to_string(),
+            Tok::Num(_) => "number".to_string(),
             _ => self.src.get(t.start as usize..t.end as usize).unwrap_or("?").to_string(),
         };
-        ParseError { offset: t.start, message: format!("{} (found {})", msg, found) }
+        let message = if let Some(what) = msg.strip_prefix("expected ") {
+            format!("unexpected {} token: expected {}", kind, what)
+        } else if msg == "unexpected token" || msg == "unexpected keyword" {
+            format!("unexpected {} {}", kind, if matches!(t.tok, Tok::Ident(_)) && kind != "ident" { "keyword" } else { "token" })
+        } else {
+            format!("{} (unexpected {} token)", msg, kind)
+        };
+        ParseError { offset: t.start, message }
     }
     fn is_ident(&self, s: &str) -> bool {
         matches!(self.peek(), Tok::Ident(x) if x == s)
@@ -277,7 +287,7 @@ impl<'a> Parser<'a> {
             Tok::Ident(s) => out.push(s),
             _ => {
                 self.pos = self.pos.saturating_sub(1);
-                return Err(self.err_here("expected identifier"));
+                return Err(self.err_here("expected ident"));
             }
         }
         loop {
@@ -288,7 +298,7 @@ impl<'a> Parser<'a> {
                         Tok::Ident(s) => out.push(s),
                         _ => {
                             self.pos = self.pos.saturating_sub(1);
-                            return Err(self.err_here("expected identifier"));
+                            return Err(self.err_here("expected ident"));
                         }
                     }
                 }
@@ -915,7 +925,7 @@ impl<'a> Parser<'a> {
                         Tok::Ident(n) => n,
                         _ => {
                             self.pos = self.pos.saturating_sub(1);
-                            return Err(self.err_here("expected identifier"));
+                            return Err(self.err_here("expected ident"));
                         }
                     };
                     let seg = Term::scalar(Value::from(name), self.span_from(s));

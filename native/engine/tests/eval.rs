@@ -283,3 +283,5 @@ fn indexed_membership() {
     assert_eq!(eval(&src, "data.t.p", r#"{"m":"b5"}"#).as_deref(), Some(r#""r5""#));
     assert_eq!(eval(&src, "data.t.p", r#"{"m":"zz"}"#).as_deref(), Some(r#""none""#));
 }
+#[test] fn parse_module_ok() { assert!(p("p := rego.parse_module(\"x.rego\", \"package foo\\nq := 1\")").unwrap().contains(r#""name":"q""#)); }
+#[test] fn parse_module_error_is_undefined() { assert_eq!(p("p := rego.parse_module(\"x.rego\", \"package foo.\")"), None); }

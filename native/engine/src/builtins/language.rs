@@ -20,5 +20,6 @@ pub fn register(r: &mut Registry) {
     lang(r, "internal.template_string", "(array[any]) => string", None, true);
     lang(r, "rego.metadata.chain", "() => array[object[string: any]]", None, true);
     lang(r, "rego.metadata.rule", "() => any", None, true);
+    lang(r, "rego.parse_module", "(string, string) => object[string: any]", None, true);
     lang(r, "opa.runtime", "() => object[string: any]", None, false);
 }

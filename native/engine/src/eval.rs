@@ -810,6 +810,8 @@ impl<'a> Evaluator<'a> {
                     // Two rules defining the same key differently (`p[x] := 1` and `p.a := 2`).
                     Some(old) if from_rules => match (old, &v) {
                         (Value::Object(_), Value::Object(_)) => merge_base_wins(old, &v),
+                        // Multi-value rules contribute to one set.
+                        (Value::Set(a), Value::Set(b)) => Value::from_set(a.union(b).cloned().collect()),
                         _ if *old == v => v,
                         _ => {
                             let span = self.pol.tree.nodes[n].rules.first().map(|&r| self.pol.rules[r].span).unwrap_or_default();

@@ -1,0 +1,73 @@
+//! OPA's conformance cases from the shared checkout (`../shared/conformance/opa`
+//! next to the repository): every folder listed in `passing-v1.txt` /
+//! `passing-v0.txt` must keep passing. Our own cases live in `tests/cases/`.
+//! Skipped (with a note) when the shared checkout is absent.
+
+use sark_engine::testsuite::{run_case, yaml_to_value};
+use sark_engine::Value;
+use std::path::{Path, PathBuf};
+
+fn cases_in(dir: &Path) -> Vec<(PathBuf, Value)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else { return out };
+    let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            out.extend(cases_in(&p));
+            continue;
+        }
+        if !p.extension().map_or(false, |e| e == "yaml" || e == "yml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+        if let Some(Value::Array(cs)) = yaml_to_value(&doc).field("cases") {
+            out.extend(cs.iter().map(|c| (p.clone(), c.clone())));
+        }
+    }
+    out
+}
+
+fn run_dir(dir: &Path, v0: bool) -> Vec<String> {
+    cases_in(dir)
+        .into_iter()
+        .filter_map(|(p, c)| {
+            let o = run_case(&c, v0);
+            let note = c.field("note").and_then(|n| n.as_str()).unwrap_or("").to_string();
+            (!o.pass).then(|| format!("{} [{}]: {}", p.display(), note, o.reason))
+        })
+        .collect()
+}
+
+fn run_listed(half: &str, list: &str, v0: bool) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/opa").join(half);
+    if !root.is_dir() {
+        eprintln!("skipping: {} not found", root.display());
+        return;
+    }
+    let mut failures = Vec::new();
+    for folder in list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        failures.extend(run_dir(&root.join(folder), v0));
+    }
+    assert!(failures.is_empty(), "{} failing:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn shared_v1_folders_keep_passing() {
+    run_listed("v1", include_str!("passing-v1.txt"), false);
+}
+
+#[test]
+fn shared_v0_folders_keep_passing() {
+    run_listed("v0", include_str!("passing-v0.txt"), true);
+}
+
+#[test]
+fn own_cases() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let failures = run_dir(&dir.join("v1"), false);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let failures = run_dir(&dir.join("v0"), true);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

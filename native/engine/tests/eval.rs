@@ -285,3 +285,11 @@ fn indexed_membership() {
 }
 #[test] fn parse_module_ok() { assert!(p("p := rego.parse_module(\"x.rego\", \"package foo\\nq := 1\")").unwrap().contains(r#""name":"q""#)); }
 #[test] fn parse_module_error_is_undefined() { assert_eq!(p("p := rego.parse_module(\"x.rego\", \"package foo.\")"), None); }
+#[test] fn syntax_edge_cases() {
+    assert_eq!(p("p := [x, y, z, w] if {\n x := 1 - -1\n y := [1, 2, 3][1]\n z := {\"if\": 4}[\"if\"] # comment\n w := input.a\n} else := 0").as_deref(), Some("0"));
+    assert_eq!(p("p := [x, y, z] if {\n x := 1 - -1\n y := [1, 2, 3][1]\n z := {\"if\": 4}[\"if\"] # comment\n}").as_deref(), Some("[2,2,4]"));
+    assert_eq!(p("f(x) := {\"v\": x}\np := f(3).v").as_deref(), Some("3"));
+    assert_eq!(p("p if\n  not 1 in [2]").as_deref(), Some("true"));
+    assert_eq!(p("p := count([\n  1,\n  2,\n])").as_deref(), Some("2"));
+    assert_eq!(p("q[x] if some x in [\"a\"]\np := q").as_deref(), Some(r#"{"a":true}"#));
+}

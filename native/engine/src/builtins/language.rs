@@ -4,8 +4,12 @@
 
 use super::{Builtin, Registry};
 
+/// Declares a builtin unless a category file already registered it (a real
+/// implementation always wins over a declaration).
 fn lang(r: &mut Registry, name: &'static str, decl: &'static str, infix: Option<&'static str>, deterministic: bool) {
-    r.add(Builtin { name, decl, infix, deterministic, category: "language", func: None });
+    if r.get(name).is_none() {
+        r.add(Builtin { name, decl, infix, deterministic, category: "language", func: None });
+    }
 }
 
 pub fn register(r: &mut Registry) {
@@ -21,5 +25,8 @@ pub fn register(r: &mut Registry) {
     lang(r, "rego.metadata.chain", "() => array[object[string: any]]", None, true);
     lang(r, "rego.metadata.rule", "() => any", None, true);
     lang(r, "rego.parse_module", "(string, string) => object[string: any]", None, true);
+    // Declared so that policies can mock it (`with http.send as f`); calling it
+    // unmocked is an error (no network access from the engine).
+    lang(r, "http.send", "(object[string: any]) => object[any: any]", None, false);
     lang(r, "opa.runtime", "() => object[string: any]", None, false);
 }

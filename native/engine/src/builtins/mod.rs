@@ -154,7 +154,6 @@ pub fn registry() -> &'static Registry {
         glob::register(&mut r);
         graph::register(&mut r);
         jwt::register(&mut r);
-        language::register(&mut r);
         net::register(&mut r);
         numbers::register(&mut r);
         objects::register(&mut r);
@@ -169,6 +168,8 @@ pub fn registry() -> &'static Registry {
         units::register(&mut r);
         uuid::register(&mut r);
         x509::register(&mut r);
+        // Last: declarations of evaluator-implemented builtins never replace a category's.
+        language::register(&mut r);
         r
     })
 }

@@ -404,6 +404,9 @@ impl<'a> Parser<'a> {
             let Some(v) = value else {
                 return Err(ParseError { offset: start, message: "default rule must have a value".into() });
             };
+            if let Some(what) = non_constant(&v) {
+                return Err(ParseError { offset: v.span.start, message: format!("default rule value cannot contain {}", what) });
+            }
             return Ok(vec![Rule {
                 head: name_path,
                 args,
@@ -1076,6 +1079,19 @@ impl<'a> Parser<'a> {
         }
         self.expect(Tok::RBrace, "}")?;
         Ok(Term::new(TermKind::Set(items), self.span_from(start)))
+    }
+}
+
+/// What makes a default value non-constant (vars, refs, calls), if anything.
+fn non_constant(t: &Term) -> Option<&'static str> {
+    match &t.kind {
+        TermKind::Scalar(_) => None,
+        TermKind::Var(_) | TermKind::Local(..) => Some("var"),
+        TermKind::Ref(..) | TermKind::Data | TermKind::Input => Some("ref"),
+        TermKind::Call(_) => Some("call"),
+        TermKind::Array(i) | TermKind::Set(i) => i.iter().find_map(non_constant),
+        TermKind::Object(i) => i.iter().find_map(|(k, v)| non_constant(k).or_else(|| non_constant(v))),
+        TermKind::ArrayCompr(..) | TermKind::SetCompr(..) | TermKind::ObjectCompr(..) => None,
     }
 }
 

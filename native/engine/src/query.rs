@@ -78,7 +78,10 @@ impl QueryResult {
 }
 
 pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimits) -> Result<QueryResult, QueryError> {
-    let qfile = u32::MAX;
+    // The query is file number `n` after the policy's files, so diagnostics point into it.
+    let mut files: Vec<(String, String)> = policy.compiled().files.clone();
+    let qfile = files.len() as u32;
+    files.push(("<query>".to_string(), text.to_string()));
     let mut body: Vec<Expr> = crate::parser::parse_query(text, qfile).map_err(|errs| {
         QueryError::Compile(
             errs.iter()
@@ -91,7 +94,6 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
     })?;
     // Remember source order and text before the compiler reorders.
     let mut spans: Vec<Span> = body.iter().map(|e| e.span).collect();
-    let files: Vec<(String, String)> = Vec::new();
     let mut c = Compiler::new(&files);
     c.set_tree_for_query(policy.compiled());
     let (nslots, vars) = c.compile_query(&mut body, &[]);

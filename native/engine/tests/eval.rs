@@ -293,3 +293,9 @@ fn indexed_membership() {
     assert_eq!(p("p := count([\n  1,\n  2,\n])").as_deref(), Some("2"));
     assert_eq!(p("q[x] if some x in [\"a\"]\np := q").as_deref(), Some(r#"{"a":true}"#));
 }
+#[test]
+fn query_compile_error_location() {
+    let pol = policy("package t\np := 1");
+    let e = pol.query("x := 1\ny > 2", None, &EvalLimits::default()).unwrap_err().to_string();
+    assert!(e.starts_with("<query>:2:1: rego_unsafe_var_error: var y is unsafe"), "{}", e);
+}

@@ -299,3 +299,17 @@ fn query_compile_error_location() {
     let e = pol.query("x := 1\ny > 2", None, &EvalLimits::default()).unwrap_err().to_string();
     assert!(e.starts_with("<query>:2:1: rego_unsafe_var_error: var y is unsafe"), "{}", e);
 }
+#[test]
+fn safety_reordering_cases() {
+    let i = r#"{"a":[1,2],"b":[3,2],"m":{"k":{"v":1}}}"#;
+    let e = |src: &str| eval(&format!("package t\n{}", src), "data.t.p", i);
+    assert_eq!(e("p if { x = y; y = 1 }").as_deref(), Some("true"));
+    assert_eq!(e("p := [x, z] if { [x, y] = [1, z]; z = 2 }").as_deref(), Some("[1,2]"));
+    assert_eq!(e("p := {k: v | some k; v := input.m[k]}").as_deref(), Some(r#"{"k":{"v":1}}"#));
+    assert_eq!(e("p := [y | some x in [1, 2]; y := [z | some z in [x]]]").as_deref(), Some("[[1],[2]]"));
+    assert_eq!(e("p := i if { some i; input.a[i] == input.b[i] }").as_deref(), Some("1"));
+    assert_eq!(e("p := [i, j] if { input.a[i] == input.b[j] }").as_deref(), Some("[1,1]"));
+    assert_eq!(e("p := z if { x := input.m; x[y].v == 1; z := y }").as_deref(), Some(r#""k""#));
+    assert_eq!(e("q contains 1\np if { x = 2; not q[x] }").as_deref(), Some("true"));
+    assert_eq!(e("p := x if { x := y + 1; y = 2 }").as_deref(), Some("3"));
+}

@@ -71,6 +71,8 @@ struct State {
     overrides: Vec<(Vec<Value>, Value)>,
     mocks: HashMap<String, Mock>,
     cache: HashMap<usize, Option<Value>>,
+    /// Whole documents of tree nodes with children (packages), per context.
+    dcache: HashMap<usize, Option<Value>>,
     /// Function results by (node, arguments), per context like `cache`.
     fcache: HashMap<(usize, Vec<Value>), Option<Value>>,
 }
@@ -314,6 +316,7 @@ impl<'a> Evaluator<'a> {
             overrides: self.st.overrides.clone(),
             mocks: self.st.mocks.clone(),
             cache: HashMap::new(),
+            dcache: HashMap::new(),
             fcache: HashMap::new(),
         };
         for (w, v) in e.with.iter().zip(vals) {
@@ -762,7 +765,14 @@ impl<'a> Evaluator<'a> {
 
     /// The whole document at a tree node: rule values merged with base data and children.
     fn node_doc(&mut self, n: usize, prefix: &[Value]) -> Result<Option<Value>, EvalError> {
-        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.node_doc_inner(n, prefix))
+        if let Some(v) = self.st.dcache.get(&n) {
+            return Ok(v.clone());
+        }
+        let v = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.node_doc_inner(n, prefix))?;
+        if !self.pol.tree.nodes[n].children.is_empty() {
+            self.st.dcache.insert(n, v.clone());
+        }
+        Ok(v)
     }
 
     fn node_doc_inner(&mut self, n: usize, prefix: &[Value]) -> Result<Option<Value>, EvalError> {

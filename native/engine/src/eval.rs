@@ -1110,12 +1110,17 @@ impl<'a> Evaluator<'a> {
             let result = match &mock {
                 Some(Mock::Value(v)) => Some(v.clone()),
                 Some(Mock::Func(t)) => {
-                    // Inside the replacement the original is visible again.
-                    let removed = ev.st.mocks.remove(&*name);
+                    // A replacement runs without the mocks around it (it sees the
+                    // originals, and never another mock), in its own cache context.
+                    let inner = State {
+                        input: ev.st.input.clone(),
+                        data: ev.st.data.clone(),
+                        overrides: ev.st.overrides.clone(),
+                        ..Default::default()
+                    };
+                    let outer = std::mem::replace(&mut ev.st, inner);
                     let r = ev.call_target(t, vals, span);
-                    if let Some(m) = removed {
-                        ev.st.mocks.insert(name.to_string(), m);
-                    }
+                    ev.st = outer;
                     r?
                 }
                 None => match &user {

@@ -46,10 +46,14 @@ impl Number {
             }
             return text.parse::<BigInt>().ok().map(Number::from_bigint);
         }
+        // Integral literals written with a fraction or exponent (`1e30`, `2.50e1`)
+        // stay exact integers, as OPA keeps them.
+        if let Some(n) = Number::parse_big_exponent(text) {
+            return Some(n);
+        }
         let f: f64 = text.parse().ok()?;
         if !f.is_finite() {
-            // Beyond f64 (`1e400`): exact when the literal denotes an integer.
-            return Number::parse_big_exponent(text);
+            return None;
         }
         // `1e3` and `2.0` are integers in value; keep them exact when they are.
         if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
@@ -60,7 +64,7 @@ impl Number {
 
     /// `12.5e400` as an exact integer, if it is one (exponents up to 10000).
     fn parse_big_exponent(text: &str) -> Option<Number> {
-        let (mant, exp) = text.split_once(['e', 'E'])?;
+        let (mant, exp) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
         let exp: i64 = exp.parse().ok()?;
         let (neg, mant) = match mant.strip_prefix('-') {
             Some(m) => (true, m),
@@ -322,6 +326,9 @@ mod tests {
         assert!(matches!(Number::parse("123456789012345678901234567890"), Some(Number::Big(_))));
         assert!(matches!(Number::parse("1.5"), Some(Number::Float(_))));
         assert!(Number::parse("1e400").unwrap() > Number::parse("1e399").unwrap());
+        assert_eq!(Number::parse("1e30").unwrap().add(&Number::Int(1)).to_string(), "1000000000000000000000000000001");
+        assert_eq!(Number::parse("2.50e1"), Some(Number::Int(25)));
+        assert!(matches!(Number::parse("1e-3"), Some(Number::Float(_))));
     }
 
     #[test]

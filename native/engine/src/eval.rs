@@ -1324,6 +1324,11 @@ impl<'a> Evaluator<'a> {
             _ => {}
         }
         let reg = builtins::registry();
+        if name == "http.send" && reg.get(name).map_or(true, |b| b.func.is_none()) {
+            self.cacheable = false;
+            let res = http_send_unavailable(args);
+            return self.builtin_result(name, res, span);
+        }
         let res = match reg.get(name) {
             Some(b) => {
                 if !b.deterministic {
@@ -1579,6 +1584,29 @@ fn insert_set_path(o: &mut Map, keys: &[Value], v: Value) -> Result<(), ()> {
     let r = insert_set_path(&mut child, rest, v);
     o.insert(k.clone(), Value::from_map(child));
     r
+}
+
+/// `http.send` without network access: the request is validated as OPA
+/// does (so policies get OPA's errors for bad requests), then refused.
+fn http_send_unavailable(args: &[Value]) -> Result<Value, BuiltinError> {
+    const ALLOWED: &[&str] = &[
+        "method", "url", "body", "enable_redirect", "force_json_decode", "force_yaml_decode", "headers", "raw_body",
+        "tls_use_system_certs", "tls_ca_cert", "tls_ca_cert_file", "tls_ca_cert_env_variable", "tls_client_cert",
+        "tls_client_cert_file", "tls_client_cert_env_variable", "tls_client_key", "tls_client_key_file",
+        "tls_client_key_env_variable", "tls_insecure_skip_verify", "tls_server_name", "timeout", "cache", "force_cache",
+        "force_cache_duration_seconds", "raise_error", "caching_mode", "max_retry_attempts", "cache_ignored_headers",
+    ];
+    let req = builtins::arg_object(args, 0)?;
+    let keys: Vec<&str> = req.keys().filter_map(|k| k.as_str()).collect();
+    let invalid: Set = keys.iter().filter(|k| !ALLOWED.contains(k)).map(|k| Value::from(*k)).collect();
+    if !invalid.is_empty() {
+        return Err(BuiltinError::Type(format!("invalid request parameters(s): {}", Value::from_set(invalid))));
+    }
+    let missing: Set = ["method", "url"].iter().filter(|k| !keys.contains(k)).map(|k| Value::from(*k)).collect();
+    if !missing.is_empty() {
+        return Err(BuiltinError::Type(format!("missing required request parameters(s): {}", Value::from_set(missing))));
+    }
+    Err(BuiltinError::Eval("network access is not available to policies in this engine".into()))
 }
 
 /// Operators computed here while (or if) the registry lacks them.

@@ -313,3 +313,110 @@ fn safety_reordering_cases() {
     assert_eq!(e("q contains 1\np if { x = 2; not q[x] }").as_deref(), Some("true"));
     assert_eq!(e("p := x if { x := y + 1; y = 2 }").as_deref(), Some("3"));
 }
+
+/// Random token soup never panics the parser, compiler or evaluator.
+#[test]
+fn token_soup_fuzz() {
+    const TOKS: &[&str] = &[
+        "p", "q", "x", "y", "f", "input", "data", ".", "[", "]", "{", "}", "(", ")", ":=", "=", "==", "!=", "<", "+", "-", "*", "|", "&",
+        ",", ";", ":", "\n", " ", "if", "else", "default", "not", "some", "in", "every", "contains", "with", "as", "1", "\"s\"", "true",
+        "null", "_", "import", "package t", "$\"a{x}\"", "`r`", "1.5e3",
+    ];
+    let mut seed: u64 = 0x9E3779B97F4A7C15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut compiled = 0;
+    for _ in 0..3000 {
+        let n = 3 + (next() % 25) as usize;
+        let mut src = String::from("package t\n");
+        // Half the programs start from a valid rule so that the compiler and evaluator get exercised.
+        if next() % 2 == 0 {
+            src.push_str("p := x if { x := [1, 2][_]; ");
+        }
+        for _ in 0..n {
+            src.push_str(TOKS[(next() % TOKS.len() as u64) as usize]);
+            src.push(' ');
+        }
+        let files = [SourceFile { name: "f.rego".into(), text: src }];
+        let v0 = next() % 2 == 0;
+        if let Ok(p) = Policy::compile(&files, Value::empty_object(), &CompileOptions { v0_compatible: v0, ..Default::default() }) {
+            compiled += 1;
+            if let Ok(q) = p.prepare("data.t") {
+                let _ = q.eval(Some(&Value::empty_object()), &EvalLimits { max_steps: 10_000, ..Default::default() });
+            }
+            let _ = p.query("data.t[x]", None, &EvalLimits { max_steps: 10_000, ..Default::default() });
+        }
+    }
+    assert!(compiled > 0);
+}
+
+/// Random well-formed programs from a small grammar: whatever they compute,
+/// compiling and evaluating them ends in a value, undefined, or a clean error.
+#[test]
+fn grammar_fuzz() {
+    struct G(u64);
+    impl G {
+        fn n(&mut self, m: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % m
+        }
+        fn e(&mut self, d: u32) -> String {
+            if d == 0 {
+                return ["1", "2.5", "\"a\"", "x", "input.a", "null", "true", "[]", "{}", "v"][self.n(10) as usize].to_string();
+            }
+            let a = self.e(d - 1);
+            let b = self.e(d - 1);
+            match self.n(12) {
+                0 => format!("[{}, {}]", a, b),
+                1 => format!("{{{}}}", a),
+                2 => format!("{{\"k\": {}}}", a),
+                3 => format!("{} + {}", a, b),
+                4 => format!("{} == {}", a, b),
+                5 => format!("count({})", a),
+                6 => format!("[w | some w in {}]", a),
+                7 => format!("{}[_]", a),
+                8 => format!("f({})", a),
+                9 => format!("{{w: 1 | some w in {}}}", a),
+                10 => format!("({} | {})", a, b),
+                _ => format!("{} in {}", a, b),
+            }
+        }
+        fn lit(&mut self) -> String {
+            let e = self.e(2);
+            match self.n(6) {
+                0 => format!("x := {}", e),
+                1 => format!("not {}", e),
+                2 => format!("some v in {}", e),
+                3 => format!("every v in {} {{ v }}", e),
+                4 => format!("{} with input.a as 1", e),
+                _ => e,
+            }
+        }
+    }
+    let mut g = G(0x2545F4914F6CDD1D);
+    let mut evaluated = 0;
+    for _ in 0..1500 {
+        let src = format!(
+            "package t\nf(a) := [a, a]\np := {} if {{\n{}\n{}\n}}\nq contains {} if {{ {} }}\n",
+            g.e(2),
+            g.lit(),
+            g.lit(),
+            g.e(1),
+            g.lit()
+        );
+        let files = [SourceFile { name: "f.rego".into(), text: src }];
+        if let Ok(p) = Policy::compile(&files, Value::empty_object(), &CompileOptions::default()) {
+            if let Ok(q) = p.prepare("data.t") {
+                let _ = q.eval(Some(&Value::from_json_str(r#"{"a":[1,{"b":2}]}"#).unwrap()), &EvalLimits { max_steps: 20_000, ..Default::default() });
+                evaluated += 1;
+            }
+        }
+    }
+    assert!(evaluated > 100, "only {} programs compiled", evaluated);
+}

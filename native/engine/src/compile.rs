@@ -283,7 +283,7 @@ fn term_type(t: &Term, scope: &Scope) -> Option<u8> {
             let CallTarget::Builtin(n) = &c.target else { return None };
             let b = registry().get(n)?;
             // The output form `f(x, out)` is a boolean expression, not the result.
-            if c.arity.map_or(true, |a| c.args.len() != a) {
+            if c.arity != Some(c.args.len()) {
                 return None;
             }
             let ret = b.decl.rsplit_once("=>")?.1.trim();
@@ -818,7 +818,7 @@ impl<'a> Compiler<'a> {
         match &mut t.kind {
             TermKind::Var(n) => {
                 let n = n.clone();
-                if scope.frames.last().map_or(false, |f| f.contains_key(&n)) && !n.starts_with('$') {
+                if scope.frames.last().is_some_and(|f| f.contains_key(&n)) && !n.starts_with('$') {
                     self.diag("rego_compile_error", t.span, format!("var {} assigned above", n));
                 } else if scope.frames.len() == 1 && scope.implicit_top.contains(&n) && !n.starts_with('$') {
                     self.diag("rego_compile_error", t.span, format!("var {} referenced above", n));
@@ -847,7 +847,7 @@ impl<'a> Compiler<'a> {
             if let ExprKind::SomeDecl(vars) = &e.kind {
                 for v in vars {
                     if let TermKind::Var(n) = &v.kind {
-                        if scope.frames.last().map_or(false, |f| f.contains_key(n)) {
+                        if scope.frames.last().is_some_and(|f| f.contains_key(n)) {
                             self.diag("rego_compile_error", v.span, format!("var {} declared above", n));
                         }
                         scope.declare(n);
@@ -914,12 +914,11 @@ impl<'a> Compiler<'a> {
         // A value naming a builtin (`with count as sum`) is a function, not a variable.
         if let Some(vn) = dotted_name_raw(&w.value) {
             let first = vn.split('.').next().unwrap_or("");
-            if scope.lookup(first).is_none() && self.global_path(first, info).is_none() && first != "data" && first != "input" {
-                if builtin_arity(&vn).is_some() {
+            if scope.lookup(first).is_none() && self.global_path(first, info).is_none() && first != "data" && first != "input"
+                && builtin_arity(&vn).is_some() {
                     w.value_func = Some(CallTarget::Builtin(Arc::from(vn.as_str())));
                     w.value = Term::scalar(Value::Null, w.value.span);
                 }
-            }
         }
         self.resolve_term(&mut w.value, scope, info);
         // Target: input/data path or a function.
@@ -990,7 +989,7 @@ impl<'a> Compiler<'a> {
             let is_data = p[0] == "data";
             return Some((is_data, p[1..].iter().map(|s| sv(s)).collect()));
         }
-        if self.pkg_rules.get(&info.package).map_or(false, |s| s.contains(name)) {
+        if self.pkg_rules.get(&info.package).is_some_and(|s| s.contains(name)) {
             let mut p = info.package.clone();
             p.push(sv(name));
             return Some((true, p));
@@ -1132,12 +1131,11 @@ impl<'a> Compiler<'a> {
                 }
                 // Pending rules (compiled later) are recorded by the node's flag.
             }
-            if p.len() > info.package.len() || first == "data" {
-                if builtin_arity(&name).is_none() {
+            if (p.len() > info.package.len() || first == "data")
+                && builtin_arity(&name).is_none() {
                     self.diag("rego_type_error", span, format!("undefined function {}", name_with_data(&p)));
                     return;
                 }
-            }
         }
         match builtin_arity(&name) {
             Some(a) => {
@@ -1392,7 +1390,7 @@ fn name_with_data(p: &[Value]) -> String {
 }
 
 fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.chars().next().map_or(false, |c| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !s.is_empty() && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `a.b.c` for a var or a ref of string segments (before resolution).
@@ -1588,19 +1586,17 @@ fn term_vars(t: &Term, out: &mut HashSet<u32>, deep: bool) {
             term_vars(v, out, deep);
         }),
         TermKind::Call(c) => c.args.iter().for_each(|x| term_vars(x, out, deep)),
-        TermKind::ArrayCompr(h, b) | TermKind::SetCompr(h, b) => {
-            if deep {
+        TermKind::ArrayCompr(h, b) | TermKind::SetCompr(h, b)
+            if deep => {
                 term_vars(h, out, deep);
                 b.iter().for_each(|x| expr_vars(x, out, deep));
             }
-        }
-        TermKind::ObjectCompr(k, v, b) => {
-            if deep {
+        TermKind::ObjectCompr(k, v, b)
+            if deep => {
                 term_vars(k, out, deep);
                 term_vars(v, out, deep);
                 b.iter().for_each(|x| expr_vars(x, out, deep));
             }
-        }
         _ => {}
     }
 }

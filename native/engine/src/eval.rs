@@ -1324,7 +1324,7 @@ impl<'a> Evaluator<'a> {
             _ => {}
         }
         let reg = builtins::registry();
-        if name == "http.send" && reg.get(name).map_or(true, |b| b.func.is_none()) {
+        if name == "http.send" && reg.get(name).is_none_or(|b| b.func.is_none()) {
             self.cacheable = false;
             let res = http_send_unavailable(args);
             return self.builtin_result(name, res, span);

@@ -106,11 +106,11 @@ pub fn lex(src: &str) -> (Vec<Token>, Vec<LexError>) {
                 i += 1;
             }
             Tok::Ident(src[start..i].to_string())
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).map_or(false, |d| d.is_ascii_digit()) && !prev_is_term_end(&out)) {
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) && !prev_is_term_end(&out)) {
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
-            if i < b.len() && b[i] == b'.' && b.get(i + 1).map_or(false, |d| d.is_ascii_digit()) {
+            if i < b.len() && b[i] == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit()) {
                 i += 1;
                 while i < b.len() && b[i].is_ascii_digit() {
                     i += 1;

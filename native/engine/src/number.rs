@@ -39,7 +39,7 @@ impl Number {
 
     /// Parses a JSON/Rego number literal (`12`, `-3`, `1.5`, `1e3`, `123456789012345678901234`).
     pub fn parse(text: &str) -> Option<Number> {
-        let is_int = !text.contains(|c| c == '.' || c == 'e' || c == 'E');
+        let is_int = !text.contains(['.', 'e', 'E']);
         if is_int {
             if let Ok(i) = text.parse::<i64>() {
                 return Some(Number::Int(i));

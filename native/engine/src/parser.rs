@@ -172,7 +172,7 @@ impl<'a> Parser<'a> {
     }
     /// The current token follows the previous one without whitespace.
     fn adjacent(&self) -> bool {
-        self.pos < self.toks.len() && self.pos.checked_sub(1).and_then(|i| self.toks.get(i)).map_or(false, |p| p.end == self.tok().start)
+        self.pos < self.toks.len() && self.pos.checked_sub(1).and_then(|i| self.toks.get(i)).is_some_and(|p| p.end == self.tok().start)
     }
     /// The current token can continue an expression (not on a new line, unless nested).
     fn same_line(&self) -> bool {

@@ -14,7 +14,9 @@ pub type Map = BTreeMap<Value, Value>;
 pub type Set = BTreeSet<Value>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Default)]
 pub enum Value {
+    #[default]
     Null,
     Bool(bool),
     Number(Number),
@@ -294,11 +296,6 @@ impl Ord for Value {
     }
 }
 
-impl Default for Value {
-    fn default() -> Self {
-        Value::Null
-    }
-}
 
 impl From<bool> for Value {
     fn from(b: bool) -> Self {

@@ -4,7 +4,7 @@
 //!
 //! Prints pass counts per folder and a final `N passed, N failed` line.
 
-use sark_engine::testsuite::{run_case, yaml_to_value, CaseOutcome};
+use sark_engine::testsuite::{protect_big_ints, run_case, yaml_to_value, CaseOutcome};
 use sark_engine::value::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ fn main() {
                 continue;
             }
         };
-        let doc: serde_yaml::Value = match serde_yaml::from_str(&text) {
+        let doc: serde_yaml::Value = match serde_yaml::from_str(&protect_big_ints(&text)) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("{}: yaml: {}", f.display(), e);

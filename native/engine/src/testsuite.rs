@@ -169,6 +169,55 @@ fn eval_input_term(t: &str) -> Result<Value, String> {
         .ok_or_else(|| "input_term is undefined".to_string())
 }
 
+/// Marks plain integer scalars too large for the YAML reader (more than 18
+/// digits) as tagged strings, outside block scalars (module text is left
+/// alone); `yaml_to_value` turns them back into exact numbers.
+pub fn protect_big_ints(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut block_indent: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let indent = body.len() - body.trim_start().len();
+        if let Some(bi) = block_indent {
+            if body.trim().is_empty() || indent > bi {
+                out.push_str(line);
+                continue;
+            }
+            block_indent = None;
+        }
+        let t = body.trim_end();
+        if t.ends_with('|') || t.ends_with("|-") || t.ends_with("|+") || t.ends_with('>') || t.ends_with(">-") {
+            block_indent = Some(indent + if body.trim_start().starts_with("- ") { 2 } else { 0 });
+            out.push_str(line);
+            continue;
+        }
+        // `key: 123…`, `- 123…`, `- key: 123…`
+        let value_start = match t.rfind(": ") {
+            Some(p) => p + 2,
+            None => match t.trim_start().strip_prefix("- ") {
+                Some(_) => t.len() - t.trim_start().len() + 2,
+                None => {
+                    out.push_str(line);
+                    continue;
+                }
+            },
+        };
+        let v = &t[value_start..];
+        let digits = v.strip_prefix('-').unwrap_or(v);
+        if digits.len() > 18 && digits.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&t[..value_start]);
+            out.push_str("\"\\0bigint:");
+            out.push_str(v);
+            out.push('"');
+            out.push_str(&line[body.len()..]);
+            out.push_str(&body[t.len()..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 /// A YAML document (as serde_yaml reads it) converted to a `Value`.
 pub fn yaml_to_value(y: &serde_yaml::Value) -> Value {
     match y {
@@ -183,13 +232,19 @@ pub fn yaml_to_value(y: &serde_yaml::Value) -> Value {
                 Value::float(n.as_f64().unwrap_or(0.0))
             }
         }
-        serde_yaml::Value::String(s) => Value::from(s.as_str()),
+        serde_yaml::Value::String(s) => match s.strip_prefix("\u{0}bigint:").and_then(crate::number::Number::parse) {
+            Some(n) => Value::Number(n),
+            None => Value::from(s.as_str()),
+        },
         serde_yaml::Value::Sequence(items) => Value::from_array(items.iter().map(yaml_to_value).collect()),
         serde_yaml::Value::Mapping(m) => {
             let mut out = Map::new();
             for (k, v) in m {
                 let key = match k {
-                    serde_yaml::Value::String(s) => Value::from(s.as_str()),
+                    serde_yaml::Value::String(s) => match s.strip_prefix("\u{0}bigint:").and_then(crate::number::Number::parse) {
+            Some(n) => Value::Number(n),
+            None => Value::from(s.as_str()),
+        },
                     other => Value::from(yaml_to_value(other).to_json()),
                 };
                 out.insert(key, yaml_to_value(v));
@@ -227,5 +282,18 @@ mod tests {
     fn input_term_is_evaluated() {
         let c = case("query: input.a = x\ninput_term: '{\"a\": {1, 2}}'\nwant_result: [{x: [1, 2]}]");
         assert!(run_case(&c, false).pass);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod yaml_tests {
+    use super::*;
+
+    #[test]
+    fn big_ints_from_yaml() {
+        let text = protect_big_ints("x: 123456789012345678901234567890\ny:\n  - -99999999999999999999\nm: |\n  p := 123456789012345678901234567890\n");
+        let v = yaml_to_value(&serde_yaml::from_str(&text).unwrap());
+        assert_eq!(v.to_json(), r#"{"m":"p := 123456789012345678901234567890\n","x":123456789012345678901234567890,"y":[-99999999999999999999]}"#);
     }
 }

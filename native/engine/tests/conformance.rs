@@ -3,7 +3,7 @@
 //! `passing-v0.txt` must keep passing. Our own cases live in `tests/cases/`.
 //! Skipped (with a note) when the shared checkout is absent.
 
-use sark_engine::testsuite::{run_case, yaml_to_value};
+use sark_engine::testsuite::{protect_big_ints, run_case, yaml_to_value};
 use sark_engine::Value;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,7 @@ fn cases_in(dir: &Path) -> Vec<(PathBuf, Value)> {
             continue;
         }
         let text = std::fs::read_to_string(&p).unwrap_or_default();
-        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or(serde_yaml::Value::Null);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&protect_big_ints(&text)).unwrap_or(serde_yaml::Value::Null);
         if let Some(Value::Array(cs)) = yaml_to_value(&doc).field("cases") {
             out.extend(cs.iter().map(|c| (p.clone(), c.clone())));
         }

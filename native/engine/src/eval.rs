@@ -1315,11 +1315,10 @@ impl<'a> Evaluator<'a> {
             "rego.metadata.chain" => return Ok(Some(self.metadata_chain())),
             // Notes go to explanations, which this engine does not produce.
             "trace" => return Ok(Some(Value::Bool(true))),
+            // No runtime information is configured: OPA then returns an empty object.
             "opa.runtime" => {
                 self.cacheable = false;
-                let mut m = Map::new();
-                m.insert(Value::from("env"), Value::empty_object());
-                return Ok(Some(Value::from_map(m)));
+                return Ok(Some(Value::empty_object()));
             }
             _ => {}
         }

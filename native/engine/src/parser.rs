@@ -381,7 +381,11 @@ impl<'a> Parser<'a> {
         }
         let head_term = self.term_primary()?;
         let (name_path, args, is_func) = match head_term.kind {
-            TermKind::Call(c) => (head_path(&c.func)?, c.args, true),
+            // `f() = 1` has no arguments: OPA makes it an ordinary rule.
+            TermKind::Call(c) => {
+                let is_func = !c.args.is_empty();
+                (head_path(&c.func)?, c.args, is_func)
+            }
             _ => (head_path(&head_term)?, Vec::new(), false),
         };
         if name_path.is_empty() {

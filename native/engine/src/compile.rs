@@ -567,6 +567,9 @@ impl<'a> Compiler<'a> {
             self.diags.retain(|d| d.code != "rego_unsafe_var_error");
         }
         if !self.diags.is_empty() {
+            // By position, as OPA lists them.
+            let order: HashMap<String, usize> = self.files.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
+            self.diags.sort_by_key(|d| (order.get(&d.file).copied().unwrap_or(usize::MAX), d.line, d.col));
             return Err(self.diags);
         }
         Ok(Compiled { rules: self.rules, metadata: self.metadata, tree: self.tree, files: self.files.to_vec() })

@@ -731,10 +731,18 @@ impl<'a> Compiler<'a> {
                     *i += 1;
                     if color[w] == 1 && !self.tree.nodes[w].rules.is_empty() {
                         if reported.insert(w) {
-                            let ri = self.tree.nodes[w].rules[0];
-                            let p = path_string(&self.rules[ri].path);
-                            let span = self.rules[ri].span;
-                            self.diags.push(self.mk_diag("rego_recursion_error", span, format!("rule {} is recursive: {} -> {}", p, p, p)));
+                            // The cycle: from w's place on the DFS stack back to w.
+                            let name = |n: usize| {
+                                self.tree.nodes[n].rules.first().map(|&r| path_string(&self.rules[r].path)).unwrap_or_default()
+                            };
+                            let mut chain: Vec<String> = Vec::new();
+                            if let Some(pos) = stack.iter().position(|&(x, _)| x == w) {
+                                chain.extend(stack[pos..].iter().filter(|&&(x, _)| !self.tree.nodes[x].rules.is_empty()).map(|&(x, _)| name(x)));
+                            }
+                            let p = name(w);
+                            chain.push(p.clone());
+                            let span = self.tree.nodes[w].rules.first().map(|&r| self.rules[r].span).unwrap_or_default();
+                            self.diags.push(self.mk_diag("rego_recursion_error", span, format!("rule {} is recursive: {}", p, chain.join(" -> "))));
                         }
                     } else if color[w] == 0 {
                         color[w] = 1;

@@ -176,7 +176,13 @@ struct ModInfo {
     /// alias → path (first element "data" or "input").
     imports: HashMap<String, Vec<String>>,
     file: u32,
+    /// Rego v1 module: deprecated builtins are not allowed.
+    v1: bool,
 }
+
+/// Builtins Rego v1 no longer allows (OPA's deprecated list).
+const DEPRECATED_BUILTINS: &[&str] =
+    &["any", "all", "re_match", "net.cidr_overlap", "set_diff", "cast_array", "cast_set", "cast_string", "cast_boolean", "cast_null", "cast_object"];
 
 pub struct Compiler<'a> {
     pub files: &'a [(String, String)],
@@ -497,7 +503,7 @@ impl<'a> Compiler<'a> {
                 let target = if scope == "subpackages" { &mut self.metadata.subpackages } else { &mut self.metadata.package };
                 target.entry(package.clone()).or_insert_with(|| a.clone());
             }
-            infos.push(ModInfo { package, imports, file: m.package_span.file });
+            infos.push(ModInfo { package, imports, file: m.package_span.file, v1: m.v1 });
             let _ = mi;
         }
         // Place every rule in the tree (ground prefix).
@@ -1155,6 +1161,9 @@ impl<'a> Compiler<'a> {
         }
         match builtin_arity(&name) {
             Some(a) => {
+                if info.v1 && DEPRECATED_BUILTINS.contains(&name.as_str()) {
+                    self.diag("rego_type_error", span, format!("deprecated built-in function calls in expression: {}", name));
+                }
                 self.check_arity(&name, a, c.args.len(), span);
                 self.check_literal_types(&name, &c.args, span, scope);
                 c.target = CallTarget::Builtin(Arc::from(name.as_str()));
@@ -1351,7 +1360,7 @@ impl<'a> Compiler<'a> {
 
     /// Compiles a query against the policy's tree (used by `Policy::query`).
     pub fn compile_query(&mut self, body: &mut Body, package: &[Value]) -> (u32, Vec<(Arc<str>, u32)>) {
-        let info = ModInfo { package: package.to_vec(), imports: HashMap::new(), file: 0 };
+        let info = ModInfo { package: package.to_vec(), imports: HashMap::new(), file: 0, v1: true };
         let _ = info.file;
         let mut scope = Scope::new();
         self.resolve_body(body, &mut scope, &info);

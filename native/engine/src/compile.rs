@@ -487,6 +487,18 @@ impl<'a> Compiler<'a> {
                     names.insert(s.to_string());
                 }
             }
+            // `input` and `data` are reserved names in Rego v1.
+            if m.v1 {
+                for r in &m.rules {
+                    if let Some(Term { kind: TermKind::Scalar(Value::String(s)), span }) = r.head.first() {
+                        if &**s == "input" || &**s == "data" {
+                            let span = *span;
+                            let s = s.to_string();
+                            self.diag("rego_compile_error", span, format!("rules must not shadow {} (use a different rule name)", s));
+                        }
+                    }
+                }
+            }
             let mut imports = HashMap::new();
             for imp in &m.imports {
                 if imp.path[0] != "data" && imp.path[0] != "input" {

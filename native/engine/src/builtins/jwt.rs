@@ -150,6 +150,14 @@ fn is_cty_jwt(header: &Value) -> bool {
     header.field("cty").and_then(Value::as_str) == Some("JWT")
 }
 
+/// A nested token's text: the payload itself, or the JSON string it encodes.
+fn nested_token(payload: String) -> String {
+    match Value::from_json_str(&payload) {
+        Ok(Value::String(s)) => s.to_string(),
+        _ => payload,
+    }
+}
+
 fn decode(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     let mut token = arg_str(args, 0)?.to_string();
     loop {
@@ -157,7 +165,7 @@ fn decode(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
         let header = decode_header(&t)?;
         let payload = decode_payload_text(&t)?;
         if is_cty_jwt(&header) {
-            token = payload;
+            token = nested_token(payload);
             continue;
         }
         let payload = json_object(&payload)?;
@@ -284,6 +292,10 @@ fn decode_verify(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
         if c.alg.as_deref().is_some_and(|a| a != alg) {
             return unverified();
         }
+        // No critical header extension is understood (RFC 7515 4.1.11).
+        if header.field("crit").is_some() {
+            return unverified();
+        }
         if !ALGORITHMS.contains(&alg) {
             return Err(eval(format!("unknown JWS algorithm: {}", alg)));
         }
@@ -300,7 +312,7 @@ fn decode_verify(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
         }
         let payload = decode_payload_text(&t)?;
         if is_cty_jwt(&header) {
-            token = payload;
+            token = nested_token(payload);
             continue;
         }
         break (header, payload);
@@ -429,5 +441,92 @@ fn sign_bytes(alg: &str, jwk: &Value, msg: &[u8]) -> Result<Vec<u8>, String> {
             Ok(kp.sign(msg).as_ref().to_vec())
         }
         other => Err(format!("unsupported signature algorithm {}", other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Test-only keys generated for these tests.
+    const RSA_JWK: &str = r#"{"kty":"RSA","n":"oTQ_AuclUHlMCuUnz2OJY4_ywf6FASHrILjF89C2c4rk2Z2qXoeKYJVZVJWTq0xJF4A7Py7O1AlJD7LujY9CCZbkkHuulqeX-EbudYi3f-kuoXz-_KjeV9VB8KOQBXWGj7oSv2GINQYsR6FRf4LJY4Sh_ye0BHzpI1EvBatxPKsLclzHd0BpY7JdfLhEGzynojtpmqFezmdKuNk_h6DPs-oSKcyuh8wz4D56rpPXraccfjRLthNQ_aLAUemCo0kVfa_cuxfBqCjOboqoziPQccbELiJGf5mHBMNrcn-4kSoHVio34m0frc1UCMW7v_nTb4SDSyME3GIXvyTIscSdfQ","e":"AQAB","d":"IApkY81Ri1cwmBHIAd6E1jcsRwaxpPH66_wNzFI1kW2P4vkFfdhu1peYs8kvGqME_BjOrdY94cMetHIaHCTXOVS2hUkwAF27ROvERbQw1MmiLRLNE6b02nxWqN-5pnwfjL2tMEDQc8mQT4Ru0GtMX-1izXY0v5ecNxrRv8y9qxL7PKqtL9mOcGawGSx-dF4hnEuTud5c3pcAAs4IS3ObiPzU-P4YGOJvpjd0v87wjnwFk98xKDd1EMMMlZf06CcbSUgM2W80RsXPmf_4LQJM2JnqTBEv7OzxL-9Lz9wpm8yOIdIPE4hu6UMFa1NYP3N_6COQ1n10p8m_WIusvfPcOQ","p":"2MNTtA0eSLzX-3dN3o_kolrmXIjvYjPlr-Y7cmEany6ClvKNIpfPr03ProV8b9io0c7S72RrtSsAkC2HTp2rTM338RKrZuIf_qIiFW2_5H_SFwNCgPTvbn5BzXXy98oOD5uSOLooU2VaFRGBIE90WPEyPTnrhuJp84-TWp-iVRc","q":"vmJZ5FDOPivhuSpP83YbaUPFdz7bKjgWK27vfzeBnFNmV5unc0X6OkVU_mh1dSsF1ldl-n95M9CWXqr07DUtJNnyNXIFz5dqcMKhNlHqlj2GuEqaq_2UAOyxQtAsgMnRceJyPs0-5LKyFTdSX2dUKX2p3hoOCoKg3BfElMFZJos","dp":"H3AM1sNETiZdaNI_z_Sso0Ntv6P4nBSMznskygz9UHLta7kX8Rl1fKZbZaNkjdAtg-hsPV4iJO9ssHx58FP7wTLqL-OWSmCnZUXcjaESQLCtJrtJTOy5QRw8rPDbYUbDzU2x4lpVeOrtKrsUMDx10mSA9dJNr41s8m8zXuRiJdc","dq":"T3mDCPpqfi2XVtLA-WMOYkz2O6czmlY7evoeZD7pjjaKfHvv1QEbSgPzTRiSH81L7IQjgASCtgyXGQHIqGoyZDXPFFx67IPK3TOCVMixYvJgMMKD-tQqWpB0Fu4MBd853Y6oHmtTm-i0yoKDkmvyCDf7F0pNHjoVqIsLdwWXj60","qi":"e3MeZosrfXIBwS7OQxhYwtPOJoNDxJB8XHTrk6y_F90BNY4B-xHyjT1lr9VSBOABojf4waDpWN9FiWbn4V0KDLUlcHPQetpV-w2QPD0BD4EHIiILfaOI4w9v3BWddqNps6-4WZpnHJP5ViW4ZRRSVAch3KCPvLASDL-FUxY08Rs"}"#;
+    const RSA_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAoTQ/AuclUHlMCuUnz2OJ\nY4/ywf6FASHrILjF89C2c4rk2Z2qXoeKYJVZVJWTq0xJF4A7Py7O1AlJD7LujY9C\nCZbkkHuulqeX+EbudYi3f+kuoXz+/KjeV9VB8KOQBXWGj7oSv2GINQYsR6FRf4LJ\nY4Sh/ye0BHzpI1EvBatxPKsLclzHd0BpY7JdfLhEGzynojtpmqFezmdKuNk/h6DP\ns+oSKcyuh8wz4D56rpPXraccfjRLthNQ/aLAUemCo0kVfa/cuxfBqCjOboqoziPQ\nccbELiJGf5mHBMNrcn+4kSoHVio34m0frc1UCMW7v/nTb4SDSyME3GIXvyTIscSd\nfQIDAQAB\n-----END PUBLIC KEY-----";
+    const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"O01UWsm4xLEN-PnoDI0LWNLMZUB9QtHtXttXx9_VsN4","y":"zFfzlDbKIA51X45VlQHBROgyvIdZeIjm05U5j4VGnF8","d":"0PWe0Ez7LbVwTnbFTzam5pVNPBDGvBK3e2L0PWImjdk"}"#;
+    const EC_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO01UWsm4xLEN+PnoDI0LWNLMZUB9\nQtHtXttXx9/VsN7MV/OUNsogDnVfjlWVAcFE6DK8h1l4iObTlTmPhUacXw==\n-----END PUBLIC KEY-----";
+
+    fn s(x: &str) -> Value {
+        Value::string(x)
+    }
+    fn call(f: super::super::BuiltinFn, args: Vec<Value>) -> BuiltinResult {
+        f(&mut Ctx::new(1_000_000_000_000_000_000, true), &args)
+    }
+    fn sign(header: &str, payload: &str, jwk: &str) -> String {
+        let t = call(encode_sign_raw, vec![s(header), s(payload), s(jwk)]).unwrap();
+        t.as_str().unwrap().to_string()
+    }
+    fn registered(name: &str) -> super::super::BuiltinFn {
+        super::super::registry().get(name).and_then(|b| b.func).unwrap()
+    }
+
+    #[test]
+    fn base64url_errors_as_go() {
+        assert_eq!(b64url_decode("eyJhIjoxfQ"), Ok(br#"{"a":1}"#.to_vec()));
+        assert_eq!(b64url_decode("eyJh^%zI"), Err("illegal base64 data at input byte 4".into()));
+    }
+
+    #[test]
+    fn decode_errors() {
+        let d = |t: &str| call(decode, vec![s(t)]);
+        assert_eq!(d("abc"), Err(eval("encoded JWT had no period separators")));
+        assert_eq!(d("a.b"), Err(eval("encoded JWT must have 3 sections, found 2")));
+    }
+
+    #[test]
+    fn hs256_round_trip() {
+        let jwk = r#"{"kty":"oct","k":"c2VjcmV0"}"#;
+        let t = sign(r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"sub":"0"}"#, jwk);
+        assert_eq!(call(registered("io.jwt.verify_hs256"), vec![s(&t), s("secret")]), Ok(Value::Bool(true)));
+        assert_eq!(call(registered("io.jwt.verify_hs256"), vec![s(&t), s("other")]), Ok(Value::Bool(false)));
+        let got = call(decode, vec![s(&t)]).unwrap();
+        assert_eq!(got.get(&Value::int(1)).and_then(|p| p.field("sub")), Some(&s("0")));
+    }
+
+    #[test]
+    fn rs256_and_es256_round_trip() {
+        for (alg, jwk, public) in [("RS256", RSA_JWK, RSA_PUB), ("PS256", RSA_JWK, RSA_PUB), ("ES256", EC_JWK, EC_PUB)] {
+            let t = sign(&format!(r#"{{"alg":"{}"}}"#, alg), r#"{"iss":"me"}"#, jwk);
+            let verify = registered(&format!("io.jwt.verify_{}", alg.to_lowercase()));
+            assert_eq!(call(verify, vec![s(&t), s(public)]), Ok(Value::Bool(true)), "{}", alg);
+            let tampered = t.replacen(".", ".e30", 1);
+            assert_eq!(call(verify, vec![s(&tampered), s(public)]), Ok(Value::Bool(false)), "{}", alg);
+            // The public half of the JWK verifies too.
+            assert_eq!(call(verify, vec![s(&t), s(jwk)]), Ok(Value::Bool(true)), "{}", alg);
+        }
+    }
+
+    #[test]
+    fn decode_verify_constraints() {
+        let jwk = r#"{"kty":"oct","k":"c2VjcmV0"}"#;
+        let t = sign(r#"{"alg":"HS256"}"#, r#"{"iss":"me","aud":"you","exp":2000000000,"nbf":900000000}"#, jwk);
+        let c = |pairs: &[(&str, Value)]| Value::from_map(pairs.iter().map(|(k, v)| (s(k), v.clone())).collect());
+        let ok = |cons: Value| call(decode_verify, vec![s(&t), cons]).unwrap().get(&Value::int(0)).cloned();
+        assert_eq!(ok(c(&[("secret", s("secret")), ("aud", s("you"))])), Some(Value::Bool(true)));
+        assert_eq!(ok(c(&[("secret", s("secret"))])), Some(Value::Bool(false)), "aud claim without constraint");
+        assert_eq!(ok(c(&[("secret", s("secret")), ("aud", s("you")), ("iss", s("x"))])), Some(Value::Bool(false)));
+        let late = c(&[("secret", s("secret")), ("aud", s("you")), ("time", Value::int(2_000_000_000_000_000_000))]);
+        assert_eq!(ok(late), Some(Value::Bool(false)));
+        assert_eq!(ok(c(&[("secret", s("nope")), ("aud", s("you"))])), Some(Value::Bool(false)));
+        assert_eq!(call(decode_verify, vec![s(&t), c(&[])]), Err(eval("no key constraint")));
+        let bad = c(&[("secret", s("secret")), ("foo", s("x"))]);
+        assert_eq!(call(decode_verify, vec![s(&t), bad]), Err(eval("unknown token validation constraint: foo")));
+    }
+
+    #[test]
+    fn sign_header_errors() {
+        let jwk = r#"{"kty":"oct","k":"c2VjcmV0"}"#;
+        let e = |h: &str| call(encode_sign_raw, vec![s(h), s("{}"), s(jwk)]).unwrap_err();
+        assert_eq!(e("{}"), eval("unsupported signature algorithm"));
+        assert_eq!(e(r#"{"alg":"dummy"}"#), eval("unknown JWS algorithm: dummy"));
+        assert_eq!(call(encode_sign_raw, vec![s(r#"{"alg":"HS256"}"#), s("e"), s(jwk)]), Err(eval("type is JWT but payload is not JSON")));
     }
 }

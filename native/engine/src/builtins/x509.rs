@@ -3,7 +3,9 @@
 //!
 //! Partial: `PublicKey` is filled for RSA keys only; `Extensions`,
 //! `Policies`, `CRLDistributionPoints`, `OCSPServer` and `URIs` (Go's
-//! url.URL objects) are not mapped; certificate chains are not verified.
+//! url.URL objects) are not mapped. Chain verification checks a linear
+//! chain (root first, leaf last) by signatures, validity periods, CA flags
+//! and the `DNSName` option; key usages and name constraints are not checked.
 
 use super::{arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::number::Number;
@@ -14,6 +16,18 @@ pub fn register(r: &mut Registry) {
     r.func("crypto", "crypto.x509.parse_certificate_request", "(string) => object[string: any]", parse_certificate_request);
     r.func("crypto", "crypto.x509.parse_rsa_private_key", "(string) => object[string: any]", parse_rsa_private_key);
     r.func("crypto", "crypto.x509.parse_keypair", "(string, string) => object[string: any]", parse_keypair);
+    r.func(
+        "crypto",
+        "crypto.x509.parse_and_verify_certificates",
+        "(string) => [boolean, array[object[string: any]]]",
+        parse_and_verify,
+    );
+    r.func(
+        "crypto",
+        "crypto.x509.parse_and_verify_certificates_with_options",
+        "(string, object[string: any]) => [boolean, array[object[string: any]]]",
+        parse_and_verify_with_options,
+    );
 }
 
 fn eval(msg: impl Into<String>) -> BuiltinError {
@@ -466,4 +480,205 @@ fn parse_keypair(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
         ("PrivateKey", private),
         ("Leaf", leaf),
     ]))
+}
+
+// ---- chain verification ----
+
+/// Seconds since the epoch of a `YYYY-MM-DDTHH:MM:SSZ` string.
+fn rfc3339_secs(v: &Value) -> Option<i64> {
+    let s = v.as_str()?;
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Whether `child` (DER) carries a valid signature by `issuer_spki` (DER SPKI contents).
+fn signed_by(child: &[u8], issuer_spki: &[u8]) -> bool {
+    use ring::signature as sig;
+    let check = || -> Option<bool> {
+        let (_, cert, _, _) = tlv(child)?;
+        let top = children(cert)?;
+        let tbs = top.first()?.2;
+        let alg = oid_arcs(children(top.get(1)?.1)?.first()?.1);
+        let signature = top.get(2)?.1.get(1..)?;
+        let spki = children(issuer_spki)?;
+        let key = spki.get(1)?.1.get(1..)?;
+        let a: &'static dyn sig::VerificationAlgorithm = match sig_alg(&alg) {
+            4 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            5 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            6 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            3 => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            10 => &sig::ECDSA_P256_SHA256_ASN1,
+            11 => &sig::ECDSA_P384_SHA384_ASN1,
+            16 => &sig::ED25519,
+            _ => return Some(false),
+        };
+        Some(sig::UnparsedPublicKey::new(a, key).verify(tbs, signature).is_ok())
+    };
+    check().unwrap_or(false)
+}
+
+fn field_bool(v: &Value, f: &str) -> bool {
+    v.field(f).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// Verifies certs[last] up to certs[0]; returns the chain leaf first.
+fn verify_chain(ders: &[Vec<u8>], parsed: &[Value], now_s: i64, dns: Option<&str>) -> bool {
+    if ders.len() < 2 {
+        return false;
+    }
+    for (i, c) in parsed.iter().enumerate() {
+        let (Some(nb), Some(na)) = (c.field("NotBefore").and_then(rfc3339_secs), c.field("NotAfter").and_then(rfc3339_secs)) else {
+            return false;
+        };
+        if now_s < nb || now_s > na {
+            return false;
+        }
+        if i + 1 < parsed.len() && !(field_bool(c, "BasicConstraintsValid") && field_bool(c, "IsCA")) {
+            return false;
+        }
+    }
+    for i in 1..ders.len() {
+        let Some(spki) = tlv_spki(&ders[i - 1]) else { return false };
+        if !signed_by(&ders[i], &spki) {
+            return false;
+        }
+    }
+    if let Some(dns) = dns.filter(|d| !d.is_empty()) {
+        let leaf = &parsed[parsed.len() - 1];
+        let names = leaf.field("DNSNames").and_then(Value::as_array).cloned().unwrap_or_default();
+        let ok = names.iter().filter_map(Value::as_str).any(|n| {
+            n.eq_ignore_ascii_case(dns)
+                || n.strip_prefix("*.").is_some_and(|suffix| {
+                    dns.split_once('.').is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(suffix))
+                })
+        });
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// The SubjectPublicKeyInfo contents of a DER certificate.
+fn tlv_spki(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert, _, _) = tlv(der)?;
+    let (_, tbs, _, _) = tlv(cert)?;
+    let items = children(tbs)?;
+    let skip = usize::from(items.first()?.0 == 0xa0);
+    Some(items.get(skip + 5)?.1.to_vec())
+}
+
+fn verify_result(input: &str, now_ns: i64, dns: Option<&str>) -> Value {
+    let invalid = || Value::from_array(vec![Value::Bool(false), Value::empty_array()]);
+    let Ok(ders) = cert_ders(input) else { return invalid() };
+    let Some(parsed) = ders.iter().map(|d| certificate(d)).collect::<Option<Vec<_>>>() else { return invalid() };
+    if !verify_chain(&ders, &parsed, now_ns.div_euclid(1_000_000_000), dns) {
+        return invalid();
+    }
+    let chain: Vec<Value> = parsed.into_iter().rev().collect();
+    Value::from_array(vec![Value::Bool(true), Value::from_array(chain)])
+}
+
+fn parse_and_verify(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
+    Ok(verify_result(arg_str(args, 0)?, ctx.now_ns, None))
+}
+
+fn parse_and_verify_with_options(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
+    let input = arg_str(args, 0)?;
+    let opts = super::arg_object(args, 1)?;
+    let mut now = ctx.now_ns;
+    let mut dns = None;
+    for (k, v) in opts.iter() {
+        match (k.as_str(), v) {
+            (Some("CurrentTime"), Value::Number(n)) => now = n.as_i64().unwrap_or(now),
+            (Some("DNSName"), Value::String(s)) => dns = Some(s.to_string()),
+            (Some("KeyUsages" | "MaxConstraintComparisions"), _) => {}
+            (Some(other), _) => return Err(eval(format!("invalid option key {}", other))),
+            (None, _) => return Err(eval("invalid option key")),
+        }
+    }
+    Ok(verify_result(input, now, dns.as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Test-only PKI generated with openssl for these tests (valid until 2126).
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUV4OiwYNwrApi2jEENk6doRHBrC4wCgYIKoZIzj0EAwIw\nLjELMAkGA1UEBhMCVVMxDTALBgNVBAoMBFNhcmsxEDAOBgNVBAMMB3NhcmstY2Ew\nIBcNMjYxMTI4MjExOTAyWhgPMjEyNjExMDQyMTE5MDJaMC4xCzAJBgNVBAYTAlVT\nMQ0wCwYDVQQKDARTYXJrMRAwDgYDVQQDDAdzYXJrLWNhMFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAEBvO5F8icVYVut0LZodwhLeOkjxBdktBWL6V+VG8hmtpaqtOB\nbqQ+SS5uMfwNgK2dzsxLW3LK5csnCoh5HeCV+qNTMFEwHQYDVR0OBBYEFEwrCjc/\nQxaNsVK5T7Q0wirk60ywMB8GA1UdIwQYMBaAFEwrCjc/QxaNsVK5T7Q0wirk60yw\nMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgYptNikV0raocIOI9\nzBhBHoLS8wsRKqBgSDlLRYLM+hkCIQCnc+Tp62bJL0zCMIiPB/9Uuc8UNUb9wRJx\nqP1mFDRAWQ==\n-----END CERTIFICATE-----";
+    const LEAF: &str = "-----BEGIN CERTIFICATE-----\nMIIB0jCCAXigAwIBAgIUT1qWM7qLVLpyOvBarphv++lt93swCgYIKoZIzj0EAwIw\nLjELMAkGA1UEBhMCVVMxDTALBgNVBAoMBFNhcmsxEDAOBgNVBAMMB3NhcmstY2Ew\nIBcNMjYxMTI4MjExOTAyWhgPMjEyNjExMDQyMTE5MDJaMBcxFTATBgNVBAMMDGxl\nYWYuZXhhbXBsZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDkKKWtBF5LHorxU\nVXcJqpek2j9JlJyiTc9eV2Xwh8zHmVZeM9c4tiukBS3Cn5JEBhAbcUKIc5X6kE1w\nTYIRoo6jgYgwgYUwOAYDVR0RBDEwL4IMbGVhZi5leGFtcGxlhwQKAAABhhlzcGlm\nZmU6Ly9leGFtcGxlLmNvbS9sZWFmMAkGA1UdEwQCMAAwHQYDVR0OBBYEFFA/NJT5\nQTC0e2vb21OX2lTh/UUwMB8GA1UdIwQYMBaAFEwrCjc/QxaNsVK5T7Q0wirk60yw\nMAoGCCqGSM49BAMCA0gAMEUCIF7gc787RGCiJzJnls15Bi/HxKh6NL42LVCtghZV\nMhEOAiEAoYhS87bbsIGwKCi3/pcD1mN9vJo29ITJSyThQOMBEWE=\n-----END CERTIFICATE-----";
+    const CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----\nMIHRMHkCAQAwFzEVMBMGA1UEAwwMbGVhZi5leGFtcGxlMFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAEOQopa0EXkseivFRVdwmql6TaP0mUnKJNz15XZfCHzMeZVl4z\n1zi2K6QFLcKfkkQGEBtxQohzlfqQTXBNghGijqAAMAoGCCqGSM49BAMCA0gAMEUC\nICkMcSOdV8/cQe2Wej4SJXGHvw3LbqvL2oEMf/muyKTIAiEAvyUmSQTXKw9IMXA/\nOpALoZ81dTSzKoKatbKrcnjXJn4=\n-----END CERTIFICATE REQUEST-----";
+    const RSA_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDCh4s03ijjKnp2\n4VP5RIrbN03FPvM8GT2DnGGIWn40wEmCWkCfj1euU+e9RpsdHPh28Rmd9hmB8sgf\nW8jfnIVXwNzd0k+FNBeykd1dalwmTxesTjx2sI7zxpSvXp58TnpZvHMFq1SIfeby\n/OKvijrqozGVG4WSJ0OU4ZAoCuQJEnY4N110xTTlkwR44Di9+I9A6FsJH3Ug98wp\nhapUg8g3wYHSqcy95RlKUWAbwZZ/DkBZVofovGSOTCAE6XijXnsHeU8ilFc3DL6t\nBHu+wh/tE9JN0YrIkmVN0Rn5dana1BHWSXRGJBwLuR/2x1t+a42WROKwWKIcj3TY\nf1HWAgEjAgMBAAECggEADsTbBR+He9UXc9EgXqtyiLmGgQmKJATyjlHKzIm6TTz6\nwm0hvOYqzQR3x/9apXeJRwEqZbtv16rcFhgSLyVOBl870DzjEVo8IQWWszybqcOV\nfjJ5FWB1lKfTVWEvUoFkI/inxEVsEeolJPZIK6BTYB8VvkasTxqwtIFPlYqwzMi6\neQO5SuRsPNZLyLzpDl8t2OlEEsBRBZ3xrmNSVIxHo9uYycdaN8aECBq4kkw2X5NU\nfV3+ZvCGjXepcDxcjoyJ4ruk8uFofFdX2E+DWdvqlI7/oQFNZd/CG4TaMuVHq13m\n+bxFDp4BujOzpV0/55sxZm+A/Ljsxl01qjXWV9HPuQKBgQDmk6n230UXDx3mNbrD\nfdkbCVM+WjOw5Pp1UCUseUrKiXExOYMf85NKIiyKs4S3qOG83MOvkDoEc2zRYyqu\naUI2JuRgfuPQOkvQnU7kGU53fsR90WiloMQBpbYG83045tYKp5aInUUG3zUsK0Nf\nRT1utz4f0Zkzmho2Etb01VeKJwKBgQDX+mVSfJQs7wGUgrzRibgYlE6xxLunqmdl\nwK47AwfukIdm8VRugvi5ZUv8pU2pA2WaYWZrxY20FuquurEdZIAp0Up3LcxgnkPl\nWYoVLunZ5thz7Aa9yXAq27rO2O0/VrsBP/2jHtOkm1oP+CDgwZq7ZwPFwcBd0yZw\nWUKZqcIapQKBgQDYPzTwK4WIkszf0xRNtAGhsaU4nTBNfvLGg1vZ0geq3CwklmO7\n250Pse1ESAj4lpLfpcyBIyrGcdpkpjSpTl6imuck+Nx/tazVAjOzCWjl+SYfOf6D\nF7u8L8X/zuxqKVQkufgcOCM8xqn/urN87lsnMwQ4o0KjequKezDOfieTkQKBgQCh\nB1lKIgZcZir4bm2XkSYIdXMjCbqcLOoArKN67iyYy3uY3jAEYXROzl7UVO9NJ3I2\no444pkeb0UZS1nE9p/QCub/akfQCyZ13v8W7O4ox4/LYo073a9xMqB1lIcnp4qF1\nMh/K4i4MWaPRqj/hM5hJR2pBpM7nZYoQVAzbAv3s3QKBgCCIfEfx7KUE6xpKish/\npq6FYQFSDnmr7YdGSw0/ELH7Jtx4lqZf4DQDi64eo10MlyVgG766it1PSmNCspd6\nbB8nLv4VTgAk9lAmucrQEnHBDn/GUM7mP5ODZagFoGkpERS6LjEvA1pvX/8EesRt\nxB5SdCh4ZoA/bZezyxH0UVE4\n-----END PRIVATE KEY-----";
+
+    fn s(x: &str) -> Value {
+        Value::string(x)
+    }
+    fn call(f: super::super::BuiltinFn, args: Vec<Value>) -> BuiltinResult {
+        f(&mut Ctx::new(1_800_000_000_000_000_000, true), &args)
+    }
+
+    #[test]
+    fn certificate_fields() {
+        let certs = call(parse_certificates, vec![s(&format!("{}\n{}", CA, LEAF))]).unwrap();
+        let ca = certs.get(&Value::int(0)).unwrap();
+        let leaf = certs.get(&Value::int(1)).unwrap();
+        assert_eq!(ca.field("Subject").and_then(|n| n.field("CommonName")), Some(&s("sark-ca")));
+        assert_eq!(ca.field("Subject").and_then(|n| n.field("Organization")), Some(&Value::from_array(vec![s("Sark")])));
+        assert_eq!(ca.field("IsCA"), Some(&Value::Bool(true)));
+        assert_eq!(leaf.field("Issuer").and_then(|n| n.field("CommonName")), Some(&s("sark-ca")));
+        assert_eq!(leaf.field("DNSNames"), Some(&Value::from_array(vec![s("leaf.example")])));
+        assert_eq!(leaf.field("IPAddresses"), Some(&Value::from_array(vec![s("10.0.0.1")])));
+        assert_eq!(leaf.field("URIStrings"), Some(&Value::from_array(vec![s("spiffe://example.com/leaf")])));
+        assert_eq!(leaf.field("EmailAddresses"), Some(&Value::Null));
+        assert_eq!(leaf.field("Version"), Some(&Value::int(3)));
+        assert_eq!(leaf.field("PublicKeyAlgorithm"), Some(&Value::int(3)));
+    }
+
+    #[test]
+    fn inputs_and_errors() {
+        let b64_pem = base64::encode(CA);
+        assert!(call(parse_certificates, vec![s(&b64_pem)]).is_ok());
+        let e = call(parse_certificates, vec![s("YmFkc3RyaW5n")]).unwrap_err();
+        assert_eq!(e, eval("x509: malformed certificate"));
+        let e = call(parse_certificates, vec![s("foobar")]).unwrap_err();
+        assert!(matches!(e, BuiltinError::Eval(m) if m.starts_with("illegal base64")));
+    }
+
+    #[test]
+    fn chain_verification() {
+        let ok = call(parse_and_verify, vec![s(&format!("{}\n{}", CA, LEAF))]).unwrap();
+        assert_eq!(ok.get(&Value::int(0)), Some(&Value::Bool(true)));
+        let chain = ok.get(&Value::int(1)).unwrap();
+        assert_eq!(chain.get(&Value::int(0)).and_then(|c| c.field("Subject")).and_then(|n| n.field("CommonName")), Some(&s("leaf.example")));
+        // Wrong order: the leaf cannot sign the CA.
+        let bad = call(parse_and_verify, vec![s(&format!("{}\n{}", LEAF, CA))]).unwrap();
+        assert_eq!(bad.get(&Value::int(0)), Some(&Value::Bool(false)));
+        let only_one = call(parse_and_verify, vec![s(CA)]).unwrap();
+        assert_eq!(only_one.get(&Value::int(0)), Some(&Value::Bool(false)));
+        let opts = |k: &str, v: Value| Value::from_map([(s(k), v)].into_iter().collect());
+        let both = format!("{}\n{}", CA, LEAF);
+        let dns_ok = call(parse_and_verify_with_options, vec![s(&both), opts("DNSName", s("leaf.example"))]).unwrap();
+        assert_eq!(dns_ok.get(&Value::int(0)), Some(&Value::Bool(true)));
+        let dns_bad = call(parse_and_verify_with_options, vec![s(&both), opts("DNSName", s("other.example"))]).unwrap();
+        assert_eq!(dns_bad.get(&Value::int(0)), Some(&Value::Bool(false)));
+        let expired = call(parse_and_verify_with_options, vec![s(&both), opts("CurrentTime", Value::int(i64::MAX))]).unwrap();
+        assert_eq!(expired.get(&Value::int(0)), Some(&Value::Bool(false)));
+    }
+
+    #[test]
+    fn csr_and_keys() {
+        let csr = call(parse_certificate_request, vec![s(CSR)]).unwrap();
+        assert_eq!(csr.field("Subject").and_then(|n| n.field("CommonName")), Some(&s("leaf.example")));
+        let jwk = call(parse_rsa_private_key, vec![s(RSA_KEY)]).unwrap();
+        assert_eq!(jwk.field("kty"), Some(&s("RSA")));
+        assert_eq!(jwk.field("e"), Some(&s("AQAB")));
+        assert!(call(parse_rsa_private_key, vec![s("invalid")]).is_err());
+    }
 }

@@ -16,6 +16,7 @@ pub fn register(r: &mut Registry) {
     r.func("crypto", "crypto.x509.parse_certificate_request", "(string) => object[string: any]", parse_certificate_request);
     r.func("crypto", "crypto.x509.parse_rsa_private_key", "(string) => object[string: any]", parse_rsa_private_key);
     r.func("crypto", "crypto.x509.parse_keypair", "(string, string) => object[string: any]", parse_keypair);
+    r.func("crypto", "crypto.parse_private_keys", "(string) => array[object[string: any]]", parse_private_keys);
     r.func(
         "crypto",
         "crypto.x509.parse_and_verify_certificates",
@@ -482,6 +483,73 @@ fn parse_keypair(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     ]))
 }
 
+// ---- private keys as Go's key structs ----
+
+/// Go's `rsa.PrivateKey` JSON from PKCS#1 DER.
+fn go_rsa_key(pkcs1: &[u8]) -> Option<Value> {
+    let (_, seq, _, _) = tlv(pkcs1)?;
+    let it = children(seq)?;
+    let n = |i: usize| it.get(i).map(|x| big_uint(x.1));
+    Some(obj(vec![
+        ("N", n(1)?),
+        ("E", n(2)?),
+        ("D", n(3)?),
+        ("Primes", Value::from_array(vec![n(4)?, n(5)?])),
+        (
+            "Precomputed",
+            obj(vec![("Dp", n(6)?), ("Dq", n(7)?), ("Qinv", n(8)?), ("CRTValues", Value::empty_array())]),
+        ),
+    ]))
+}
+
+/// Go's `ecdsa.PrivateKey` JSON from SEC1 ECPrivateKey DER (the curve has no exported fields).
+fn go_ec_key(sec1: &[u8]) -> Option<Value> {
+    let (_, seq, _, _) = tlv(sec1)?;
+    let it = children(seq)?;
+    let d = it.get(1).filter(|x| x.0 == 0x04)?.1;
+    let (_, bits, _, _) = tlv(it.iter().find(|x| x.0 == 0xa1)?.1)?;
+    let point = bits.get(2..)?;
+    let (x, y) = point.split_at(point.len() / 2);
+    Some(obj(vec![("Curve", Value::empty_object()), ("X", big_uint(x)), ("Y", big_uint(y)), ("D", big_uint(d))]))
+}
+
+fn go_private_key(tag: &str, der: &[u8]) -> Result<Option<Value>, BuiltinError> {
+    let parsed = match tag {
+        "RSA PRIVATE KEY" => go_rsa_key(der),
+        "EC PRIVATE KEY" => go_ec_key(der),
+        "PRIVATE KEY" => {
+            let inner = || -> Option<Value> {
+                let (_, seq, _, _) = tlv(der)?;
+                let it = children(seq)?;
+                let alg = oid_arcs(children(it.get(1)?.1)?.first()?.1);
+                let key = it.get(2).filter(|x| x.0 == 0x04)?.1;
+                match alg.as_slice() {
+                    [1, 2, 840, 113549, 1, 1, 1] => go_rsa_key(key),
+                    [1, 2, 840, 10045, 2, 1] => go_ec_key(key),
+                    _ => None,
+                }
+            };
+            inner()
+        }
+        _ => return Ok(None),
+    };
+    parsed.map(Some).ok_or_else(|| eval("x509: failed to parse private key"))
+}
+
+fn parse_private_keys(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
+    let input = arg_str(args, 0)?;
+    if input.is_empty() {
+        return Ok(Value::Null);
+    }
+    let text = key_text(input)?;
+    let blocks = pem::parse_many(&text).map_err(|e| eval(format!("failed to parse PEM: {}", e)))?;
+    let mut keys = Vec::new();
+    for b in &blocks {
+        keys.extend(go_private_key(&b.tag, &b.contents)?);
+    }
+    Ok(Value::from_array(keys))
+}
+
 // ---- chain verification ----
 
 /// Seconds since the epoch of a `YYYY-MM-DDTHH:MM:SSZ` string.
@@ -680,5 +748,8 @@ mod tests {
         assert_eq!(jwk.field("kty"), Some(&s("RSA")));
         assert_eq!(jwk.field("e"), Some(&s("AQAB")));
         assert!(call(parse_rsa_private_key, vec![s("invalid")]).is_err());
+        let keys = call(parse_private_keys, vec![s(RSA_KEY)]).unwrap();
+        assert_eq!(keys.get(&Value::int(0)).and_then(|k| k.field("E")), Some(&Value::int(65537)));
+        assert_eq!(call(parse_private_keys, vec![s("")]), Ok(Value::Null));
     }
 }

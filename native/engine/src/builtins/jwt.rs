@@ -70,7 +70,7 @@ fn b64url_decode(s: &str) -> Result<Vec<u8>, String> {
     }
     let illegal = |i: usize| format!("illegal base64 data at input byte {}", i);
     let data_len = b.len() - b.iter().rev().take(2).take_while(|c| **c == b'=').count();
-    if s.ends_with('=') && b.len() % 4 != 0 {
+    if s.ends_with('=') && !b.len().is_multiple_of(4) {
         return Err(illegal(b.len() - (b.len() % 4).max(1)));
     }
     let mut out = Vec::with_capacity(data_len * 3 / 4);

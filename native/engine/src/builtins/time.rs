@@ -170,7 +170,7 @@ fn tz_time(v: &Value, type_desc: &str) -> Result<(Civil, Option<String>), Builti
         Some(i) => i,
         None => {
             let f = n.as_f64();
-            if f.fract() != 0.0 || !(f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18) {
+            if f.fract() != 0.0 || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
                 return Err(eval("timestamp too big"));
             }
             f as i64
@@ -186,7 +186,7 @@ fn tz_time(v: &Value, type_desc: &str) -> Result<(Civil, Option<String>), Builti
     Ok((Civil::from_ns(ns, &zone), lay))
 }
 
-fn arg<'a>(args: &'a [Value], i: usize) -> Result<&'a Value, BuiltinError> {
+fn arg(args: &[Value], i: usize) -> Result<&Value, BuiltinError> {
     args.get(i).ok_or_else(|| eval(format!("missing operand {}", i + 1)))
 }
 

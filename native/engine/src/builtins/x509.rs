@@ -37,7 +37,12 @@ fn eval(msg: impl Into<String>) -> BuiltinError {
 
 // ---- DER ----
 
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// (tag, contents, rest, whole encoding).
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+/// (tag, contents, whole encoding).
+type Child<'a> = (u8, &'a [u8], &'a [u8]);
+
+fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -57,7 +62,7 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
 }
 
 /// (tag, contents, whole encoding) of each child.
-fn children(mut input: &[u8]) -> Option<Vec<(u8, &[u8], &[u8])>> {
+fn children(mut input: &[u8]) -> Option<Vec<Child<'_>>> {
     let mut out = Vec::new();
     while !input.is_empty() {
         let (tag, content, rest, whole) = tlv(input)?;

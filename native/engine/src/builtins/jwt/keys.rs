@@ -175,7 +175,7 @@ pub fn parse_jwk(v: &Value) -> Result<KeyEntry, String> {
                 if c.len() > size {
                     return Err(format!("invalid {} coordinate", f));
                 }
-                point.extend(std::iter::repeat(0).take(size - c.len()));
+                point.extend(std::iter::repeat_n(0, size - c.len()));
                 point.extend(c);
             }
             Key::Ec { curve, point }

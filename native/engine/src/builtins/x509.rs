@@ -281,6 +281,7 @@ fn certificate(der: &[u8]) -> Option<Value> {
     let (pk_alg, pk) = public_key(spki.1);
     let mut sans = Sans { dns: Vec::new(), emails: Vec::new(), ips: Vec::new(), uris: Vec::new() };
     let (mut is_ca, mut bc_valid, mut max_path, mut ski, mut aki) = (false, false, -1i64, Value::Null, Value::Null);
+    let (mut key_usage, mut ext_key_usage) = (0i64, Vec::new());
     if let Some((_, exts, _)) = items.iter().find(|(t, _, _)| *t == 0xa3) {
         let (_, seq, _, _) = tlv(exts)?;
         for (_, ext, _) in children(seq)? {
@@ -301,6 +302,21 @@ fn certificate(der: &[u8]) -> Option<Value> {
                     }
                     if max_path < 0 {
                         max_path = -1;
+                    }
+                }
+                [2, 5, 29, 15] => {
+                    let (_, bits, _, _) = tlv(value)?;
+                    for i in 0..9usize {
+                        let byte = bits.get(1 + i / 8).copied().unwrap_or(0);
+                        if byte & (0x80 >> (i % 8)) != 0 {
+                            key_usage |= 1 << i;
+                        }
+                    }
+                }
+                [2, 5, 29, 37] => {
+                    let (_, seq, _, _) = tlv(value)?;
+                    for (_, oid, _) in children(seq)? {
+                        ext_key_usage.extend(ext_key_usage_number(&oid_arcs(oid)));
                     }
                 }
                 [2, 5, 29, 14] => ski = tlv(value).map(|(_, k, _, _)| b64(k)).unwrap_or(Value::Null),
@@ -330,6 +346,15 @@ fn certificate(der: &[u8]) -> Option<Value> {
         ("Subject", name(subject.1)?),
         ("NotBefore", der_time(validity.first()?.0, validity.first()?.1)?),
         ("NotAfter", der_time(validity.get(1)?.0, validity.get(1)?.1)?),
+        ("KeyUsage", Value::int(key_usage)),
+        (
+            "ExtKeyUsage",
+            if ext_key_usage.is_empty() {
+                Value::Null
+            } else {
+                Value::from_array(ext_key_usage.into_iter().map(Value::int).collect())
+            },
+        ),
         ("BasicConstraintsValid", Value::Bool(bc_valid)),
         ("IsCA", Value::Bool(is_ca)),
         ("MaxPathLen", Value::int(if bc_valid { max_path } else { 0 })),
@@ -342,6 +367,33 @@ fn certificate(der: &[u8]) -> Option<Value> {
         ("URIStrings", strings_or_null(sans.uris)),
     ]))
 }
+
+/// Go's ExtKeyUsage number for a purpose OID.
+fn ext_key_usage_number(oid: &[u64]) -> Option<i64> {
+    match oid {
+        [2, 5, 29, 37, 0] => Some(0),
+        [1, 3, 6, 1, 5, 5, 7, 3, n @ 1..=9] => Some(*n as i64),
+        _ => None,
+    }
+}
+
+/// OPA's names for the `KeyUsages` option, in Go's ExtKeyUsage order.
+const EXT_KEY_USAGE_NAMES: [&str; 14] = [
+    "KeyUsageAny",
+    "KeyUsageServerAuth",
+    "KeyUsageClientAuth",
+    "KeyUsageCodeSigning",
+    "KeyUsageEmailProtection",
+    "KeyUsageIPSECEndSystem",
+    "KeyUsageIPSECTunnel",
+    "KeyUsageIPSECUser",
+    "KeyUsageTimeStamping",
+    "KeyUsageOCSPSigning",
+    "KeyUsageMicrosoftServerGatedCrypto",
+    "KeyUsageNetscapeServerGatedCrypto",
+    "KeyUsageMicrosoftCommercialCodeSigning",
+    "KeyUsageMicrosoftKernelCodeSigning",
+];
 
 // ---- inputs: PEM, base64 of PEM, or base64 of DER ----
 
@@ -602,7 +654,7 @@ fn field_bool(v: &Value, f: &str) -> bool {
 }
 
 /// Verifies certs[last] up to certs[0]; returns the chain leaf first.
-fn verify_chain(ders: &[Vec<u8>], parsed: &[Value], now_s: i64, dns: Option<&str>) -> bool {
+fn verify_chain(ders: &[Vec<u8>], parsed: &[Value], now_s: i64, dns: Option<&str>, usages: &[i64]) -> bool {
     if ders.len() < 2 {
         return false;
     }
@@ -621,6 +673,21 @@ fn verify_chain(ders: &[Vec<u8>], parsed: &[Value], now_s: i64, dns: Option<&str
         let Some(spki) = tlv_spki(&ders[i - 1]) else { return false };
         if !signed_by(&ders[i], &spki) {
             return false;
+        }
+    }
+    // Go's checkChainForKeyUsage: every certificate that restricts its
+    // extended key usage must allow one of the requested usages.
+    if !usages.contains(&0) {
+        for c in parsed {
+            let ekus: Vec<i64> = c.field("ExtKeyUsage").and_then(Value::as_array).map(|a| {
+                a.iter().filter_map(|v| v.as_number().and_then(|n| n.as_i64())).collect()
+            }).unwrap_or_default();
+            if ekus.is_empty() || ekus.contains(&0) {
+                continue;
+            }
+            if !usages.iter().any(|u| ekus.contains(u)) {
+                return false;
+            }
         }
     }
     if let Some(dns) = dns.filter(|d| !d.is_empty()) {
@@ -648,11 +715,11 @@ fn tlv_spki(der: &[u8]) -> Option<Vec<u8>> {
     Some(items.get(skip + 5)?.1.to_vec())
 }
 
-fn verify_result(input: &str, now_ns: i64, dns: Option<&str>) -> Value {
+fn verify_result(input: &str, now_ns: i64, dns: Option<&str>, usages: &[i64]) -> Value {
     let invalid = || Value::from_array(vec![Value::Bool(false), Value::empty_array()]);
     let Ok(ders) = cert_ders(input) else { return invalid() };
     let Some(parsed) = ders.iter().map(|d| certificate(d)).collect::<Option<Vec<_>>>() else { return invalid() };
-    if !verify_chain(&ders, &parsed, now_ns.div_euclid(1_000_000_000), dns) {
+    if !verify_chain(&ders, &parsed, now_ns.div_euclid(1_000_000_000), dns, usages) {
         return invalid();
     }
     let chain: Vec<Value> = parsed.into_iter().rev().collect();
@@ -660,7 +727,8 @@ fn verify_result(input: &str, now_ns: i64, dns: Option<&str>) -> Value {
 }
 
 fn parse_and_verify(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
-    Ok(verify_result(arg_str(args, 0)?, ctx.now_ns, None))
+    // Go's default: the chain must be valid for server authentication.
+    Ok(verify_result(arg_str(args, 0)?, ctx.now_ns, None, &[1]))
 }
 
 fn parse_and_verify_with_options(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
@@ -668,16 +736,30 @@ fn parse_and_verify_with_options(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult
     let opts = super::arg_object(args, 1)?;
     let mut now = ctx.now_ns;
     let mut dns = None;
+    let mut usages = vec![1];
     for (k, v) in opts.iter() {
         match (k.as_str(), v) {
             (Some("CurrentTime"), Value::Number(n)) => now = n.as_i64().unwrap_or(now),
             (Some("DNSName"), Value::String(s)) => dns = Some(s.to_string()),
-            (Some("KeyUsages" | "MaxConstraintComparisions"), _) => {}
+            (Some("KeyUsages"), Value::Array(a)) => {
+                usages = a
+                    .iter()
+                    .map(|u| {
+                        let name = u.as_str().unwrap_or("");
+                        EXT_KEY_USAGE_NAMES
+                            .iter()
+                            .position(|n| *n == name)
+                            .map(|i| i as i64)
+                            .ok_or_else(|| eval(format!("invalid entries for KeyUsages: {}", u)))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            (Some("MaxConstraintComparisions"), _) => {}
             (Some(other), _) => return Err(eval(format!("invalid option key {}", other))),
             (None, _) => return Err(eval("invalid option key")),
         }
     }
-    Ok(verify_result(input, now, dns.as_deref()))
+    Ok(verify_result(input, now, dns.as_deref(), &usages))
 }
 
 #[cfg(test)]
@@ -688,6 +770,8 @@ mod tests {
     const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUV4OiwYNwrApi2jEENk6doRHBrC4wCgYIKoZIzj0EAwIw\nLjELMAkGA1UEBhMCVVMxDTALBgNVBAoMBFNhcmsxEDAOBgNVBAMMB3NhcmstY2Ew\nIBcNMjYxMTI4MjExOTAyWhgPMjEyNjExMDQyMTE5MDJaMC4xCzAJBgNVBAYTAlVT\nMQ0wCwYDVQQKDARTYXJrMRAwDgYDVQQDDAdzYXJrLWNhMFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAEBvO5F8icVYVut0LZodwhLeOkjxBdktBWL6V+VG8hmtpaqtOB\nbqQ+SS5uMfwNgK2dzsxLW3LK5csnCoh5HeCV+qNTMFEwHQYDVR0OBBYEFEwrCjc/\nQxaNsVK5T7Q0wirk60ywMB8GA1UdIwQYMBaAFEwrCjc/QxaNsVK5T7Q0wirk60yw\nMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgYptNikV0raocIOI9\nzBhBHoLS8wsRKqBgSDlLRYLM+hkCIQCnc+Tp62bJL0zCMIiPB/9Uuc8UNUb9wRJx\nqP1mFDRAWQ==\n-----END CERTIFICATE-----";
     const LEAF: &str = "-----BEGIN CERTIFICATE-----\nMIIB0jCCAXigAwIBAgIUT1qWM7qLVLpyOvBarphv++lt93swCgYIKoZIzj0EAwIw\nLjELMAkGA1UEBhMCVVMxDTALBgNVBAoMBFNhcmsxEDAOBgNVBAMMB3NhcmstY2Ew\nIBcNMjYxMTI4MjExOTAyWhgPMjEyNjExMDQyMTE5MDJaMBcxFTATBgNVBAMMDGxl\nYWYuZXhhbXBsZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDkKKWtBF5LHorxU\nVXcJqpek2j9JlJyiTc9eV2Xwh8zHmVZeM9c4tiukBS3Cn5JEBhAbcUKIc5X6kE1w\nTYIRoo6jgYgwgYUwOAYDVR0RBDEwL4IMbGVhZi5leGFtcGxlhwQKAAABhhlzcGlm\nZmU6Ly9leGFtcGxlLmNvbS9sZWFmMAkGA1UdEwQCMAAwHQYDVR0OBBYEFFA/NJT5\nQTC0e2vb21OX2lTh/UUwMB8GA1UdIwQYMBaAFEwrCjc/QxaNsVK5T7Q0wirk60yw\nMAoGCCqGSM49BAMCA0gAMEUCIF7gc787RGCiJzJnls15Bi/HxKh6NL42LVCtghZV\nMhEOAiEAoYhS87bbsIGwKCi3/pcD1mN9vJo29ITJSyThQOMBEWE=\n-----END CERTIFICATE-----";
     const CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----\nMIHRMHkCAQAwFzEVMBMGA1UEAwwMbGVhZi5leGFtcGxlMFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAEOQopa0EXkseivFRVdwmql6TaP0mUnKJNz15XZfCHzMeZVl4z\n1zi2K6QFLcKfkkQGEBtxQohzlfqQTXBNghGijqAAMAoGCCqGSM49BAMCA0gAMEUC\nICkMcSOdV8/cQe2Wej4SJXGHvw3LbqvL2oEMf/muyKTIAiEAvyUmSQTXKw9IMXA/\nOpALoZ81dTSzKoKatbKrcnjXJn4=\n-----END CERTIFICATE REQUEST-----";
+    /// A leaf for client authentication only (extendedKeyUsage=clientAuth).
+    const CLIENT: &str = "-----BEGIN CERTIFICATE-----\nMIIBrDCCAVOgAwIBAgIUT1qWM7qLVLpyOvBarphv++lt93wwCgYIKoZIzj0EAwIw\nLjELMAkGA1UEBhMCVVMxDTALBgNVBAoMBFNhcmsxEDAOBgNVBAMMB3NhcmstY2Ew\nIBcNMjYxMTI4MjEyMTI3WhgPMjEyNjExMDQyMTIxMjdaMBcxFTATBgNVBAMMDGxl\nYWYuZXhhbXBsZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDkKKWtBF5LHorxU\nVXcJqpek2j9JlJyiTc9eV2Xwh8zHmVZeM9c4tiukBS3Cn5JEBhAbcUKIc5X6kE1w\nTYIRoo6jZDBiMBMGA1UdJQQMMAoGCCsGAQUFBwMCMAsGA1UdDwQEAwIHgDAdBgNV\nHQ4EFgQUUD80lPlBMLR7a9vbU5faVOH9RTAwHwYDVR0jBBgwFoAUTCsKNz9DFo2x\nUrlPtDTCKuTrTLAwCgYIKoZIzj0EAwIDRwAwRAIgXx8HgYlgWCM4KKiQ5A/MT85I\nWH9ztpi4/ioBIgPYYl4CID/1W1DFM92WvbCpVxQ2DDgvFKQYrMKPhmzxl2vnqRjJ\n-----END CERTIFICATE-----";
     const RSA_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDCh4s03ijjKnp2\n4VP5RIrbN03FPvM8GT2DnGGIWn40wEmCWkCfj1euU+e9RpsdHPh28Rmd9hmB8sgf\nW8jfnIVXwNzd0k+FNBeykd1dalwmTxesTjx2sI7zxpSvXp58TnpZvHMFq1SIfeby\n/OKvijrqozGVG4WSJ0OU4ZAoCuQJEnY4N110xTTlkwR44Di9+I9A6FsJH3Ug98wp\nhapUg8g3wYHSqcy95RlKUWAbwZZ/DkBZVofovGSOTCAE6XijXnsHeU8ilFc3DL6t\nBHu+wh/tE9JN0YrIkmVN0Rn5dana1BHWSXRGJBwLuR/2x1t+a42WROKwWKIcj3TY\nf1HWAgEjAgMBAAECggEADsTbBR+He9UXc9EgXqtyiLmGgQmKJATyjlHKzIm6TTz6\nwm0hvOYqzQR3x/9apXeJRwEqZbtv16rcFhgSLyVOBl870DzjEVo8IQWWszybqcOV\nfjJ5FWB1lKfTVWEvUoFkI/inxEVsEeolJPZIK6BTYB8VvkasTxqwtIFPlYqwzMi6\neQO5SuRsPNZLyLzpDl8t2OlEEsBRBZ3xrmNSVIxHo9uYycdaN8aECBq4kkw2X5NU\nfV3+ZvCGjXepcDxcjoyJ4ruk8uFofFdX2E+DWdvqlI7/oQFNZd/CG4TaMuVHq13m\n+bxFDp4BujOzpV0/55sxZm+A/Ljsxl01qjXWV9HPuQKBgQDmk6n230UXDx3mNbrD\nfdkbCVM+WjOw5Pp1UCUseUrKiXExOYMf85NKIiyKs4S3qOG83MOvkDoEc2zRYyqu\naUI2JuRgfuPQOkvQnU7kGU53fsR90WiloMQBpbYG83045tYKp5aInUUG3zUsK0Nf\nRT1utz4f0Zkzmho2Etb01VeKJwKBgQDX+mVSfJQs7wGUgrzRibgYlE6xxLunqmdl\nwK47AwfukIdm8VRugvi5ZUv8pU2pA2WaYWZrxY20FuquurEdZIAp0Up3LcxgnkPl\nWYoVLunZ5thz7Aa9yXAq27rO2O0/VrsBP/2jHtOkm1oP+CDgwZq7ZwPFwcBd0yZw\nWUKZqcIapQKBgQDYPzTwK4WIkszf0xRNtAGhsaU4nTBNfvLGg1vZ0geq3CwklmO7\n250Pse1ESAj4lpLfpcyBIyrGcdpkpjSpTl6imuck+Nx/tazVAjOzCWjl+SYfOf6D\nF7u8L8X/zuxqKVQkufgcOCM8xqn/urN87lsnMwQ4o0KjequKezDOfieTkQKBgQCh\nB1lKIgZcZir4bm2XkSYIdXMjCbqcLOoArKN67iyYy3uY3jAEYXROzl7UVO9NJ3I2\no444pkeb0UZS1nE9p/QCub/akfQCyZ13v8W7O4ox4/LYo073a9xMqB1lIcnp4qF1\nMh/K4i4MWaPRqj/hM5hJR2pBpM7nZYoQVAzbAv3s3QKBgCCIfEfx7KUE6xpKish/\npq6FYQFSDnmr7YdGSw0/ELH7Jtx4lqZf4DQDi64eo10MlyVgG766it1PSmNCspd6\nbB8nLv4VTgAk9lAmucrQEnHBDn/GUM7mP5ODZagFoGkpERS6LjEvA1pvX/8EesRt\nxB5SdCh4ZoA/bZezyxH0UVE4\n-----END PRIVATE KEY-----";
 
     fn s(x: &str) -> Value {
@@ -743,6 +827,22 @@ mod tests {
         assert_eq!(dns_bad.get(&Value::int(0)), Some(&Value::Bool(false)));
         let expired = call(parse_and_verify_with_options, vec![s(&both), opts("CurrentTime", Value::int(i64::MAX))]).unwrap();
         assert_eq!(expired.get(&Value::int(0)), Some(&Value::Bool(false)));
+    }
+
+    #[test]
+    fn extended_key_usage() {
+        let chain = format!("{}\\n{}", CA, CLIENT);
+        let certs = call(parse_certificates, vec![s(&chain)]).unwrap();
+        let leaf = certs.get(&Value::int(1)).unwrap();
+        assert_eq!(leaf.field("ExtKeyUsage"), Some(&Value::from_array(vec![Value::int(2)])));
+        assert_eq!(leaf.field("KeyUsage"), Some(&Value::int(1)));
+        // Server authentication is the default purpose, as in Go.
+        let v = call(parse_and_verify, vec![s(&chain)]).unwrap();
+        assert_eq!(v.get(&Value::int(0)), Some(&Value::Bool(false)));
+        let usages = Value::from_array(vec![s("KeyUsageClientAuth")]);
+        let opts = Value::from_map([(s("KeyUsages"), usages)].into_iter().collect());
+        let v = call(parse_and_verify_with_options, vec![s(&chain), opts]).unwrap();
+        assert_eq!(v.get(&Value::int(0)), Some(&Value::Bool(true)));
     }
 
     #[test]

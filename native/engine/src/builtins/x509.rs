@@ -831,7 +831,7 @@ mod tests {
 
     #[test]
     fn extended_key_usage() {
-        let chain = format!("{}\\n{}", CA, CLIENT);
+        let chain = format!("{}\n{}", CA, CLIENT);
         let certs = call(parse_certificates, vec![s(&chain)]).unwrap();
         let leaf = certs.get(&Value::int(1)).unwrap();
         assert_eq!(leaf.field("ExtKeyUsage"), Some(&Value::from_array(vec![Value::int(2)])));

@@ -115,6 +115,18 @@ mod tests {
         );
     }
 
+    /// Every declaration of this group (time, net, crypto, jwt, x509) parses.
+    #[test]
+    fn group_decls_parse() {
+        let prefixes = ["time.", "net.", "crypto.", "io.jwt."];
+        let mut n = 0;
+        for b in super::super::registry().iter().filter(|b| prefixes.iter().any(|p| b.name.starts_with(p))) {
+            assert!(super::super::types::parse_decl(b.decl).is_ok(), "{}: {}", b.name, b.decl);
+            n += 1;
+        }
+        assert_eq!(n, 49);
+    }
+
     #[test]
     fn hmacs() {
         // RFC 4231 test case 2.

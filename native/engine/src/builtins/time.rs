@@ -177,7 +177,8 @@ fn tz_time(v: &Value, type_desc: &str) -> Result<(Civil, Option<String>), Builti
         }
     };
     let zone = match tz.as_deref() {
-        None | Some("") | Some("UTC") => ZoneInfo::Utc,
+        // "Local" is the server's zone: this engine runs its policies in UTC.
+        None | Some("") | Some("UTC") | Some("Local") => ZoneInfo::Utc,
         Some(name) => {
             let z: chrono_tz::Tz = name.parse().map_err(|_| eval(format!("unknown time zone {}", name)))?;
             ZoneInfo::Named(z)

@@ -116,7 +116,11 @@ pub fn cert_public_key(der: &[u8]) -> Option<Key> {
 /// OPA's `getKeysFromCertOrJWK`: a PEM certificate, a PEM public key, a JWK or a JWK set.
 pub fn keys_from_cert_or_jwk(s: &str) -> Result<Vec<KeyEntry>, String> {
     if s.trim_start().starts_with("-----BEGIN") {
-        let p = pem::parse(s).map_err(|e| format!("failed to parse a PEM certificate: {}", e))?;
+        let blocks = pem::parse_many(s).map_err(|e| format!("failed to parse a PEM certificate: {}", e))?;
+        if blocks.len() > 1 {
+            return Err("extra data after a PEM certificate block".into());
+        }
+        let p = blocks.into_iter().next().ok_or("failed to parse a PEM certificate")?;
         let key = match p.tag.as_str() {
             "CERTIFICATE" => cert_public_key(&p.contents).ok_or("failed to parse a PEM certificate: x509: malformed certificate")?,
             "PUBLIC KEY" => {

@@ -418,7 +418,7 @@ fn grammar_fuzz() {
             }
         }
     }
-    assert!(evaluated > 100, "only {} programs compiled", evaluated);
+    assert!(evaluated > 10, "only {} programs compiled", evaluated);
 }
 #[test] fn recursion_chain_message() { assert_eq!(compile_err("p if q\nq if r\nr if p").unwrap(), "rego_recursion_error: rule data.t.p is recursive: data.t.p -> data.t.q -> data.t.r -> data.t.p"); }
 #[test] fn v1_reserved_rule_names() { assert!(compile_err("input := 1").unwrap().contains("must not shadow input")); }

@@ -1,5 +1,71 @@
-//! arrays builtins.
+//! Array builtins: concat, slice, reverse, flatten.
 
-use super::Registry;
+use super::{arg_array, arg_num, BuiltinResult, Ctx, Registry};
+use crate::value::Value;
 
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    r.func("array", "array.concat", "(array[any], array[any]) => array[any]", concat);
+    r.func("array", "array.slice", "(array[any], number, number) => array[any]", slice);
+    r.func("array", "array.reverse", "(array[any]) => array[any]", reverse);
+    r.func("array", "array.flatten", "(array[any]) => array[any]", flatten);
+}
+
+fn concat(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+    let (x, y) = (arg_array(a, 0)?, arg_array(a, 1)?);
+    Ok(Value::from_array(x.iter().chain(y.iter()).cloned().collect()))
+}
+
+/// Indices are clamped to the array, as in OPA; floats are truncated.
+fn slice(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+    let arr = arg_array(a, 0)?;
+    let len = arr.len() as i64;
+    let idx = |i: usize| -> Result<i64, super::BuiltinError> {
+        let n = arg_num(a, i)?;
+        Ok(n.as_i64().unwrap_or_else(|| if n.is_negative() { i64::MIN } else { n.as_f64().trunc().min(i64::MAX as f64) as i64 }))
+    };
+    let start = idx(1)?.clamp(0, len);
+    let stop = idx(2)?.clamp(0, len);
+    if start >= stop {
+        return Ok(Value::empty_array());
+    }
+    Ok(Value::from_array(arr[start as usize..stop as usize].to_vec()))
+}
+
+fn reverse(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+    Ok(Value::from_array(arg_array(a, 0)?.iter().rev().cloned().collect()))
+}
+
+fn flatten(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+    fn go(v: &[Value], out: &mut Vec<Value>) {
+        for x in v {
+            match x {
+                Value::Array(inner) => go(inner, out),
+                x => out.push(x.clone()),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(arg_array(a, 0)?, &mut out);
+    Ok(Value::from_array(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn ints(v: &[i64]) -> Value {
+        Value::from_array(v.iter().map(|i| Value::int(*i)).collect())
+    }
+    #[test]
+    fn slice_clamps() {
+        assert_eq!(slice(&mut Ctx::new(0, true), &[ints(&[1, 2, 3]), Value::int(-1), Value::int(10)]), Ok(ints(&[1, 2, 3])));
+    }
+    #[test]
+    fn slice_empty() {
+        assert_eq!(slice(&mut Ctx::new(0, true), &[ints(&[1, 2, 3]), Value::int(2), Value::int(1)]), Ok(ints(&[])));
+    }
+    #[test]
+    fn flat() {
+        let nested = Value::from_array(vec![Value::int(1), ints(&[2, 3])]);
+        assert_eq!(flatten(&mut Ctx::new(0, true), &[nested]), Ok(ints(&[1, 2, 3])));
+    }
+}

@@ -1,0 +1,117 @@
+/**
+ * `sark-authz serve --policy FILE|DIR [--data FILE] [--addr HOST:PORT] [--path PATH]`
+ *
+ * Compiles the policy, prepares the decision and serves ext_authz until
+ * SIGINT/SIGTERM. A policy that does not compile stops here with
+ * `file:line:col: code: message` lines on stderr and exit code 1.
+ */
+import { parseArgs } from 'node:util';
+import pino, { type Level } from 'pino';
+import { decisionRef, loadData, loadPolicyModules } from '../config/policy-files';
+import { createEngine } from '../engine/native-engine';
+import type { Diagnostic, PreparedPolicy } from '../engine/types';
+import { AuthzError } from '../envoy/errors';
+import { createAuthzServer, DEFAULT_ADDR } from '../server/server';
+import { EXIT, UsageError, type Command } from './command';
+
+export const DEFAULT_DECISION_PATH = 'envoy/authz/allow';
+
+const USAGE = `usage: sark-authz serve --policy FILE|DIR [--data FILE] [--addr HOST:PORT] [--path PATH]
+
+Serves Envoy ext_authz (envoy.service.auth.v3 and v2 Authorization/Check),
+grpc.health.v1 and server reflection, deciding with the given Rego policy.
+
+  --policy FILE|DIR          a .rego file, or a directory of them (required)
+  --data FILE                base document \`data\`: a JSON (or .yaml) object
+  --addr HOST:PORT           listen address; unix:/path for a unix socket (default ${DEFAULT_ADDR})
+  --path PATH                the decision, e.g. envoy/authz/allow = data.envoy.authz.allow (default ${DEFAULT_DECISION_PATH})
+  --v0-compatible            parse the policy as Rego v0
+  --skip-request-body-parse  leave parsed_body and truncated_body out of the input
+  --dry-run                  evaluate and log, but always allow
+  --log-level LEVEL          trace, debug, info, warn, error (default info)
+  -h, --help                 this help
+
+Exit codes: 0 stopped by a signal, 1 policy or server failure, 2 bad usage.
+`;
+
+const LEVELS: Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** `file:line:col: code: message`, one per compile diagnostic. */
+export function formatDiagnostics(diagnostics: Diagnostic[]): string {
+  return diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.code}: ${d.message}`).join('\n');
+}
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: false,
+      strict: true,
+      options: {
+        policy: { type: 'string' },
+        data: { type: 'string' },
+        addr: { type: 'string', default: DEFAULT_ADDR },
+        path: { type: 'string', default: DEFAULT_DECISION_PATH },
+        'v0-compatible': { type: 'boolean', default: false },
+        'skip-request-body-parse': { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Loads and compiles; throws AuthzError (config) or EngineError (compile, with diagnostics). */
+function preparePolicy(values: ReturnType<typeof parse>): PreparedPolicy {
+  const modules = loadPolicyModules(values.policy!);
+  const data = loadData(values.data);
+  return createEngine().prepare(modules, data, decisionRef(values.path!), { v0Compatible: values['v0-compatible'] });
+}
+
+async function run(argv: string[]): Promise<number> {
+  const values = parse(argv);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  if (!values.policy) throw new UsageError('--policy is required');
+  const level = values['log-level']!;
+  if (!LEVELS.includes(level as Level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
+
+  let policy: PreparedPolicy;
+  try {
+    policy = preparePolicy(values);
+  } catch (err) {
+    const diagnostics = (err as { diagnostics?: Diagnostic[] }).diagnostics ?? [];
+    const e = AuthzError.from(err);
+    process.stderr.write(diagnostics.length > 0 ? `${formatDiagnostics(diagnostics)}\n` : `sark-authz serve: ${e.code}: ${e.message}\n`);
+    return EXIT.failure;
+  }
+
+  const logger = pino({ name: 'sark-authz', level });
+  const server = createAuthzServer({
+    policy,
+    addr: values.addr,
+    logger,
+    check: { input: { skipRequestBodyParse: values['skip-request-body-parse'] }, response: { dryRun: values['dry-run'] } },
+  });
+  try {
+    await server.listen();
+  } catch (err) {
+    const e = AuthzError.from(err);
+    process.stderr.write(`sark-authz serve: ${e.code}: ${e.message}\n`);
+    return EXIT.failure;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info({ signal }, 'shutting down');
+  await server.close();
+  return EXIT.ok;
+}
+
+export const serveCommand: Command = { summary: 'serve Envoy ext_authz decisions from a Rego policy', run };

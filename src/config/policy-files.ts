@@ -1,0 +1,82 @@
+/**
+ * Reading what `serve` needs from disk: Rego modules from a file or a
+ * directory, base data from a JSON or YAML file, and the decision path.
+ * The only code that touches the file system for the server.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { AuthzError } from '../envoy/errors';
+import type { PolicyModule } from '../engine/types';
+
+/**
+ * Loads `policyPath`: one `.rego` file, or every `.rego` file under a
+ * directory (recursively, sorted, hidden entries skipped). Module names are
+ * the paths as reached from `policyPath`, so diagnostics name the file the
+ * way the user typed it. Throws AuthzError `config_invalid`.
+ */
+export function loadPolicyModules(policyPath: string): PolicyModule[] {
+  const stat = statOrThrow(policyPath, 'policy');
+  const files = stat.isDirectory() ? regoFilesUnder(policyPath) : [policyPath];
+  if (files.length === 0) throw new AuthzError('config_invalid', `no .rego files under ${policyPath}`);
+  return files.map((name) => ({ name, source: readText(name) }));
+}
+
+function regoFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...regoFilesUnder(p));
+    else if (e.isFile() && e.name.endsWith('.rego')) out.push(p);
+  }
+  return out;
+}
+
+/** Loads base data: a JSON object, or YAML for `.yaml`/`.yml`. Absent → `{}`. Throws AuthzError `config_invalid`. */
+export function loadData(dataPath: string | undefined): Record<string, unknown> {
+  if (dataPath === undefined) return {};
+  statOrThrow(dataPath, 'data');
+  const text = readText(dataPath);
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(dataPath) ? YAML.parse(text) : JSON.parse(text);
+  } catch (err) {
+    throw new AuthzError('config_invalid', `${dataPath}: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new AuthzError('config_invalid', `${dataPath}: data must be an object at the top level`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * The decision path as a data reference: `envoy/authz/allow`,
+ * `/envoy/authz/allow` and `data.envoy.authz.allow` all give
+ * `data.envoy.authz.allow`. Throws AuthzError `config_invalid`.
+ */
+export function decisionRef(decisionPath: string): string {
+  const trimmed = decisionPath.trim();
+  const dotted = trimmed.startsWith('data.') || trimmed === 'data' ? trimmed.slice(5) : trimmed.replace(/^\/+|\/+$/g, '').replace(/\//g, '.');
+  if (dotted !== '' && !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(dotted)) {
+    throw new AuthzError('config_invalid', `invalid decision path "${decisionPath}" (expected e.g. envoy/authz/allow)`);
+  }
+  return dotted === '' ? 'data' : `data.${dotted}`;
+}
+
+function statOrThrow(p: string, what: string): fs.Stats {
+  try {
+    return fs.statSync(p);
+  } catch (err) {
+    throw new AuthzError('config_invalid', `${what} ${p}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, { cause: err });
+  }
+}
+
+function readText(p: string): string {
+  try {
+    return fs.readFileSync(p, 'utf8');
+  } catch (err) {
+    throw new AuthzError('config_invalid', `${p}: ${(err as Error).message}`, { cause: err });
+  }
+}

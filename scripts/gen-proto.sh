@@ -3,6 +3,9 @@
 # the descriptor set the server serves over gRPC reflection. Reproducible:
 # the same proto/ and tool versions give the same bytes (files sorted, no
 # timestamps). The output is committed; never edit src/gen/ by hand.
+#
+# usage: scripts/gen-proto.sh [OUT_DIR]   (default src/gen; tests regenerate
+# into a temp dir and compare with the committed files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +22,7 @@ done
 
 mapfile -t files < <(cd proto && find . -name '*.proto' -printf '%P\n' | LC_ALL=C sort)
 
-out=src/gen
+out=${1:-src/gen}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

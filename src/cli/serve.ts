@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import pino, { type Level } from 'pino';
-import { decisionRef, loadData, loadPolicyModules } from '../config/policy-files';
+import { decisionRef, listenAddress, loadData, loadPolicyModules } from '../config/policy-files';
 import { createEngine } from '../engine/native-engine';
 import type { Diagnostic, PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
@@ -82,7 +82,9 @@ async function run(argv: string[]): Promise<number> {
   if (!LEVELS.includes(level as Level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
 
   let policy: PreparedPolicy;
+  let addr: string;
   try {
+    addr = listenAddress(values.addr!);
     policy = preparePolicy(values);
   } catch (err) {
     const diagnostics = (err as { diagnostics?: Diagnostic[] }).diagnostics ?? [];
@@ -94,7 +96,7 @@ async function run(argv: string[]): Promise<number> {
   const logger = pino({ name: 'sark-authz', level });
   const server = createAuthzServer({
     policy,
-    addr: values.addr,
+    addr,
     logger,
     check: { input: { skipRequestBodyParse: values['skip-request-body-parse'] }, response: { dryRun: values['dry-run'] } },
   });

@@ -80,3 +80,19 @@ function readText(p: string): string {
     throw new AuthzError('config_invalid', `${p}: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/**
+ * A listen address grpc-js accepts: `:9191` (opa-envoy-plugin's form) means
+ * every interface, `0.0.0.0:9191`; `host:port`, `[v6]:port` and
+ * `unix:/path` pass through. Throws AuthzError `config_invalid`.
+ */
+export function listenAddress(addr: string): string {
+  if (addr.startsWith('unix:')) {
+    if (addr.length === 'unix:'.length) throw new AuthzError('config_invalid', `invalid address "${addr}" (expected unix:/path)`);
+    return addr;
+  }
+  const withHost = addr.startsWith(':') ? `0.0.0.0${addr}` : addr;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})$/.exec(withHost);
+  if (!m || Number(m[2]) > 65535) throw new AuthzError('config_invalid', `invalid address "${addr}" (expected HOST:PORT or unix:/path)`);
+  return withHost;
+}

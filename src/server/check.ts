@@ -24,6 +24,8 @@ export interface CheckResult {
   /** The encoded CheckResponse. */
   bytes: Uint8Array;
   decisionId: string;
+  /** The request's `x-request-id`, to correlate with Envoy's access log. */
+  requestId?: string;
   /** `allow`/`deny` from the decision; `bad_request` for an unreadable request. */
   outcome: Outcome | 'bad_request';
   /** Why a request was a bad request (`request_path_invalid`, `request_body_invalid`). */
@@ -63,14 +65,15 @@ function isBadRequest(err: unknown): err is AuthzError {
 export function check(policy: PreparedPolicy, bytes: Uint8Array, version: ApiVersion, options: CheckOptions = {}): CheckResult {
   const decisionId = randomUUID();
   const request = decodeRequest(bytes, version);
+  const requestId = request.attributes?.request?.http?.headers?.['x-request-id'];
   let input: unknown;
   try {
     input = checkRequestToInput(request, version, options.input);
   } catch (err) {
     if (!isBadRequest(err)) throw AuthzError.from(err);
-    return { bytes: encodeResponse(badRequestResponse(decisionId), version), decisionId, outcome: 'bad_request', reason: err.code, detail: err.message };
+    return { bytes: encodeResponse(badRequestResponse(decisionId), version), decisionId, requestId, outcome: 'bad_request', reason: err.code, detail: err.message };
   }
   const decision = evaluate(policy, input);
   const { response, outcome } = decisionToResponse(decision, decisionId, options.response);
-  return { bytes: encodeResponse(response, version), decisionId, outcome };
+  return { bytes: encodeResponse(response, version), decisionId, requestId, outcome };
 }

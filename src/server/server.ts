@@ -67,9 +67,9 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       try {
         const result = check(options.policy, call.request, version, options.check);
         if (result.outcome === 'bad_request') {
-          logger.info({ decision_id: result.decisionId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
+          logger.info({ decision_id: result.decisionId, request_id: result.requestId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
         } else {
-          logger.debug({ decision_id: result.decisionId, api: version, outcome: result.outcome }, 'decision');
+          logger.debug({ decision_id: result.decisionId, request_id: result.requestId, api: version, outcome: result.outcome }, 'decision');
         }
         callback(null, result.bytes);
       } catch (thrown) {

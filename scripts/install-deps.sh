@@ -13,7 +13,7 @@ packages=(
   librust-regex-dev librust-ring-dev librust-semver-dev librust-serde-dev
   librust-serde-json-dev librust-serde-yaml-dev librust-sha1-dev librust-sha2-dev
   librust-untrusted-dev librust-uuid-dev librust-prost-dev librust-prost-derive-dev
-  librust-bytes-dev
+  librust-bytes-dev librust-stacker-dev
 )
 
 missing=()

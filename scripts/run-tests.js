@@ -105,5 +105,7 @@ for (const s of suites) {
 
 console.log('\n=== summary');
 for (const line of summary) console.log(line);
-console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+console.log(`${totals.skipped} skipped (ignored Rust tests, pending mocha tests, conformance cases the engine does not pass yet)`);
+// The totals line CI reads: exactly `N passed, N failed`, last.
+console.log(`${totals.passed} passed, ${totals.failed} failed`);
 process.exit(totals.failed > 0 || broken ? 1 : 0);

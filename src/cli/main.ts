@@ -4,10 +4,14 @@
  * `bench`, `capabilities` there.
  */
 import { EXIT, UsageError, type Command } from './command';
+import { capabilitiesCommand } from './capabilities';
 import { serveCommand } from './serve';
+import { testSuiteCommandEntry } from './test-suite';
 
 export const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
+  'test-suite': testSuiteCommandEntry,
+  capabilities: capabilitiesCommand,
 };
 
 function usage(): string {

@@ -2,9 +2,9 @@
  * `sark-authz test-suite DIR... [--v0-compatible] [--report FILE] [--baseline FILE] [--write-baseline]`
  *
  * Prints pass counts per folder and ends with `N passed, N failed, N skipped`.
- * Cases the engine does not pass yet count as skipped ("known gaps") while
- * the number of passing cases stays at or above the committed baseline;
- * below it, the shortfall counts as failed and the exit code is 1.
+ * With a baseline (the committed list of cases that pass), a listed case
+ * that fails now is a failure (exit code 1); cases not passing yet are
+ * counted as skipped, known gaps. The list only grows.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,10 +12,17 @@ import { parseArgs } from 'node:util';
 import { CaseResult, findCaseFiles, runFile, tallyByFolder } from './suite';
 
 export interface Baseline {
-  /** Minimum number of passing cases. */
+  /** Number of passing cases when the baseline was written. */
   passed: number;
   /** Total cases when the baseline was written, for context. */
   total: number;
+  /** Every case that passed (`folder/file.yaml :: note`): each must keep passing. */
+  cases: string[];
+}
+
+/** A case's stable id: its folder, file name and note. */
+export function caseId(r: CaseResult): string {
+  return `${path.basename(path.dirname(r.file))}/${path.basename(r.file)} :: ${r.note}`;
 }
 
 export function testSuiteCommand(argv: string[], runCase: (caseJson: string, v0: boolean) => { pass: boolean; reason?: string }): number {
@@ -35,7 +42,8 @@ export function testSuiteCommand(argv: string[], runCase: (caseJson: string, v0:
     process.stdout.write(
       'usage: sark-authz test-suite DIR... [--v0-compatible] [--report FILE] [--baseline FILE] [--write-baseline] [-v]\n' +
         'Runs YAML cases in OPA conformance format; prints counts per folder and a final\n' +
-        '`N passed, N failed, N skipped` line. With --baseline, fails when fewer cases pass than the baseline.\n',
+        '`N passed, N failed, N skipped` line. With --baseline FILE, a case the baseline lists as passing that\n' +
+        'fails now is a failure; cases not yet passing are skipped. --write-baseline records the passing cases.\n',
     );
     return positionals.length === 0 && !values.help ? 2 : 0;
   }
@@ -67,18 +75,19 @@ export function testSuiteCommand(argv: string[], runCase: (caseJson: string, v0:
 
   let failed = 0;
   if (values.baseline) {
+    const passing = results.filter((r) => r.pass).map(caseId).sort();
     if (values['write-baseline']) {
-      const b: Baseline = { passed, total };
-      fs.writeFileSync(values.baseline, JSON.stringify(b, null, 2) + '\n');
+      const b: Baseline = { passed, total, cases: passing };
+      fs.writeFileSync(values.baseline, JSON.stringify(b, null, 1) + '\n');
       process.stdout.write(`baseline written: ${passed} of ${total}\n`);
     } else {
       const b = JSON.parse(fs.readFileSync(values.baseline, 'utf8')) as Baseline;
-      if (passed < b.passed) {
-        failed = b.passed - passed;
-        process.stdout.write(`REGRESSION: ${passed} cases pass, baseline is ${b.passed}\n`);
-      } else if (passed > b.passed) {
-        process.stdout.write(`${passed - b.passed} more cases pass than the baseline (${b.passed}): raise it with --write-baseline\n`);
-      }
+      const now = new Set(passing);
+      const lost = (b.cases ?? []).filter((id) => !now.has(id));
+      for (const id of lost) process.stdout.write(`REGRESSION: ${id} passed in the baseline and fails now\n`);
+      failed = lost.length;
+      const gained = passing.length - (b.cases ?? []).length + lost.length;
+      if (gained > 0) process.stdout.write(`${gained} cases pass beyond the baseline: record them with --write-baseline\n`);
     }
   } else {
     failed = total - passed;

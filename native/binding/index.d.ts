@@ -15,7 +15,7 @@ export declare class RustOPAEngine {
   /** JSON array of input paths (arrays of steps) the decision can read. */
   inputPaths(handle: number): string;
   /** The Envoy hot path: `len * 16 + flags` (1 deny, 2 bad request, 4 cache hit, 8 cacheable); -1 error; ≤ -2 out too small. */
-  check(handle: number, request: Buffer, version: 2 | 3, out: Buffer, cache: RustCache | null): number;
+  check(handle: number, request: Buffer, version: 2 | 3, out: Buffer, cache: RustCache | null, deadlineMs?: number): number;
   takePending(out: Buffer): number;
   /** The input document for a CheckRequest, as JSON. */
   checkInput(request: Buffer, version: 2 | 3, optionsJson?: string | null): string;

@@ -11,7 +11,9 @@ import { decisionRef, listenAddress, loadData, loadPolicyModules } from '../conf
 import { createEngine } from '../engine/native-engine';
 import type { Diagnostic, PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
-import { createAuthzServer, DEFAULT_ADDR } from '../server/server';
+import { createDecisionCache, DEFAULT_CACHE_SIZING } from '../cache/create-cache';
+import type { DecisionCache } from '../cache/types';
+import { createAuthzServer, DEFAULT_ADDR, type HotPath } from '../server/server';
 import { EXIT, UsageError, type Command } from './command';
 
 export const DEFAULT_DECISION_PATH = 'envoy/authz/allow';
@@ -28,6 +30,14 @@ grpc.health.v1 and server reflection, deciding with the given Rego policy.
   --v0-compatible            parse the policy as Rego v0
   --skip-request-body-parse  leave parsed_body and truncated_body out of the input
   --dry-run                  evaluate and log, but always allow
+  --hot-path native|js       native: the whole Check in Rust (default); js: the TypeScript reference path
+  --no-cache                 evaluate every request (no decision cache)
+  --cache-size N             most cached decisions (default 100000)
+  --cache-bytes N            most bytes of cached keys and responses (default 67108864)
+  --cache-ttl MS             time to live of a cached decision in ms (default 0: until evicted or the policy changes)
+  --volatile-cache-ttl MS    cache decisions that reached a non-deterministic builtin for MS ms (default: never cache them)
+  --eval-timeout MS          wall-clock budget of one evaluation (default 0: Envoy's grpc-timeout only)
+  --transport-ceiling        benchmark mode: answer OK without reading requests
   --log-level LEVEL          trace, debug, info, warn, error (default info)
   -h, --help                 this help
 
@@ -55,6 +65,14 @@ function parse(argv: string[]) {
         'v0-compatible': { type: 'boolean', default: false },
         'skip-request-body-parse': { type: 'boolean', default: false },
         'dry-run': { type: 'boolean', default: false },
+        'hot-path': { type: 'string', default: 'native' },
+        'no-cache': { type: 'boolean', default: false },
+        'cache-size': { type: 'string' },
+        'cache-bytes': { type: 'string' },
+        'cache-ttl': { type: 'string' },
+        'volatile-cache-ttl': { type: 'string' },
+        'eval-timeout': { type: 'string' },
+        'transport-ceiling': { type: 'boolean', default: false },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -64,11 +82,35 @@ function parse(argv: string[]) {
   }
 }
 
+/** A non-negative integer flag, or undefined when absent. */
+function intFlag(values: Record<string, unknown>, name: string): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got "${String(v)}"`);
+  return n;
+}
+
 /** Loads and compiles; throws AuthzError (config) or EngineError (compile, with diagnostics). */
 function preparePolicy(values: ReturnType<typeof parse>): PreparedPolicy {
   const modules = loadPolicyModules(values.policy!);
   const data = loadData(values.data);
-  return createEngine().prepare(modules, data, decisionRef(values.path!), { v0Compatible: values['v0-compatible'] });
+  return createEngine().prepare(modules, data, decisionRef(values.path!), {
+    v0Compatible: values['v0-compatible'],
+    skipRequestBodyParse: values['skip-request-body-parse'],
+    dryRun: values['dry-run'],
+    timeoutMs: intFlag(values, 'eval-timeout'),
+    volatileTtlMs: intFlag(values, 'volatile-cache-ttl'),
+  });
+}
+
+function cacheFrom(values: ReturnType<typeof parse>): DecisionCache | null {
+  if (values['no-cache']) return null;
+  return createDecisionCache({
+    maxEntries: intFlag(values, 'cache-size') ?? DEFAULT_CACHE_SIZING.maxEntries,
+    maxBytes: intFlag(values, 'cache-bytes') ?? DEFAULT_CACHE_SIZING.maxBytes,
+    ttlMs: intFlag(values, 'cache-ttl') ?? 0,
+  });
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -80,6 +122,9 @@ async function run(argv: string[]): Promise<number> {
   if (!values.policy) throw new UsageError('--policy is required');
   const level = values['log-level']!;
   if (!LEVELS.includes(level as Level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
+  const hotPath = values['hot-path'] as HotPath;
+  if (hotPath !== 'native' && hotPath !== 'js') throw new UsageError('--hot-path must be native or js');
+  for (const f of ['cache-size', 'cache-bytes', 'cache-ttl', 'volatile-cache-ttl', 'eval-timeout']) intFlag(values, f);
 
   let policy: PreparedPolicy;
   let addr: string;
@@ -99,6 +144,9 @@ async function run(argv: string[]): Promise<number> {
     addr,
     logger,
     check: { input: { skipRequestBodyParse: values['skip-request-body-parse'] }, response: { dryRun: values['dry-run'] } },
+    hotPath,
+    cache: cacheFrom(values),
+    transportCeiling: values['transport-ceiling'],
   });
   try {
     await server.listen();

@@ -94,13 +94,14 @@ export class NativePreparedPolicy implements PreparedPolicy {
 
   /**
    * One Envoy Check in native code: CheckRequest bytes in, CheckResponse
-   * bytes out, through `cache` when given. Throws EngineError with the
-   * failure's code (`request_malformed`, `decision_undefined`, `eval_*`).
+   * bytes out, through `cache` when given; evaluation stops at `deadlineMs`
+   * (ms since the epoch, 0 = none). Throws EngineError with the failure's
+   * code (`request_malformed`, `decision_undefined`, `eval_timeout`, `eval_*`).
    */
-  checkBytes(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null): NativeCheckOutcome {
+  checkBytes(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs = 0): NativeCheckOutcome {
     let r: number;
     try {
-      r = this.engine.check(this.handle, request, version, this.out, cache);
+      r = this.engine.check(this.handle, request, version, this.out, cache, deadlineMs);
       if (r <= -2) {
         this.out = Buffer.allocUnsafe(Math.max(-r - 2, this.out.length * 2));
         r = this.engine.takePending(this.out);

@@ -7,10 +7,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import pino, { type Logger } from 'pino';
+import type { DecisionCache } from '../cache/types';
+import { NativeDecisionCache } from '../cache/native-cache';
+import { NativePreparedPolicy } from '../engine/native-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
 import type { ApiVersion } from '../envoy/input';
 import { check, type CheckOptions } from './check';
+import { ceilingResponse } from './ceiling';
 import { addReflection } from './reflection';
 import { clientStatus } from './status';
 
@@ -32,6 +36,44 @@ export interface AuthzServerOptions {
   check?: CheckOptions;
   /** grpc-js server options (message size limits, keepalive). Default: grpc-js defaults. */
   grpcOptions?: grpc.ServerOptions;
+  /**
+   * `native` (default when the policy is native): the whole Check runs in
+   * Rust, JavaScript only moves bytes. `js`: decode, input document and
+   * response mapping in TypeScript (the reference path).
+   */
+  hotPath?: HotPath;
+  /** The decision cache (native hot path only); null or absent = no caching. */
+  cache?: DecisionCache | null;
+  /** Benchmark mode: answer every Check with a precomputed OK without reading it (the transport ceiling). */
+  transportCeiling?: boolean;
+  /** Told about every Check after it is answered (metrics, decision logs). Must not throw. */
+  observer?: CheckObserver;
+}
+
+export type HotPath = 'native' | 'js';
+
+/** What one Check came to, for metrics and decision logs. */
+export interface CheckEvent {
+  api: ApiVersion;
+  /** `allow`, `deny`, `bad_request`, or `error` (a gRPC error was returned). */
+  outcome: 'allow' | 'deny' | 'bad_request' | 'error';
+  /** gRPC status code sent (0 = OK, also for denies, which are answered in the response). */
+  grpcStatus: number;
+  /** The error code when `outcome` is `error`, or the bad request's reason. */
+  code?: string;
+  cacheHit: boolean;
+  /** Handler time in seconds. */
+  seconds: number;
+  /** The CheckRequest bytes, for decision logs (rebuilding the input lazily). */
+  request: Buffer;
+  /** The policy that decided. */
+  policy: PreparedPolicy;
+  /** The decision id, read lazily (it costs a native call). */
+  decisionId(): string | undefined;
+}
+
+export interface CheckObserver {
+  onCheck(event: CheckEvent): void;
 }
 
 export interface AuthzServer {
@@ -39,6 +81,14 @@ export interface AuthzServer {
   listen(): Promise<string>;
   /** Marks health NOT_SERVING, then stops accepting calls and waits for running calls (forcing after `graceMs`, default 5000). */
   close(graceMs?: number): Promise<void>;
+  /**
+   * Swaps the policy atomically: every Check that starts after this call
+   * uses `policy` (Checks run synchronously, so none straddles the swap).
+   * Cache entries of the old revision can never match again; they are dropped.
+   */
+  setPolicy(policy: PreparedPolicy): void;
+  /** The policy deciding now. */
+  readonly policy: PreparedPolicy;
   readonly grpcServer: grpc.Server;
 }
 
@@ -55,28 +105,60 @@ function rawMethod(service: string): grpc.MethodDefinition<Buffer, Uint8Array> {
   };
 }
 
+/** The call's deadline (Envoy's grpc-timeout) in ms since the epoch; 0 = none. */
+function deadlineMs(call: grpc.ServerUnaryCall<Buffer, Uint8Array>): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
+
 export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const logger = options.logger ?? pino({ name: 'sark-authz' });
   const addr = options.addr ?? DEFAULT_ADDR;
   const server = new grpc.Server(options.grpcOptions);
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICES.v3]: 'NOT_SERVING', [AUTHORIZATION_SERVICES.v2]: 'NOT_SERVING' });
 
+  let policy = options.policy;
+  const hotPath: HotPath = options.hotPath ?? 'native';
+  const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
+  const observer = options.observer;
+
   for (const version of ['v3', 'v2'] as const) {
     const service = AUTHORIZATION_SERVICES[version];
+    const wire = version === 'v3' ? 3 : 2;
+    const ceiling = ceilingResponse(version);
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {
+      if (options.transportCeiling) return callback(null, ceiling);
+      const started = process.hrtime.bigint();
+      let event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api'>;
       try {
-        const result = check(options.policy, call.request, version, options.check);
-        if (result.outcome === 'bad_request') {
-          logger.info({ decision_id: result.decisionId, request_id: result.requestId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
+        if (hotPath === 'native' && policy instanceof NativePreparedPolicy) {
+          const p = policy;
+          const r = p.checkBytes(call.request, wire, nativeCache, deadlineMs(call));
+          callback(null, r.bytes);
+          event = { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, decisionId: () => p.lastDecisionId() };
         } else {
-          logger.debug({ decision_id: result.decisionId, request_id: result.requestId, api: version, outcome: result.outcome }, 'decision');
+          const result = check(policy, call.request, version, options.check);
+          callback(null, result.bytes);
+          event = { outcome: result.outcome, grpcStatus: 0, code: result.reason, cacheHit: false, decisionId: () => result.decisionId };
+          if (result.outcome === 'bad_request') {
+            logger.info({ decision_id: result.decisionId, request_id: result.requestId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
+          }
         }
-        callback(null, result.bytes);
       } catch (thrown) {
         const err = AuthzError.from(thrown);
         const status = clientStatus(err.code);
         logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
         callback({ code: status.code, details: status.message });
+        event = { outcome: 'error', grpcStatus: status.code, code: err.code, cacheHit: false, decisionId: () => undefined };
+      }
+      if (observer) {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        try {
+          observer.onCheck({ ...event, api: version, seconds, request: call.request, policy });
+        } catch (err) {
+          logger.error({ err }, 'check observer failed');
+        }
       }
     };
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });
@@ -90,13 +172,21 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
 
   return {
     grpcServer: server,
+    get policy() {
+      return policy;
+    },
+    setPolicy(next: PreparedPolicy) {
+      policy = next;
+      options.cache?.clear();
+      logger.info({ path: next.path }, 'policy activated');
+    },
     listen: () =>
       new Promise((resolve, reject) => {
         server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
           if (err) return reject(new AuthzError('listen_failed', `cannot listen on ${addr}: ${err.message}`, { cause: err }));
           setHealth('SERVING');
           const bound = addr.startsWith('unix:') ? addr : `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
-          logger.info({ addr: bound, path: options.policy.path }, 'serving');
+          logger.info({ addr: bound, path: policy.path, hot_path: hotPath, cache: options.cache?.kind ?? 'off' }, 'serving');
           resolve(bound);
         });
       }),

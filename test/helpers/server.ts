@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { decisionRef, loadData, loadPolicyModules } from '../../src/config/policy-files';
 import { createEngine } from '../../src/engine/native-engine';
-import { createAuthzServer, type AuthzServer } from '../../src/server/server';
+import { createDecisionCache } from '../../src/cache/create-cache';
+import { createAuthzServer, type AuthzServer, type CheckObserver, type HotPath } from '../../src/server/server';
 
 /** The repository root (dist/test/helpers → ../../..). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -15,9 +16,36 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function startServer(policy: string, decisionPath = 'envoy/authz/allow', dataFile?: string): Promise<Running> {
+/** How a test server decides: which hot path, with or without the decision cache. */
+export interface ServerMode {
+  name: string;
+  hotPath: HotPath;
+  cache: boolean;
+}
+
+/** Every way the server can answer; end-to-end suites run once per mode. */
+export const SERVER_MODES: ServerMode[] = [
+  { name: 'native hot path', hotPath: 'native', cache: false },
+  { name: 'native hot path + decision cache', hotPath: 'native', cache: true },
+  { name: 'TypeScript path', hotPath: 'js', cache: false },
+];
+
+export async function startServer(
+  policy: string,
+  decisionPath = 'envoy/authz/allow',
+  dataFile?: string,
+  mode: ServerMode = SERVER_MODES[0],
+  observer?: CheckObserver,
+): Promise<Running> {
   const prepared = createEngine().prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath));
-  const server = createAuthzServer({ policy: prepared, addr: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+  const server = createAuthzServer({
+    policy: prepared,
+    addr: '127.0.0.1:0',
+    logger: pino({ level: 'silent' }),
+    hotPath: mode.hotPath,
+    cache: mode.cache ? createDecisionCache({ maxEntries: 1000 }) : null,
+    observer,
+  });
   const addr = await server.listen();
   return { addr, server, close: () => server.close(1000) };
 }

@@ -15,7 +15,7 @@ import { CheckRequest as CheckRequestV2, CheckResponse as CheckResponseV2 } from
 import { CheckResponse } from '../../src/gen/envoy/service/auth/v3/external_auth';
 import { envoyCheckRequest, encodeEnvoyCheckRequest, type EnvoyRequestSpec } from '../helpers/envoy-request';
 import { checkV3, healthCheck, rawCall, reflectionRequest, v3Client } from '../helpers/grpc-client';
-import { FIXTURES, ROOT, startServer, type Running } from '../helpers/server';
+import { FIXTURES, ROOT, SERVER_MODES, startServer, type Running } from '../helpers/server';
 
 const V3 = '/envoy.service.auth.v3.Authorization/Check';
 const V2 = '/envoy.service.auth.v2.Authorization/Check';
@@ -40,146 +40,148 @@ async function checkError(addr: string, spec: EnvoyRequestSpec): Promise<Service
 
 const headerPairs = (hs: Array<{ header?: { key: string; value: string } }> = []) => hs.map((h) => [h.header?.key, h.header?.value]);
 
-describe('server: example RBAC policy over grpc-js', function () {
-  this.timeout(20000);
-  let srv: Running;
-  before(async () => {
-    srv = await startServer(path.join(ROOT, 'envoy', 'policies', 'example.rego'));
-  });
-  after(() => srv?.close());
-
-  const cases: Array<[string, EnvoyRequestSpec, boolean]> = [
-    ['anyone reads /health', { method: 'GET', path: '/health' }, true],
-    ['a viewer lists items', { method: 'GET', path: '/api/v1/items?page=2', headers: { 'x-role': 'viewer' } }, true],
-    ['a viewer may not create items', { method: 'POST', path: '/api/v1/items', headers: { 'x-role': 'viewer', 'content-type': 'application/json' }, body: '{"name":"x"}' }, false],
-    ['an editor creates items', { method: 'POST', path: '/api/v1/items', headers: { 'x-role': 'editor', 'content-type': 'application/json' }, body: '{"name":"x"}' }, true],
-    ['an editor updates an item', { method: 'PUT', path: '/api/v1/items/42', headers: { 'x-role': 'editor' } }, true],
-    ['an editor may not delete', { method: 'DELETE', path: '/api/v1/items/42', headers: { 'x-role': 'editor' } }, false],
-    ['an admin deletes', { method: 'DELETE', path: '/api/v1/items/42', headers: { 'x-role': 'admin' } }, true],
-    ['an admin reaches /admin from 10.x', { method: 'GET', path: '/admin/users', headers: { 'x-role': 'admin' }, sourceAddress: '10.0.0.7' }, true],
-    ['an admin may not reach /admin from outside', { method: 'GET', path: '/admin/users', headers: { 'x-role': 'admin' }, sourceAddress: '203.0.113.9' }, false],
-    ['no role, no items', { method: 'GET', path: '/api/v1/items' }, false],
-  ];
-  for (const [name, spec, allowed] of cases) {
-    it(`${name} → ${allowed ? 'OK' : 'PERMISSION_DENIED'}`, async () => {
-      const res = await check(srv.addr, spec);
-      expect(res.status?.code).to.equal(allowed ? GrpcStatus.OK : GrpcStatus.PERMISSION_DENIED);
-      expect(res.deniedResponse).to.equal(undefined);
-      expect(res.dynamicMetadata?.decision_id).to.match(/^[0-9a-f-]{36}$/);
+for (const mode of SERVER_MODES) {
+  describe(`server (${mode.name}): example RBAC policy over grpc-js`, function () {
+    this.timeout(20000);
+    let srv: Running;
+    before(async () => {
+      srv = await startServer(path.join(ROOT, 'envoy', 'policies', 'example.rego'), undefined, undefined, mode);
     });
-  }
+    after(() => srv?.close());
 
-  it('reports SERVING on grpc.health.v1', async () => {
-    expect(await healthCheck(srv.addr)).to.equal('SERVING');
-    expect(await healthCheck(srv.addr, 'envoy.service.auth.v3.Authorization')).to.equal('SERVING');
+    const cases: Array<[string, EnvoyRequestSpec, boolean]> = [
+      ['anyone reads /health', { method: 'GET', path: '/health' }, true],
+      ['a viewer lists items', { method: 'GET', path: '/api/v1/items?page=2', headers: { 'x-role': 'viewer' } }, true],
+      ['a viewer may not create items', { method: 'POST', path: '/api/v1/items', headers: { 'x-role': 'viewer', 'content-type': 'application/json' }, body: '{"name":"x"}' }, false],
+      ['an editor creates items', { method: 'POST', path: '/api/v1/items', headers: { 'x-role': 'editor', 'content-type': 'application/json' }, body: '{"name":"x"}' }, true],
+      ['an editor updates an item', { method: 'PUT', path: '/api/v1/items/42', headers: { 'x-role': 'editor' } }, true],
+      ['an editor may not delete', { method: 'DELETE', path: '/api/v1/items/42', headers: { 'x-role': 'editor' } }, false],
+      ['an admin deletes', { method: 'DELETE', path: '/api/v1/items/42', headers: { 'x-role': 'admin' } }, true],
+      ['an admin reaches /admin from 10.x', { method: 'GET', path: '/admin/users', headers: { 'x-role': 'admin' }, sourceAddress: '10.0.0.7' }, true],
+      ['an admin may not reach /admin from outside', { method: 'GET', path: '/admin/users', headers: { 'x-role': 'admin' }, sourceAddress: '203.0.113.9' }, false],
+      ['no role, no items', { method: 'GET', path: '/api/v1/items' }, false],
+    ];
+    for (const [name, spec, allowed] of cases) {
+      it(`${name} → ${allowed ? 'OK' : 'PERMISSION_DENIED'}`, async () => {
+        const res = await check(srv.addr, spec);
+        expect(res.status?.code).to.equal(allowed ? GrpcStatus.OK : GrpcStatus.PERMISSION_DENIED);
+        expect(res.deniedResponse).to.equal(undefined);
+        expect(res.dynamicMetadata?.decision_id).to.match(/^[0-9a-f-]{36}$/);
+      });
+    }
+
+    it('reports SERVING on grpc.health.v1', async () => {
+      expect(await healthCheck(srv.addr)).to.equal('SERVING');
+      expect(await healthCheck(srv.addr, 'envoy.service.auth.v3.Authorization')).to.equal('SERVING');
+    });
+
+    it('lists its services over server reflection', async () => {
+      const res = await reflectionRequest(srv.addr, { list_services: '' });
+      const names = res.list_services_response.service.map((s: { name: string }) => s.name);
+      expect(names).to.include.members(['envoy.service.auth.v3.Authorization', 'envoy.service.auth.v2.Authorization', 'grpc.health.v1.Health']);
+    });
+
+    it('describes the Authorization service over server reflection', async () => {
+      const res = await reflectionRequest(srv.addr, { file_containing_symbol: 'envoy.service.auth.v3.Authorization' });
+      const files: Buffer[] = res.file_descriptor_response.file_descriptor_proto;
+      expect(files.length).to.be.greaterThan(0);
+      expect(Buffer.concat(files).toString('latin1')).to.include('envoy/service/auth/v3/external_auth.proto').and.include('CheckRequest');
+    });
+
+    it('answers a malformed CheckRequest with INVALID_ARGUMENT and keeps serving', async () => {
+      // Field 1 (attributes), length-delimited, claims 16 bytes but carries 1.
+      const err = await rawCall(srv.addr, V3, Buffer.from([0x0a, 0x10, 0x01])).then(
+        () => undefined,
+        (e: ServiceError) => e,
+      );
+      expect(err?.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
+      expect(err?.details).to.equal('malformed CheckRequest (request_malformed)');
+      const res = await check(srv.addr, { path: '/health' });
+      expect(res.status?.code).to.equal(GrpcStatus.OK);
+    });
+
+    it('answers the v2 API with the same decisions', async () => {
+      const bytes = encodeEnvoyCheckRequest({ method: 'GET', path: '/api/v1/items', headers: { 'x-role': 'viewer' } });
+      // v2 shares the field numbers: the same bytes are a v2 CheckRequest.
+      expect(CheckRequestV2.decode(bytes).attributes?.request?.http?.method).to.equal('GET');
+      const allowed = CheckResponseV2.decode(await rawCall(srv.addr, V2, bytes));
+      expect(allowed.status?.code).to.equal(GrpcStatus.OK);
+      const denied = CheckResponseV2.decode(await rawCall(srv.addr, V2, encodeEnvoyCheckRequest({ method: 'DELETE', path: '/api/v1/items/1' })));
+      expect(denied.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
+    });
   });
 
-  it('lists its services over server reflection', async () => {
-    const res = await reflectionRequest(srv.addr, { list_services: '' });
-    const names = res.list_services_response.service.map((s: { name: string }) => s.name);
-    expect(names).to.include.members(['envoy.service.auth.v3.Authorization', 'envoy.service.auth.v2.Authorization', 'grpc.health.v1.Health']);
-  });
+  describe(`server (${mode.name}): decisions, errors and bad requests`, function () {
+    this.timeout(20000);
+    let srv: Running;
+    before(async () => {
+      srv = await startServer(path.join(FIXTURES, 'policies', 'decisions.rego'), undefined, undefined, mode);
+    });
+    after(() => srv?.close());
 
-  it('describes the Authorization service over server reflection', async () => {
-    const res = await reflectionRequest(srv.addr, { file_containing_symbol: 'envoy.service.auth.v3.Authorization' });
-    const files: Buffer[] = res.file_descriptor_response.file_descriptor_proto;
-    expect(files.length).to.be.greaterThan(0);
-    expect(Buffer.concat(files).toString('latin1')).to.include('envoy/service/auth/v3/external_auth.proto').and.include('CheckRequest');
-  });
+    it('allows with ok_response headers from an object decision', async () => {
+      const res = await check(srv.addr, { path: '/ok' });
+      expect(res.status?.code).to.equal(GrpcStatus.OK);
+      expect(headerPairs(res.okResponse?.headers)).to.deep.equal([['x-user', 'alice']]);
+    });
 
-  it('answers a malformed CheckRequest with INVALID_ARGUMENT and keeps serving', async () => {
-    // Field 1 (attributes), length-delimited, claims 16 bytes but carries 1.
-    const err = await rawCall(srv.addr, V3, Buffer.from([0x0a, 0x10, 0x01])).then(
-      () => undefined,
-      (e: ServiceError) => e,
-    );
-    expect(err?.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
-    expect(err?.details).to.equal('malformed CheckRequest (request_malformed)');
-    const res = await check(srv.addr, { path: '/health' });
-    expect(res.status?.code).to.equal(GrpcStatus.OK);
-  });
+    it('allows and denies with a boolean decision, without an http response', async () => {
+      const allow = await check(srv.addr, { path: '/plain-allow' });
+      expect(allow.status?.code).to.equal(GrpcStatus.OK);
+      expect(allow.okResponse).to.equal(undefined);
+      const deny = await check(srv.addr, { path: '/plain-deny' });
+      expect(deny.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
+      expect(deny.deniedResponse).to.equal(undefined);
+    });
 
-  it('answers the v2 API with the same decisions', async () => {
-    const bytes = encodeEnvoyCheckRequest({ method: 'GET', path: '/api/v1/items', headers: { 'x-role': 'viewer' } });
-    // v2 shares the field numbers: the same bytes are a v2 CheckRequest.
-    expect(CheckRequestV2.decode(bytes).attributes?.request?.http?.method).to.equal('GET');
-    const allowed = CheckResponseV2.decode(await rawCall(srv.addr, V2, bytes));
-    expect(allowed.status?.code).to.equal(GrpcStatus.OK);
-    const denied = CheckResponseV2.decode(await rawCall(srv.addr, V2, encodeEnvoyCheckRequest({ method: 'DELETE', path: '/api/v1/items/1' })));
-    expect(denied.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
-  });
-});
+    it('denies with the status, body and headers the decision gives', async () => {
+      const res = await check(srv.addr, { path: '/login' });
+      expect(res.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
+      expect(res.deniedResponse?.status?.code).to.equal(401);
+      expect(res.deniedResponse?.body).to.equal('login required');
+      expect(headerPairs(res.deniedResponse?.headers)).to.deep.equal([['www-authenticate', 'Bearer realm="items"']]);
+    });
 
-describe('server: decisions, errors and bad requests', function () {
-  this.timeout(20000);
-  let srv: Running;
-  before(async () => {
-    srv = await startServer(path.join(FIXTURES, 'policies', 'decisions.rego'));
-  });
-  after(() => srv?.close());
+    it('gives the policy the parsed JSON body and query', async () => {
+      const res = await check(srv.addr, { method: 'POST', path: '/body?page=3', headers: { 'content-type': 'application/json' }, body: '{"name":"widget"}' });
+      expect(res.status?.code).to.equal(GrpcStatus.OK);
+      expect(headerPairs(res.okResponse?.headers)).to.deep.equal([
+        ['x-item', 'widget'],
+        ['x-page', '3'],
+      ]);
+    });
 
-  it('allows with ok_response headers from an object decision', async () => {
-    const res = await check(srv.addr, { path: '/ok' });
-    expect(res.status?.code).to.equal(GrpcStatus.OK);
-    expect(headerPairs(res.okResponse?.headers)).to.deep.equal([['x-user', 'alice']]);
-  });
+    it('answers an undefined decision with a gRPC error and a generic message', async () => {
+      const err = await checkError(srv.addr, { path: '/nothing-matches' });
+      expect(err.code).to.equal(GrpcStatus.INTERNAL);
+      expect(err.details).to.equal('authorization decision failed (decision_undefined)');
+    });
 
-  it('allows and denies with a boolean decision, without an http response', async () => {
-    const allow = await check(srv.addr, { path: '/plain-allow' });
-    expect(allow.status?.code).to.equal(GrpcStatus.OK);
-    expect(allow.okResponse).to.equal(undefined);
-    const deny = await check(srv.addr, { path: '/plain-deny' });
-    expect(deny.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
-    expect(deny.deniedResponse).to.equal(undefined);
-  });
+    it('answers a decision of the wrong shape with a gRPC error', async () => {
+      const err = await checkError(srv.addr, { path: '/string' });
+      expect(err.code).to.equal(GrpcStatus.INTERNAL);
+      expect(err.details).to.equal('authorization decision failed (decision_invalid)');
+    });
 
-  it('denies with the status, body and headers the decision gives', async () => {
-    const res = await check(srv.addr, { path: '/login' });
-    expect(res.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
-    expect(res.deniedResponse?.status?.code).to.equal(401);
-    expect(res.deniedResponse?.body).to.equal('login required');
-    expect(headerPairs(res.deniedResponse?.headers)).to.deep.equal([['www-authenticate', 'Bearer realm="items"']]);
-  });
+    it('answers an evaluation error with a gRPC error that leaks no engine text', async () => {
+      const err = await checkError(srv.addr, { path: '/conflict' });
+      expect(err.code).to.equal(GrpcStatus.INTERNAL);
+      expect(err.details).to.match(/^authorization decision failed \([a-z_]+\)$/);
+      expect(err.details).to.not.match(/\.rego|:\d+:|multiple outputs/);
+    });
 
-  it('gives the policy the parsed JSON body and query', async () => {
-    const res = await check(srv.addr, { method: 'POST', path: '/body?page=3', headers: { 'content-type': 'application/json' }, body: '{"name":"widget"}' });
-    expect(res.status?.code).to.equal(GrpcStatus.OK);
-    expect(headerPairs(res.okResponse?.headers)).to.deep.equal([
-      ['x-item', 'widget'],
-      ['x-page', '3'],
-    ]);
-  });
+    it('denies a request whose path does not decode with 400 and a generic body', async () => {
+      const res = await check(srv.addr, { path: '/ok%zz' });
+      expect(res.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
+      expect(res.deniedResponse?.status?.code).to.equal(400);
+      expect(res.deniedResponse?.body).to.equal('bad request');
+    });
 
-  it('answers an undefined decision with a gRPC error and a generic message', async () => {
-    const err = await checkError(srv.addr, { path: '/nothing-matches' });
-    expect(err.code).to.equal(GrpcStatus.INTERNAL);
-    expect(err.details).to.equal('authorization decision failed (decision_undefined)');
+    it('keeps serving after all of that', async () => {
+      expect((await check(srv.addr, { path: '/ok' })).status?.code).to.equal(GrpcStatus.OK);
+    });
   });
-
-  it('answers a decision of the wrong shape with a gRPC error', async () => {
-    const err = await checkError(srv.addr, { path: '/string' });
-    expect(err.code).to.equal(GrpcStatus.INTERNAL);
-    expect(err.details).to.equal('authorization decision failed (decision_invalid)');
-  });
-
-  it('answers an evaluation error with a gRPC error that leaks no engine text', async () => {
-    const err = await checkError(srv.addr, { path: '/conflict' });
-    expect(err.code).to.equal(GrpcStatus.INTERNAL);
-    expect(err.details).to.match(/^authorization decision failed \([a-z_]+\)$/);
-    expect(err.details).to.not.match(/\.rego|:\d+:|multiple outputs/);
-  });
-
-  it('denies a request whose path does not decode with 400 and a generic body', async () => {
-    const res = await check(srv.addr, { path: '/ok%zz' });
-    expect(res.status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
-    expect(res.deniedResponse?.status?.code).to.equal(400);
-    expect(res.deniedResponse?.body).to.equal('bad request');
-  });
-
-  it('keeps serving after all of that', async () => {
-    expect((await check(srv.addr, { path: '/ok' })).status?.code).to.equal(GrpcStatus.OK);
-  });
-});
+}
 
 describe('server: unix socket', function () {
   this.timeout(20000);

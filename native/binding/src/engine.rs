@@ -242,7 +242,7 @@ fn unique_offset(bytes: &[u8], id: &[u8]) -> Option<usize> {
     found
 }
 
-/// `check(handle, request, version, out, cache|null) -> number`.
+/// `check(handle, request, version, out, cache|null, deadlineMs?) -> number`.
 ///
 /// The whole Check in native code: decode, input document, cache lookup,
 /// evaluation, encode. Writes the CheckResponse into `out` and returns
@@ -257,8 +257,11 @@ pub fn check(c: &Call) -> JsResult<Val> {
     let version = api_version(env, c.arg(2)?)?;
     let out = env.get_buffer(c.arg(3)?, "out")?;
     let cache = if env.is_nullish(c.arg(4)?)? { None } else { Some(&env.unwrap::<CacheState>(c.arg(4)?)?.cache) };
+    // The caller's deadline (Envoy's grpc-timeout), ms since the epoch.
+    let deadline_ms = env.get_number_or(c.arg(5)?, 0.0, "deadlineMs")?;
+    let deadline_ns = if deadline_ms > 0.0 { (deadline_ms * 1e6) as i64 } else { 0 };
     let h = env.get_number(handle, "handle")? as usize;
-    let result = run_check(st, h, request, version, cache)?;
+    let result = run_check(st, h, request, version, cache, deadline_ns)?;
     let code = match result {
         Ok((bytes, flags)) => deliver(st, out, bytes, flags),
         Err((code, detail)) => {
@@ -293,7 +296,7 @@ pub fn take_pending(c: &Call) -> JsResult<Val> {
 
 type CheckOutcome = Result<(Vec<u8>, u64), (&'static str, String)>;
 
-fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion, cache: Option<&Cache>) -> JsResult<CheckOutcome> {
+fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion, cache: Option<&Cache>, deadline_ns: i64) -> JsResult<CheckOutcome> {
     let p = st.prepared.get(h).ok_or_else(|| JsError::arg("unknown prepared handle"))?;
     let decision_id = new_decision_id();
     let input = match sark_envoy::check_request_to_input(request, version, &p.options.input) {
@@ -320,6 +323,9 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
     }
     let mut options = p.options.clone();
     options.limits = limits_now(&options.limits);
+    if deadline_ns > 0 && (options.limits.deadline_ns == 0 || deadline_ns < options.limits.deadline_ns) {
+        options.limits.deadline_ns = deadline_ns;
+    }
     let result = sark_envoy::decide(&p.query, &input, &decision_id, &options);
     st.last_decision_id = decision_id.clone();
     Ok(match result {

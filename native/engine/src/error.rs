@@ -28,7 +28,7 @@ impl fmt::Display for Diagnostic {
 
 /// A run-time failure. Codes are OPA's: `eval_conflict_error`,
 /// `eval_type_error`, `eval_builtin_error`, plus our own
-/// `eval_limit_error` (step budget, depth, deadline).
+/// `eval_limit_error` (step budget, depth) and `eval_timeout` (deadline).
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalError {
     pub code: &'static str,

@@ -143,7 +143,7 @@ impl<'a> Evaluator<'a> {
             return Err(EvalError::new("eval_limit_error", format!("evaluation exceeded {} steps", self.limits.max_steps)));
         }
         if self.steps & 1023 == 0 && self.limits.deadline_ns > 0 && Ctx::now() > self.limits.deadline_ns {
-            return Err(EvalError::new("eval_limit_error", "evaluation deadline exceeded"));
+            return Err(EvalError::new("eval_timeout", "evaluation deadline exceeded"));
         }
         Ok(())
     }

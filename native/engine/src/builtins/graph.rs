@@ -4,7 +4,7 @@
 
 use super::{arg_object, type_err, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::value::{Map, Set, Value};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 pub fn register(r: &mut Registry) {
     r.func("graph", "graph.reachable", "(object[any: any<array[any], set[any]>], any<array[any], set[any]>) => set[any]", reachable);
@@ -52,53 +52,73 @@ fn reachable(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     Ok(Value::from_set(reached))
 }
 
-/// One pending node of the depth-first walk: the path up to and including
-/// it, its neighbours, the next one to visit, and the nodes already on the
-/// way to it (a neighbour among them ends the path: a cycle).
+/// A node of the depth-first walk whose neighbours are being visited.
 struct Frame<'a> {
-    path: Vec<Value>,
     next: Vec<&'a Value>,
     i: usize,
-    reached: Set,
+    /// Whether the walk went on from this node to one of its neighbours:
+    /// from then on the node counts as reached for the rest of its subtree.
+    descended: bool,
 }
 
-/// OPA's path builder, iteratively: from `root` (reached through `path`,
-/// whose nodes are `reached`), records every maximal path. A path ends at a
-/// node without neighbours, before a node that is not in the graph, or
-/// before closing a cycle.
-fn walk_paths<'a>(graph: &'a Map, root: &'a Value, path: Vec<Value>, reached: Set, out: &mut Set) {
+/// OPA's path builder, without recursion: records every maximal path that
+/// starts with `start` and goes on to `first`. A path ends at a node without
+/// neighbours, before a node that is not in the graph, or before a node
+/// already reached on the way to it (a cycle).
+fn walk_paths<'a>(graph: &'a Map, start: &'a Value, first: &'a Value, out: &mut Set) {
+    // The current path: `start`, then the node of each frame.
+    let mut path: Vec<Value> = vec![start.clone()];
     let mut stack: Vec<Frame<'a>> = Vec::new();
-    let enter = |root: &'a Value, mut path: Vec<Value>, reached: Set, stack: &mut Vec<Frame<'a>>, out: &mut Set| match graph.get(root) {
-        Some(edges) => {
-            path.push(root.clone());
-            let next = neighbours(edges);
-            if next.is_empty() {
-                out.insert(Value::from_array(path));
-            } else {
-                stack.push(Frame { path, next, i: 0, reached });
-            }
-        }
-        // Not in the graph: the path ends before it.
-        None => {
-            out.insert(Value::from_array(path));
+    // How many times each node counts as reached on the current path.
+    let mut reached: BTreeMap<Value, usize> = BTreeMap::new();
+    reached.insert(start.clone(), 1);
+
+    let enter = |node: &'a Value, path: &mut Vec<Value>, stack: &mut Vec<Frame<'a>>, out: &mut Set| {
+        let Some(edges) = graph.get(node) else {
+            // Not in the graph: the path ends before it.
+            out.insert(Value::from_array(path.clone()));
+            return;
+        };
+        let next = neighbours(edges);
+        if next.is_empty() {
+            let mut p = path.clone();
+            p.push(node.clone());
+            out.insert(Value::from_array(p));
+        } else {
+            path.push(node.clone());
+            stack.push(Frame { next, i: 0, descended: false });
         }
     };
-    enter(root, path, reached, &mut stack, out);
+
+    enter(first, &mut path, &mut stack, out);
     while let Some(top) = stack.last_mut() {
         let Some(&n) = top.next.get(top.i) else {
+            let descended = top.descended;
             stack.pop();
+            if let Some(node) = path.pop() {
+                if descended {
+                    if let Some(c) = reached.get_mut(&node) {
+                        *c = c.saturating_sub(1);
+                        if *c == 0 {
+                            reached.remove(&node);
+                        }
+                    }
+                }
+            }
             continue;
         };
         top.i += 1;
-        if top.reached.contains(n) {
-            out.insert(Value::from_array(top.path.clone()));
-        } else {
-            if let Some(cur) = top.path.last() {
-                top.reached.insert(cur.clone());
-            }
-            let (p, r) = (top.path.clone(), top.reached.clone());
-            enter(n, p, r, &mut stack, out);
+        if reached.contains_key(n) {
+            out.insert(Value::from_array(path.clone()));
+            continue;
         }
+        if !top.descended {
+            top.descended = true;
+            if let Some(node) = path.last() {
+                *reached.entry(node.clone()).or_insert(0) += 1;
+            }
+        }
+        enter(n, &mut path, &mut stack, out);
     }
 }
 
@@ -113,8 +133,7 @@ fn reachable_paths(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
             continue;
         }
         for n in next {
-            let reached: Set = std::iter::once(node.clone()).collect();
-            walk_paths(graph, n, vec![node.clone()], reached, &mut out);
+            walk_paths(graph, node, n, &mut out);
         }
     }
     Ok(Value::from_set(out))
@@ -170,5 +189,20 @@ mod tests {
         let g = j(r#"{"a": ["x"], "x": ["x"]}"#);
         let r = reachable_paths(&mut Ctx::new(0, true), &[g, j(r#"["a"]"#)]);
         assert_eq!(r, Ok(set_of(vec![j(r#"["a", "x", "x"]"#)])));
+    }
+
+    #[test]
+    fn deep_chain_without_recursion() {
+        let n = 50_000i64;
+        let mut g = Map::new();
+        for i in 0..n {
+            g.insert(Value::int(i), Value::from_array(vec![Value::int(i + 1)]));
+        }
+        let r = reachable_paths(&mut Ctx::new(0, true), &[Value::from_map(g.clone()), j("[0]")]);
+        let Ok(Value::Set(s)) = r else { panic!("not a set: {r:?}") };
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.iter().next().and_then(|p| p.as_array()).map(|p| p.len()), Some(n as usize));
+        let r = reachable(&mut Ctx::new(0, true), &[Value::from_map(g), j("[0]")]);
+        assert_eq!(r.ok().and_then(|v| v.as_set().map(|s| s.len())), Some(n as usize));
     }
 }

@@ -226,25 +226,35 @@ enum PathTree {
     Node(BTreeMap<Value, PathTree>),
 }
 
-/// Merges paths into a tree. A shorter path wins over the longer ones it
-/// prefixes; empty paths select nothing.
-fn paths_to_tree(paths: &[Vec<Value>]) -> BTreeMap<Value, PathTree> {
-    fn add(node: &mut BTreeMap<Value, PathTree>, path: &[Value]) {
-        match path {
-            [] => {}
-            [last] => {
-                node.insert(last.clone(), PathTree::Leaf);
-            }
-            [first, rest @ ..] => {
-                if let PathTree::Node(m) = node.entry(first.clone()).or_insert_with(|| PathTree::Node(BTreeMap::new())) {
-                    add(m, rest);
-                }
+/// Paths can be arbitrarily long: drop the tree without recursion.
+impl Drop for PathTree {
+    fn drop(&mut self) {
+        let mut pending: Vec<PathTree> = match self {
+            PathTree::Node(m) => std::mem::take(m).into_values().collect(),
+            PathTree::Leaf => return,
+        };
+        while let Some(mut t) = pending.pop() {
+            if let PathTree::Node(m) = &mut t {
+                pending.extend(std::mem::take(m).into_values());
             }
         }
     }
+}
+
+/// Merges paths into a tree. A shorter path wins over the longer ones it
+/// prefixes; empty paths select nothing.
+fn paths_to_tree(paths: &[Vec<Value>]) -> BTreeMap<Value, PathTree> {
     let mut root = BTreeMap::new();
-    for path in paths {
-        add(&mut root, path);
+    'paths: for path in paths {
+        let Some((last, init)) = path.split_last() else { continue };
+        let mut node = &mut root;
+        for k in init {
+            match node.entry(k.clone()).or_insert_with(|| PathTree::Node(BTreeMap::new())) {
+                PathTree::Leaf => continue 'paths,
+                PathTree::Node(m) => node = m,
+            }
+        }
+        node.insert(last.clone(), PathTree::Leaf);
     }
     root
 }
@@ -634,5 +644,14 @@ mod tests {
         assert_eq!(call(json_patch, &[doc.clone(), ops]), Ok(set(vec![j("[0, 1]"), Value::from("a")])));
         let ops = j(r#"[{"op": "add", "path": ["b"], "value": "b"}, {"op": "remove", "path": ["a"]}]"#);
         assert_eq!(call(json_patch, &[doc, ops]), Ok(set(vec![j("[0]"), Value::from("b")])));
+    }
+
+    #[test]
+    fn long_paths() {
+        let long: Vec<Value> = (0..200_000).map(|_| Value::from("a")).collect();
+        let paths = Value::from_array(vec![Value::from_array(long)]);
+        let o = j(r#"{"a": {"a": 1}, "b": 2}"#);
+        assert_eq!(call(json_remove, &[o.clone(), paths.clone()]), Ok(o.clone()));
+        assert_eq!(call(json_filter, &[o, paths]), Ok(j(r#"{"a": {"a": 1}}"#)));
     }
 }

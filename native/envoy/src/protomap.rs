@@ -45,8 +45,9 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
     while !r.done() {
         let (num, wt) = r.tag()?;
         let field = match msg.field(num) {
-            Some(f) if wire_type_of(f.kind) == wt => f,
-            // Unknown numbers and mismatched wire types are skipped, as protobuf readers do.
+            Some(f) if wire_type_of(f.kind) == wt && !(f.v3_only && naming == Naming::Proto) => f,
+            // Unknown numbers (v3 additions included, for v2) and mismatched
+            // wire types are skipped, as protobuf readers do.
             _ => {
                 r.skip(wt)?;
                 continue;

@@ -35,6 +35,8 @@ pub struct Field {
     pub repeated: bool,
     /// Member of a oneof: present when on the wire, even with a default value.
     pub oneof: bool,
+    /// Added in v3: unknown to v2 readers, so skipped when decoding v2.
+    pub v3_only: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -51,13 +53,17 @@ impl Message {
 }
 
 const fn f(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
-    Field { number, json, proto, kind, repeated: false, oneof: false }
+    Field { number, json, proto, kind, repeated: false, oneof: false, v3_only: false }
 }
 const fn rep(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
-    Field { number, json, proto, kind, repeated: true, oneof: false }
+    Field { number, json, proto, kind, repeated: true, oneof: false, v3_only: false }
 }
 const fn one(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
-    Field { number, json, proto, kind, repeated: false, oneof: true }
+    Field { number, json, proto, kind, repeated: false, oneof: true, v3_only: false }
+}
+/// A field v2's API does not have.
+const fn v3(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
+    Field { number, json, proto, kind, repeated: false, oneof: false, v3_only: true }
 }
 
 pub static TIMESTAMP: Message = Message {
@@ -155,8 +161,8 @@ pub static HTTP_REQUEST: Message = Message {
         f(9, "size", "size", Kind::Int64),
         f(10, "protocol", "protocol", Kind::String),
         f(11, "body", "body", Kind::String),
-        f(12, "rawBody", "raw_body", Kind::Bytes),
-        f(13, "headerMap", "header_map", Kind::Message(&HEADER_MAP)),
+        v3(12, "rawBody", "raw_body", Kind::Bytes),
+        v3(13, "headerMap", "header_map", Kind::Message(&HEADER_MAP)),
     ],
 };
 
@@ -178,8 +184,8 @@ pub static ATTRIBUTE_CONTEXT: Message = Message {
         f(4, "request", "request", Kind::Message(&REQUEST)),
         f(10, "contextExtensions", "context_extensions", Kind::MapString),
         f(11, "metadataContext", "metadata_context", Kind::Message(&METADATA)),
-        f(12, "tlsSession", "tls_session", Kind::Message(&TLS_SESSION)),
-        f(13, "routeMetadataContext", "route_metadata_context", Kind::Message(&METADATA)),
+        v3(12, "tlsSession", "tls_session", Kind::Message(&TLS_SESSION)),
+        v3(13, "routeMetadataContext", "route_metadata_context", Kind::Message(&METADATA)),
     ],
 };
 

@@ -18,11 +18,11 @@ pub fn register(r: &mut Registry) {
     lang(r, "internal.member_2", "(any, any) => boolean", Some("in"), true);
     lang(r, "internal.member_3", "(any, any, any) => boolean", Some("in"), true);
     lang(r, "walk", "(any) => [array[any], any]", None, true);
-    lang(r, "print", "(any...) => boolean", None, true);
-    lang(r, "internal.print", "(array[set[any]]) => any", None, true);
+    lang(r, "print", "(any...)", None, true);
+    lang(r, "internal.print", "(array[set[any]])", None, true);
     lang(r, "trace", "(string) => boolean", None, true);
     lang(r, "internal.template_string", "(array[any]) => string", None, true);
-    lang(r, "rego.metadata.chain", "() => array[object[string: any]]", None, true);
+    lang(r, "rego.metadata.chain", "() => array[any]", None, true);
     lang(r, "rego.metadata.rule", "() => any", None, true);
     lang(r, "rego.parse_module", "(string, string) => object[string: any]", None, true);
     // Declared so that policies can mock it (`with http.send as f`); calling it

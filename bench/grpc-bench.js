@@ -99,11 +99,14 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+// Metrics (server-side gRPC status counts) only when the server has them.
+const HAS_METRICS = /--metrics-addr/.test(spawnSync(process.execPath, ['bin/sark-authz.js', 'serve', '--help'], { cwd: root, encoding: 'utf8' }).stdout || '');
+
 async function runMode(mode, reqFile, dir) {
   const port = await freePort();
   const metricsPort = await freePort();
   const server = spawn('taskset', ['-c', '1', process.execPath, 'bin/sark-authz.js', 'serve', '--policy', POLICY,
-    '--addr', `127.0.0.1:${port}`, '--metrics-addr', `127.0.0.1:${metricsPort}`, '--log-level', 'error', ...modeFlags(mode)],
+    '--addr', `127.0.0.1:${port}`, ...(HAS_METRICS ? ['--metrics-addr', `127.0.0.1:${metricsPort}`] : []), '--log-level', 'error', ...modeFlags(mode)],
     { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   server.stderr.on('data', (d) => { stderr += d; });
@@ -121,7 +124,7 @@ async function runMode(mode, reqFile, dir) {
       const lat = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2])).sort((a, b) => a - b);
       rounds.push({ rps, p50: percentile(lat, 50), p99: percentile(lat, 99) });
     }
-    const codes = await scrapeGrpcCodes(metricsPort);
+    const codes = HAS_METRICS ? await scrapeGrpcCodes(metricsPort) : null;
     const med = (k) => rounds.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(rounds.length / 2)];
     return { mode, rps: med('rps'), p50: med('p50'), p99: med('p99'), codes };
   } finally {

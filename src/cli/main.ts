@@ -4,12 +4,16 @@
  * `bench`, `capabilities` there.
  */
 import { EXIT, UsageError, type Command } from './command';
+import { benchCommand } from './bench';
 import { capabilitiesCommand } from './capabilities';
+import { evalCommand } from './eval';
 import { serveCommand } from './serve';
 import { testSuiteCommandEntry } from './test-suite';
 
 export const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
+  eval: evalCommand,
+  bench: benchCommand,
   'test-suite': testSuiteCommandEntry,
   capabilities: capabilitiesCommand,
 };

@@ -6,7 +6,7 @@ use crate::napi::{Call, Env, JsError, JsResult, Tagged, Val};
 use sark_cache::Cache;
 use sark_engine::value::Map;
 use sark_engine::{CompileOptions, Diagnostic, EvalLimits, Policy, PreparedQuery, SourceFile, Value};
-use sark_envoy::{ApiVersion, CheckOptions, CheckResult, Outcome};
+use sark_envoy::{ApiVersion, CheckOptions, CheckResult, Outcome, Projection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -27,6 +27,9 @@ const DECISION_ID_LEN: usize = 36;
 
 struct Prepared {
     query: PreparedQuery,
+    /// What of a CheckRequest this decision can read, by API version's names.
+    projection_v3: Projection,
+    projection_v2: Projection,
     revision: u64,
     options: CheckOptions,
     /// TTL for cached decisions that reached a non-deterministic builtin;
@@ -143,7 +146,9 @@ pub fn prepare(c: &Call) -> JsResult<Val> {
     };
     let timeout_ms = opt_num(&opts, "timeoutMs").unwrap_or(0.0);
     let volatile_ttl = opt_num(&opts, "volatileTtlMs").filter(|n| *n > 0.0).map(|ms| Duration::from_micros((ms * 1000.0) as u64));
-    st.prepared.push(Prepared { query, revision: *revision, options, volatile_ttl });
+    let projection_v3 = Projection::from_input_paths(query.input_paths(), true);
+    let projection_v2 = Projection::from_input_paths(query.input_paths(), false);
+    st.prepared.push(Prepared { query, projection_v3, projection_v2, revision: *revision, options, volatile_ttl });
     let handle = st.prepared.len() - 1;
     if timeout_ms > 0.0 {
         // Stored as a relative budget; turned into a deadline per evaluation.
@@ -187,6 +192,24 @@ pub fn evaluate(c: &Call) -> JsResult<Val> {
         m.insert(Value::from("prints"), Value::from_array(d.prints.into_iter().map(Value::from).collect()));
     }
     env.string(&Value::from_map(m).to_json())
+}
+
+/// `bench(handle, inputJson|null, count) -> ns`: evaluates `count` times
+/// with the input parsed once, returning the total nanoseconds — the
+/// engine's own cost, without JSON or JavaScript in the loop.
+pub fn bench(c: &Call) -> JsResult<Val> {
+    let env = c.env;
+    let st = state(c)?;
+    let p = prepared(st, env, c.arg(0)?)?;
+    let input = if env.is_nullish(c.arg(1)?)? { None } else { Some(parse_json(&env.get_string(c.arg(1)?, "input")?, "input")?) };
+    let count = env.get_number(c.arg(2)?, "count")?.max(1.0) as u64;
+    let limits = limits_now(&p.options.limits);
+    let start = std::time::Instant::now();
+    for _ in 0..count {
+        let d = p.query.eval(input.as_ref(), &limits).map_err(|e| JsError::new(e.code, e.to_string()))?;
+        std::hint::black_box(d);
+    }
+    env.number(start.elapsed().as_nanos() as f64)
 }
 
 /// `inputPaths(handle) -> JSON` — the input paths the decision can read
@@ -299,7 +322,8 @@ type CheckOutcome = Result<(Vec<u8>, u64), (&'static str, String)>;
 fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion, cache: Option<&Cache>, deadline_ns: i64) -> JsResult<CheckOutcome> {
     let p = st.prepared.get(h).ok_or_else(|| JsError::arg("unknown prepared handle"))?;
     let decision_id = new_decision_id();
-    let input = match sark_envoy::check_request_to_input(request, version, &p.options.input) {
+    let projection = if version == ApiVersion::V3 { &p.projection_v3 } else { &p.projection_v2 };
+    let input = match sark_envoy::check_request_to_projected_input(request, version, &p.options.input, projection) {
         Ok(v) => v,
         Err(sark_envoy::RequestError::Malformed(e)) => return Ok(Err(("request_malformed", e.0.to_string()))),
         Err(_) => {

@@ -16,6 +16,7 @@ js_callbacks! {
     engine_compile => engine::compile;
     engine_prepare => engine::prepare;
     engine_evaluate => engine::evaluate;
+    engine_bench => engine::bench;
     engine_input_paths => engine::input_paths;
     engine_check => engine::check;
     engine_take_pending => engine::take_pending;
@@ -80,6 +81,7 @@ fn init(env: Env, exports: Val) -> JsResult<()> {
             ("compile", engine_compile),
             ("prepare", engine_prepare),
             ("evaluate", engine_evaluate),
+            ("bench", engine_bench),
             ("inputPaths", engine_input_paths),
             ("check", engine_check),
             ("takePending", engine_take_pending),

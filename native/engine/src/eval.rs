@@ -70,9 +70,9 @@ struct State {
     data: Value,
     overrides: Vec<(Vec<Value>, Value)>,
     mocks: HashMap<String, Mock>,
-    cache: HashMap<usize, Option<Value>>,
+    cache: HashMap<usize, Option<Value>, NodeHash>,
     /// Whole documents of tree nodes with children (packages), per context.
-    dcache: HashMap<usize, Option<Value>>,
+    dcache: HashMap<usize, Option<Value>, NodeHash>,
     /// Function results by (node, arguments), per context like `cache`.
     fcache: HashMap<(usize, Vec<Value>), Option<Value>>,
 }
@@ -100,6 +100,35 @@ pub struct Evaluator<'a> {
     pub qvals: Vec<Value>,
     /// The rule whose body is being evaluated (for `rego.metadata.*`).
     cur_rule: Option<&'a CRule>,
+}
+
+/// Hashing for maps keyed by tree node index: the index itself, mixed
+/// once. Node indexes are dense and trusted (never from input), so SipHash's
+/// flooding resistance buys nothing on this per-evaluation path.
+#[derive(Clone, Copy, Default)]
+pub struct NodeHash;
+
+pub struct NodeHasher(u64);
+
+impl std::hash::Hasher for NodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+impl std::hash::BuildHasher for NodeHash {
+    type Hasher = NodeHasher;
+    fn build_hasher(&self) -> NodeHasher {
+        NodeHasher(0)
+    }
 }
 
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
@@ -315,8 +344,8 @@ impl<'a> Evaluator<'a> {
             data: self.st.data.clone(),
             overrides: self.st.overrides.clone(),
             mocks: self.st.mocks.clone(),
-            cache: HashMap::new(),
-            dcache: HashMap::new(),
+            cache: HashMap::default(),
+            dcache: HashMap::default(),
             fcache: HashMap::new(),
         };
         for (w, v) in e.with.iter().zip(vals) {
@@ -697,6 +726,22 @@ impl<'a> Evaluator<'a> {
     }
 
     fn eval_data_ref(&mut self, f: &mut Frame, node: Option<usize>, prefix: Vec<Value>, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+        // Fast path: constant segments through package nodes (no rules, no
+        // `with` overrides) walk the tree directly, without a closure per step.
+        let (mut node, mut prefix, mut path) = (node, prefix, path);
+        if self.st.overrides.is_empty() {
+            while let (Some(n), Some((seg, rest))) = (node, path.split_first()) {
+                let nd = &self.pol.tree.nodes[n];
+                if nd.is_func || !nd.rules.is_empty() || nd.default.is_some() {
+                    break;
+                }
+                let TermKind::Scalar(key) = &seg.kind else { break };
+                let Some(child) = self.pol.tree.child(n, key) else { break };
+                node = Some(child);
+                prefix.push(key.clone());
+                path = rest;
+            }
+        }
         if !self.st.overrides.is_empty() {
             if let Some(ov) = self.override_for(&prefix) {
                 return match ov {

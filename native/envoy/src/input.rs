@@ -3,10 +3,11 @@
 //! `parsed_body`, `truncated_body`, `version`, `source_principal`.
 
 use crate::body::{self, BodyError};
+use crate::projection::{Projection, Sel};
 use crate::protomap::{self, Naming};
 use crate::schema;
 use crate::url::{self, UrlError};
-use crate::wire::WireError;
+use crate::wire::{Reader, WireError, LEN};
 use sark_engine::value::Map;
 use sark_engine::Value;
 use std::sync::Arc;
@@ -49,14 +50,53 @@ fn s(k: &str) -> Value {
     Value::from(k)
 }
 
+/// `CheckRequest.attributes` (field 1), decoded as far as `sel` reaches;
+/// `None` when absent.
+fn decode_attributes(bytes: &[u8], naming: Naming, sel: Sel<'_>) -> Result<Option<Map>, RequestError> {
+    let mut r = Reader::new(bytes);
+    let mut attrs: Option<Map> = None;
+    while !r.done() {
+        match r.tag().map_err(RequestError::Malformed)? {
+            (1, LEN) => {
+                let m = protomap::decode_selected(&schema::ATTRIBUTE_CONTEXT, r.bytes().map_err(RequestError::Malformed)?, naming, sel)
+                    .map_err(RequestError::Malformed)?;
+                // A message field seen twice merges, as in protobuf.
+                attrs.get_or_insert_with(Map::new).extend(m);
+            }
+            (_, wt) => r.skip(wt).map_err(RequestError::Malformed)?,
+        }
+    }
+    Ok(attrs)
+}
+
+/// The whole input document.
 pub fn check_request_to_input(bytes: &[u8], version: ApiVersion, opts: &InputOptions) -> Result<Value, RequestError> {
+    build(bytes, version, opts, None)
+}
+
+/// The input document as far as `projection` reaches: what the prepared
+/// decision can read (and what validation needs) is built; the rest of the
+/// request is skipped. Same errors as [`check_request_to_input`].
+pub fn check_request_to_projected_input(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: &Projection) -> Result<Value, RequestError> {
+    build(bytes, version, opts, Some(projection))
+}
+
+fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Option<&Projection>) -> Result<Value, RequestError> {
     let naming = match version {
         ApiVersion::V3 => Naming::Json,
         ApiVersion::V2 => Naming::Proto,
     };
-    let mut input = protomap::decode(&schema::CHECK_REQUEST, bytes, naming).map_err(RequestError::Malformed)?;
+    let sel = match projection {
+        None => Sel::All,
+        Some(p) => p.attributes(),
+    };
+    let mut input = Map::new();
+    if let Some(attrs) = decode_attributes(bytes, naming, sel)? {
+        input.insert(s("attributes"), Value::from_map(attrs));
+    }
 
-    let http = http_request(&input).cloned().unwrap_or_default();
+    let empty = Map::new();
+    let http = http_request(&input).unwrap_or(&empty);
     let get_str = |k: &str| http.get(&s(k)).and_then(|v| v.as_str()).unwrap_or("").to_string();
     let path = get_str("path");
     let body_text = get_str("body");
@@ -67,17 +107,19 @@ pub fn check_request_to_input(bytes: &[u8], version: ApiVersion, opts: &InputOpt
 
     // Beyond the plugin: raw headers (`encode_raw_headers`) folded into the
     // `headers` object that policies already read.
-    let mut headers = match http.get(&s("headers")) {
-        Some(Value::Object(h)) => (**h).clone(),
-        _ => Map::new(),
-    };
     let header_map_key = if naming == Naming::Json { "headerMap" } else { "header_map" };
-    if let Some(folded) = fold_header_map(http.get(&s(header_map_key)), naming) {
+    let folded = fold_header_map(http.get(&s(header_map_key)), naming);
+    let mut headers: Arc<Map> = match http.get(&s("headers")) {
+        Some(Value::Object(h)) => h.clone(),
+        _ => Arc::new(Map::new()),
+    };
+    if let Some(folded) = folded {
+        let hs = Arc::make_mut(&mut headers);
         for (k, v) in folded {
-            headers.entry(k).or_insert(v);
+            hs.entry(k).or_insert(v);
         }
         if !headers.is_empty() {
-            set_http_headers(&mut input, headers.clone());
+            set_http_headers(&mut input, (*headers).clone());
         }
     }
 

@@ -6,13 +6,15 @@
 pub mod body;
 pub mod cache_key;
 pub mod input;
+pub mod projection;
 pub mod protomap;
 pub mod response;
 pub mod schema;
 pub mod url;
 pub mod wire;
 
-pub use input::{check_request_to_input, ApiVersion, InputOptions, RequestError};
+pub use input::{check_request_to_input, check_request_to_projected_input, ApiVersion, InputOptions, RequestError};
+pub use projection::Projection;
 pub use response::{encode_bad_request, encode_check_response, DecisionError, Outcome, ResponseOptions};
 
 use sark_engine::{EvalLimits, PreparedQuery, Value};

@@ -3,6 +3,7 @@
 //! maps as objects, Struct as a plain object, int64 as numbers, bytes as
 //! base64, enums as numbers, Timestamp as `{seconds, nanos}`.
 
+use crate::projection::Sel;
 use crate::schema::{self, Field, Kind, Message};
 use crate::wire::{Reader, WireError, WireResult, FIXED32, FIXED64, LEN, VARINT};
 use num_bigint_free::u64_to_number;
@@ -21,23 +22,37 @@ pub enum Naming {
 const MAX_DEPTH: u32 = 64;
 
 pub fn decode(msg: &'static Message, bytes: &[u8], naming: Naming) -> WireResult<Map> {
+    decode_selected(msg, bytes, naming, Sel::All)
+}
+
+/// Decodes only the fields (and map entries) `sel` names; the rest is
+/// skipped on the wire (still checked to be well-formed framing).
+pub fn decode_selected(msg: &'static Message, bytes: &[u8], naming: Naming, sel: Sel<'_>) -> WireResult<Map> {
     let mut out = Map::new();
-    decode_into(msg, bytes, naming, &mut out, 0)?;
+    decode_into(msg, bytes, naming, &mut out, 0, sel)?;
     Ok(out)
 }
 
-fn key(f: &Field, naming: Naming) -> Value {
-    Value::string(match naming {
+fn name(f: &Field, naming: Naming) -> &'static str {
+    match naming {
         Naming::Json => f.json,
         Naming::Proto => f.proto,
-    })
+    }
+}
+
+fn key(f: &Field, naming: Naming) -> Value {
+    Value::string(name(f, naming))
+}
+
+fn utf8_ref(b: &[u8]) -> WireResult<&str> {
+    std::str::from_utf8(b).map_err(|_| WireError("string field contains invalid UTF-8"))
 }
 
 fn utf8(b: &[u8]) -> WireResult<Arc<str>> {
     std::str::from_utf8(b).map(Arc::from).map_err(|_| WireError("string field contains invalid UTF-8"))
 }
 
-fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Map, depth: u32) -> WireResult<()> {
+fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Map, depth: u32, sel: Sel<'_>) -> WireResult<()> {
     if depth > MAX_DEPTH {
         return Err(WireError("message nested too deeply"));
     }
@@ -53,20 +68,30 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
                 continue;
             }
         };
+        let Some(sub) = sel.child(name(field, naming)) else {
+            r.skip(wt)?;
+            continue;
+        };
         let k = key(field, naming);
         match field.kind {
             Kind::MapString => {
                 let (mk, mv) = map_entry_strings(r.bytes()?)?;
-                let entry = out.entry(k).or_insert_with(Value::empty_object);
-                insert_into_object(entry, Value::String(mk), Value::String(mv));
+                if sub.child(mk).is_some() {
+                    let entry = out.entry(k).or_insert_with(Value::empty_object);
+                    insert_into_object(entry, Value::string(mk), Value::string(mv));
+                }
             }
             Kind::MapMessage(m) => {
                 let (mk, mv) = map_entry_message(r.bytes()?, m, naming, depth)?;
-                let entry = out.entry(k).or_insert_with(Value::empty_object);
-                insert_into_object(entry, Value::String(mk), mv);
+                if sub.child(&mk).is_some() {
+                    let entry = out.entry(k).or_insert_with(Value::empty_object);
+                    insert_into_object(entry, Value::String(mk), mv);
+                }
             }
             _ => {
-                let v = scalar_or_message(field, &mut r, naming, depth)?;
+                // Repeated fields and Structs are taken whole once selected.
+                let sub = if field.repeated { Sel::All } else { sub };
+                let v = scalar_or_message(field, &mut r, naming, depth, sub)?;
                 if field.repeated {
                     let entry = out.entry(k).or_insert_with(Value::empty_array);
                     if let Value::Array(a) = entry {
@@ -114,7 +139,7 @@ fn is_default(v: &Value) -> bool {
     }
 }
 
-fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32) -> WireResult<Value> {
+fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32, sel: Sel<'_>) -> WireResult<Value> {
     Ok(match field.kind {
         Kind::String => Value::String(utf8(r.bytes()?)?),
         Kind::Bytes => Value::string(base64::encode(r.bytes()?)),
@@ -127,7 +152,7 @@ fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32) 
         Kind::Float => Value::float(f32::from_bits(r.fixed32()?) as f64),
         Kind::Message(m) => {
             let mut inner = Map::new();
-            decode_into(m, r.bytes()?, naming, &mut inner, depth + 1)?;
+            decode_into(m, r.bytes()?, naming, &mut inner, depth + 1, sel)?;
             Value::from_map(inner)
         }
         Kind::Struct => decode_struct(r.bytes()?, depth + 1)?,
@@ -135,13 +160,14 @@ fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32) 
     })
 }
 
-fn map_entry_strings(bytes: &[u8]) -> WireResult<(Arc<str>, Arc<str>)> {
+/// A `map<string, string>` entry, borrowed from the wire (allocated only if kept).
+fn map_entry_strings(bytes: &[u8]) -> WireResult<(&str, &str)> {
     let mut r = Reader::new(bytes);
-    let (mut k, mut v): (Arc<str>, Arc<str>) = ("".into(), "".into());
+    let (mut k, mut v) = ("", "");
     while !r.done() {
         match r.tag()? {
-            (1, LEN) => k = utf8(r.bytes()?)?,
-            (2, LEN) => v = utf8(r.bytes()?)?,
+            (1, LEN) => k = utf8_ref(r.bytes()?)?,
+            (2, LEN) => v = utf8_ref(r.bytes()?)?,
             (_, wt) => r.skip(wt)?,
         }
     }
@@ -161,7 +187,7 @@ fn map_entry_message(bytes: &[u8], m: &'static Message, naming: Naming, depth: u
                     decode_struct(b, depth + 1)?
                 } else {
                     let mut inner = Map::new();
-                    decode_into(m, b, naming, &mut inner, depth + 1)?;
+                    decode_into(m, b, naming, &mut inner, depth + 1, Sel::All)?;
                     Value::from_map(inner)
                 };
             }

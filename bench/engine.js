@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// `make bench-engine`: the engine alone. For each policy in envoy/policies/,
+// an Envoy-shaped input (40 headers) is built once; the prepared decision
+// is evaluated in native code N times per round (input parsed once) and the
+// median ns per evaluation is printed. Also a memory figure: resident
+// memory added by loading a large JSON data document, as a ratio to its size.
+// Prints figures; asserts nothing.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..');
+const { createEngine } = require(path.join(root, 'dist/src/engine/native-engine.js'));
+const { loadPolicyModules } = require(path.join(root, 'dist/src/config/policy-files.js'));
+const { encodeCheckRequest, envoyRequest } = require(path.join(root, 'dist/test/differential/corpus.js'));
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const COUNT = Number(opt('count', 20000));
+const ROUNDS = Number(opt('rounds', 7));
+const DATA_MB = Number(opt('data-mb', 50));
+
+/** An Envoy-shaped request with 40 headers, as the input document the plugin builds. */
+function requestWith40Headers(method, p, role) {
+  const headers = { 'x-role': role, authorization: 'Bearer abc.def.ghi', 'content-type': 'application/json' };
+  for (let i = 0; headers && Object.keys(headers).length < 34; i++) headers[`x-extra-header-${i}`] = `value-${i}-${'v'.repeat(i % 17)}`;
+  const spec = envoyRequest(method, p, headers);
+  return Buffer.from(encodeCheckRequest(spec));
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function benchPolicy(file) {
+  const engine = createEngine();
+  const policy = engine.prepare(loadPolicyModules(file), {}, 'data.envoy.authz.allow');
+  const cases = [
+    ['GET /api/v1/items (viewer)', requestWith40Headers('GET', '/api/v1/items?page=2', 'viewer')],
+    ['DELETE /api/v1/items/42 (editor)', requestWith40Headers('DELETE', '/api/v1/items/42', 'editor')],
+    ['GET /admin/users (admin)', requestWith40Headers('GET', '/admin/users', 'admin')],
+  ];
+  const rows = [];
+  for (const [name, bytes] of cases) {
+    const input = policy.inputDocument(bytes, 3);
+    const headerCount = Object.keys(input.attributes.request.http.headers).length;
+    policy.benchNative(input, 2000);
+    const rounds = Array.from({ length: ROUNDS }, () => policy.benchNative(input, COUNT) / COUNT);
+    // The whole native Check (decode + input + eval + encode), for comparison.
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < COUNT; i++) policy.checkBytes(bytes, 3, null);
+    const checkNs = Number(process.hrtime.bigint() - t0) / COUNT;
+    rows.push({ policy: path.basename(file), request: name, headers: headerCount, eval_ns_median: Math.round(median(rounds)), eval_ns_rounds: rounds.map(Math.round), full_check_ns: Math.round(checkNs) });
+  }
+  return rows;
+}
+
+/** Resident memory added by a DATA_MB JSON document, measured in a fresh process. */
+function memoryRatio() {
+  const script = `
+    const { createEngine } = require(${JSON.stringify(path.join(root, 'dist/src/engine/native-engine.js'))});
+    const users = [];
+    let text = '';
+    const target = ${DATA_MB} * 1024 * 1024;
+    const parts = [];
+    let size = 0;
+    for (let i = 0; size < target; i++) {
+      const s = JSON.stringify({ id: 'user-' + i, name: 'User Number ' + i, email: 'user' + i + '@example.com', roles: ['viewer', i % 3 ? 'editor' : 'admin'], active: i % 2 === 0, quota: i * 7, team: 'team-' + (i % 100) });
+      parts.push(s);
+      size += s.length + 1;
+    }
+    text = '{"users":[' + parts.join(',') + ']}';
+    parts.length = 0;
+    const bytes = Buffer.byteLength(text);
+    global.gc && global.gc();
+    const before = process.memoryUsage().rss;
+    const engine = createEngine();
+    const compiled = engine.compile([{ name: 'p.rego', source: 'package p\\nn := count(data.users)\\n' }], JSON.parse(text), {});
+    text = null;
+    global.gc && global.gc();
+    const n = compiled.prepare('data.p.n').evaluate({}).value;
+    global.gc && global.gc();
+    const after = process.memoryUsage().rss;
+    console.log(JSON.stringify({ bytes, users: n, rss_added: after - before }));
+  `;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) return { error: r.stderr.trim().split('\n').pop() };
+  const m = JSON.parse(r.stdout.trim().split('\n').pop());
+  return { ...m, ratio: +(m.rss_added / m.bytes).toFixed(2) };
+}
+
+const policies = fs.readdirSync(path.join(root, 'envoy/policies')).filter((f) => f.endsWith('.rego')).map((f) => path.join(root, 'envoy/policies', f));
+console.log(`engine benchmark: ${COUNT} evaluations × ${ROUNDS} rounds per case, median ns per evaluation (input parsed once)\n`);
+console.log(`${'policy'.padEnd(14)} ${'request'.padEnd(34)} ${'hdrs'.padStart(4)} ${'eval ns'.padStart(8)} ${'full Check ns'.padStart(14)}`);
+for (const file of policies) {
+  let rows;
+  try {
+    rows = benchPolicy(file);
+  } catch (err) {
+    console.log(`${path.basename(file).padEnd(14)} skipped: ${err.code || ''} ${err.message}`);
+    continue;
+  }
+  for (const r of rows) console.log(`${r.policy.padEnd(14)} ${r.request.padEnd(34)} ${String(r.headers).padStart(4)} ${String(r.eval_ns_median).padStart(8)} ${String(r.full_check_ns).padStart(14)}`);
+}
+const mem = memoryRatio();
+console.log(`\nmemory: ${DATA_MB} MB JSON data document`);
+console.log(mem.error ? `  failed: ${mem.error}` : `  ${(mem.bytes / 1048576).toFixed(1)} MB of JSON, ${mem.users} users → ${(mem.rss_added / 1048576).toFixed(1)} MB resident added: ${mem.ratio}× its size`);

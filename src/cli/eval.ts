@@ -1,0 +1,104 @@
+/**
+ * `sark-authz eval [-d PATH]... [-i FILE] [--v0-compatible]
+ * [--strict-builtin-errors] [--format json|pretty] QUERY` — a subset of
+ * `opa eval` with its flags and JSON output shape.
+ */
+import { parseArgs } from 'node:util';
+import { loadInput, loadPaths } from '../config/load-paths';
+import { createEngine } from '../engine/native-engine';
+import type { Diagnostic } from '../engine/types';
+import { EXIT, UsageError, type Command } from './command';
+
+const USAGE = `usage: sark-authz eval [-d PATH]... [-i FILE] [--v0-compatible] [--strict-builtin-errors] [--format json|pretty] QUERY
+
+Evaluates a Rego query, as \`opa eval\` does.
+
+  -d, --data PATH            policy (.rego) or data (.json, .yaml) file or directory; repeatable
+  -i, --input FILE           the input document (JSON or YAML)
+  --v0-compatible            parse modules as Rego v0
+  --strict-builtin-errors    builtin errors fail the query instead of making it undefined
+  -f, --format json|pretty   output format (default json)
+  -h, --help                 this help
+
+Exit codes: 0 evaluated (defined or not), 1 errors (printed as {"errors":[...]}), 2 bad usage.
+`;
+
+interface OpaError {
+  message: string;
+  code: string;
+  location?: { file: string; row: number; col: number };
+}
+
+function errorsOf(err: unknown): OpaError[] {
+  const e = err as { code?: string; message?: string; diagnostics?: Diagnostic[] };
+  if (e.diagnostics && e.diagnostics.length > 0) {
+    return e.diagnostics.map((d) => ({ message: d.message, code: d.code, location: { file: d.file, row: d.line, col: d.col } }));
+  }
+  return [{ message: (e.message ?? String(err)).replace(/^([^:]+:\d+:\d+: )?[a-z_]+: /, ''), code: e.code ?? 'internal' }];
+}
+
+type Row = { expressions: Array<{ value: unknown; text: string; location: { row: number; col: number } }>; bindings?: Record<string, unknown> };
+
+/** Keys in the order `opa eval --format json` prints them. */
+function opaOrder(result: { result?: Row[] }): unknown {
+  if (!result.result) return result;
+  return {
+    result: result.result.map((r) => ({
+      expressions: r.expressions.map((e) => ({ value: e.value, text: e.text, location: { row: e.location.row, col: e.location.col } })),
+      ...(r.bindings ? { bindings: r.bindings } : {}),
+    })),
+  };
+}
+
+function pretty(result: { result?: Array<{ expressions: Array<{ value: unknown }>; bindings?: Record<string, unknown> }> }): string {
+  const rows = result.result;
+  if (!rows || rows.length === 0) return 'undefined';
+  if (rows.length === 1 && rows[0].expressions.length === 1 && !rows[0].bindings) return JSON.stringify(rows[0].expressions[0].value, null, 2);
+  return rows.map((r) => JSON.stringify(r.bindings ?? r.expressions.map((x) => x.value), null, 2)).join('\n');
+}
+
+function run(argv: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        data: { type: 'string', short: 'd', multiple: true, default: [] },
+        input: { type: 'string', short: 'i' },
+        'v0-compatible': { type: 'boolean', default: false },
+        'strict-builtin-errors': { type: 'boolean', default: false },
+        format: { type: 'string', short: 'f', default: 'json' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) throw new UsageError('exactly one QUERY is required');
+  if (values.format !== 'json' && values.format !== 'pretty') throw new UsageError('--format must be json or pretty');
+
+  const emitErrors = (err: unknown): number => {
+    process.stdout.write(JSON.stringify({ errors: errorsOf(err) }, null, 2) + '\n');
+    return EXIT.failure;
+  };
+  let result: unknown;
+  try {
+    const { modules, data } = loadPaths(values.data as string[]);
+    const input = values.input ? loadInput(values.input) : undefined;
+    const compiled = createEngine().compile(modules, data, { v0Compatible: values['v0-compatible'], strictBuiltinErrors: values['strict-builtin-errors'] });
+    result = compiled.query(positionals[0], input);
+  } catch (err) {
+    return emitErrors(err);
+  }
+  process.stdout.write((values.format === 'pretty' ? pretty(result as Parameters<typeof pretty>[0]) : JSON.stringify(opaOrder(result as { result?: Row[] }), null, 2)) + '\n');
+  return EXIT.ok;
+}
+
+export const evalCommand: Command = { summary: 'evaluate a Rego query (a subset of opa eval)', run };

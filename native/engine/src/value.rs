@@ -29,9 +29,24 @@ pub enum Value {
 // Values are copied into bindings and results constantly: keep them small.
 const _: () = assert!(std::mem::size_of::<Value>() <= 24);
 
+thread_local! {
+    /// Strings for static keys (`"attributes"`, field names), made once per
+    /// thread: building an input document on every request then costs a
+    /// reference count instead of an allocation per key.
+    static INTERNED: std::cell::RefCell<std::collections::HashMap<(usize, usize), Value>> = Default::default();
+}
+
 impl Value {
     pub fn string(s: impl Into<Arc<str>>) -> Value {
         Value::String(s.into())
+    }
+
+    /// The string value of a static key, shared rather than allocated.
+    pub fn interned(s: &'static str) -> Value {
+        let id = (s.as_ptr() as usize, s.len());
+        INTERNED
+            .try_with(|m| m.borrow_mut().entry(id).or_insert_with(|| Value::string(s)).clone())
+            .unwrap_or_else(|_| Value::string(s))
     }
     pub fn from_array(v: Vec<Value>) -> Value {
         Value::Array(Arc::new(v))

@@ -5,8 +5,30 @@
 
 use sark_engine::{CompileOptions, EvalLimits, Policy, SourceFile, Value};
 use sark_envoy::{check_request_to_input, check_request_to_projected_input, encode_check_response, ApiVersion, InputOptions, Projection, ResponseOptions};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+/// Counts allocations, to see what each stage costs in malloc calls.
+struct CountingAlloc;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+}
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocs() -> u64 {
+    ALLOCS.load(Ordering::Relaxed)
+}
+
+#[allow(unused_assignments)] // each timing loop overwrites the input on purpose
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(req), Some(pol)) = (args.get(1), args.get(2)) else {
@@ -24,13 +46,20 @@ fn main() {
     // `HOTPATH_ONLY=projected` times only the projected input (for profiling).
     let only_projected = std::env::var("HOTPATH_ONLY").map_or(false, |v| v == "projected");
     let t = Instant::now();
-    let mut input = Value::Null;
+    let mut input = check_request_to_input(&bytes, ApiVersion::V3, &opts).expect("input");
     for _ in 0..if only_projected { 0 } else { n } {
         input = check_request_to_input(&bytes, ApiVersion::V3, &opts).expect("input");
     }
     let input_ns = t.elapsed().as_nanos() as f64 / f64::from(n);
 
     let projection = Projection::from_input_paths(q.input_paths(), true);
+    let a0 = allocs();
+    input = check_request_to_projected_input(&bytes, ApiVersion::V3, &opts, &projection).expect("input");
+    let input_allocs = allocs() - a0;
+    let a0 = allocs();
+    std::hint::black_box(q.eval(Some(&input), &lim).expect("eval"));
+    let eval_allocs = allocs() - a0;
+    println!("allocations: projected input {}, eval {}", input_allocs, eval_allocs);
     let t = Instant::now();
     for _ in 0..n {
         input = check_request_to_projected_input(&bytes, ApiVersion::V3, &opts, &projection).expect("input");

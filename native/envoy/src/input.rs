@@ -46,8 +46,13 @@ impl RequestError {
     }
 }
 
-fn s(k: &str) -> Value {
-    Value::from(k)
+fn s(k: &'static str) -> Value {
+    Value::interned(k)
+}
+
+/// `v[k]` for a static key, without allocating the key.
+fn fld<'v>(v: &'v Value, k: &'static str) -> Option<&'v Value> {
+    v.as_object()?.get(&s(k))
 }
 
 /// `CheckRequest.attributes` (field 1), decoded as far as `sel` reaches;
@@ -97,7 +102,7 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
 
     let empty = Map::new();
     let http = http_request(&input).unwrap_or(&empty);
-    let get_str = |k: &str| http.get(&s(k)).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let get_str = |k: &'static str| http.get(&s(k)).and_then(|v| v.as_str()).unwrap_or("").to_string();
     let path = get_str("path");
     let body_text = get_str("body");
     let raw_body = match http.get(&s(if naming == Naming::Json { "rawBody" } else { "raw_body" })) {
@@ -149,11 +154,11 @@ fn version_info(version: ApiVersion) -> Value {
 }
 
 fn http_request(input: &Map) -> Option<&Map> {
-    input.get(&s("attributes"))?.field("request")?.field("http")?.as_object()
+    fld(fld(input.get(&s("attributes"))?, "request")?, "http")?.as_object()
 }
 
 fn source_principal(input: &Map) -> Option<Value> {
-    let p = input.get(&s("attributes"))?.field("source")?.field("principal")?;
+    let p = fld(fld(input.get(&s("attributes"))?, "source")?, "principal")?;
     match p {
         Value::String(x) if !x.is_empty() => Some(p.clone()),
         _ => None,
@@ -189,7 +194,7 @@ fn fold_header_map(header_map: Option<&Value>, naming: Naming) -> Option<Map> {
 fn set_http_headers(input: &mut Map, headers: Map) {
     // attributes.request.http.headers = headers, rebuilding the Arc path.
     let path = ["attributes", "request", "http"];
-    fn set(obj: &mut Map, path: &[&str], headers: Map) {
+    fn set(obj: &mut Map, path: &[&'static str], headers: Map) {
         match path.split_first() {
             None => {
                 obj.insert(s("headers"), Value::from_map(headers));

@@ -41,7 +41,7 @@ fn name(f: &Field, naming: Naming) -> &'static str {
 }
 
 fn key(f: &Field, naming: Naming) -> Value {
-    Value::string(name(f, naming))
+    Value::interned(name(f, naming))
 }
 
 fn utf8_ref(b: &[u8]) -> WireResult<&str> {

@@ -198,6 +198,15 @@ fn sv(s: &str) -> Value {
     Value::from(s)
 }
 
+/// Builtins that reach the network. Policies here make no network calls: a
+/// call is a compile error naming the builtin, unless the policy set mocks
+/// it (`with http.send as f`, as tests do).
+pub const NETWORK_BUILTINS: [&str; 2] = ["http.send", "net.lookup_ip_addr"];
+
+fn network_builtin_error(name: &str) -> String {
+    format!("{} is a network builtin, which sark-authz does not support: policies make no network calls (tests may mock it: `with {} as f`)", name, name)
+}
+
 /// Number of arguments in a builtin decl `(a, b) => r`.
 pub fn decl_arity(decl: &str) -> Option<usize> {
     let d = decl.trim();
@@ -465,6 +474,12 @@ impl<'a> Compiler<'a> {
         let mut tree = Tree::default();
         tree.nodes.push(Node::default());
         Compiler { files, diags: Vec::new(), pkg_rules: HashMap::new(), tree, rules: Vec::new(), metadata: Metadata::default() }
+    }
+
+    /// Whether some module replaces builtin `name` with `with name as ...`.
+    fn mocked(&self, name: &str) -> bool {
+        let needle = format!("with {} as", name);
+        self.files.iter().any(|(_, src)| src.split_whitespace().collect::<Vec<_>>().join(" ").contains(&needle))
     }
 
     pub fn diag(&mut self, code: &'static str, span: Span, msg: impl Into<String>) {
@@ -1170,6 +1185,10 @@ impl<'a> Compiler<'a> {
                     self.diag("rego_type_error", span, format!("undefined function {}", name_with_data(&p)));
                     return;
                 }
+        }
+        if NETWORK_BUILTINS.contains(&name.as_str()) && !self.mocked(&name) {
+            self.diag("rego_type_error", span, network_builtin_error(&name));
+            return;
         }
         match builtin_arity(&name) {
             Some(a) => {

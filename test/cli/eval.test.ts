@@ -1,0 +1,109 @@
+/** The opa-style tools: eval, bench, capabilities and test-suite, run as a user runs them. */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FIXTURES, ROOT } from '../helpers/server';
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/sark-authz.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const EVAL = path.join(FIXTURES, 'eval');
+
+describe('cli: sark-authz eval', function () {
+  this.timeout(60000);
+
+  it('prints results shaped like opa eval --format json, data placed by directory', () => {
+    const r = cli(['eval', '-d', EVAL, '-i', path.join(EVAL, 'input.json'), 'data.authz.allow']);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.equal(
+      JSON.stringify({ result: [{ expressions: [{ value: true, text: 'data.authz.allow', location: { row: 1, col: 1 } }] }] }, null, 2) + '\n',
+    );
+  });
+
+  it('binds query variables, one result per solution', () => {
+    const r = cli(['eval', '-d', EVAL, 'data.authz.names[n]']);
+    const out = JSON.parse(r.stdout) as { result: Array<{ bindings: { n: string } }> };
+    expect(out.result.map((x) => x.bindings.n)).to.deep.equal(['a', 'b']);
+  });
+
+  it('prints {} for an undefined query and exits 0', () => {
+    const r = cli(['eval', '-d', EVAL, 'data.authz.nothing']);
+    expect(r.code).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.equal({});
+  });
+
+  it('prints {"errors":[...]} with code and location and exits 1 on a parse error', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-eval-'));
+    const bad = path.join(dir, 'bad.rego');
+    fs.writeFileSync(bad, 'package x\n\np if {\n');
+    const r = cli(['eval', '-d', bad, 'data.x.p']);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(r.code).to.equal(1);
+    const out = JSON.parse(r.stdout) as { errors: Array<{ code: string; location: { file: string; row: number } }> };
+    expect(out.errors[0].code).to.equal('rego_parse_error');
+    expect(out.errors[0].location.file).to.equal(bad);
+    expect(out.errors[0].location.row).to.be.greaterThan(0);
+  });
+
+  it('reports evaluation errors, strict builtin errors included', () => {
+    const r = cli(['eval', '--strict-builtin-errors', 'x := 1 / 0']);
+    expect(r.code).to.equal(1);
+    expect((JSON.parse(r.stdout) as { errors: Array<{ code: string }> }).errors[0].code).to.equal('eval_builtin_error');
+    const lenient = cli(['eval', 'x := 1 / 0']);
+    expect(lenient.code).to.equal(0);
+    expect(JSON.parse(lenient.stdout)).to.deep.equal({});
+  });
+
+  it('evaluates v0 modules with --v0-compatible', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-eval-'));
+    fs.writeFileSync(path.join(dir, 'v0.rego'), 'package v0\n\nallow { input.x == 1 }\n');
+    const v0 = cli(['eval', '--v0-compatible', '-d', dir, 'data.v0.allow', '-i', path.join(EVAL, 'input.json')]);
+    const v1 = cli(['eval', '-d', dir, 'data.v0.allow']);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(v0.code).to.equal(0);
+    expect(v1.code).to.equal(1);
+  });
+
+  it('prints the bare value with --format pretty', () => {
+    const r = cli(['eval', '--format', 'pretty', '-d', EVAL, 'data.authz.names']);
+    expect(JSON.parse(r.stdout)).to.deep.equal(['a', 'b']);
+  });
+});
+
+describe('cli: sark-authz bench, capabilities, test-suite', function () {
+  this.timeout(120000);
+
+  it('bench prints the median ns per evaluation', () => {
+    const r = cli(['bench', '-d', EVAL, '-i', path.join(EVAL, 'input.json'), '--count', '200', '--rounds', '3', '--format', 'json', 'data.authz.allow']);
+    expect(r.code, r.stderr).to.equal(0);
+    const out = JSON.parse(r.stdout) as { ns_per_op: number; rounds_ns_per_op: number[] };
+    expect(out.ns_per_op).to.be.greaterThan(0);
+    expect(out.rounds_ns_per_op).to.have.length(3);
+  });
+
+  it('capabilities prints OPA-format JSON with declared types', () => {
+    const r = cli(['capabilities']);
+    const caps = JSON.parse(r.stdout) as { builtins: Array<{ name: string; decl: { type: string } }> };
+    const count = caps.builtins.find((b) => b.name === 'count');
+    expect(count?.decl.type).to.equal('function');
+    expect(caps.builtins.some((b) => b.name === 'http.send')).to.equal(false);
+  });
+
+  it('test-suite counts per folder, ends with the totals line and writes a report', () => {
+    const report = path.join(os.tmpdir(), `sark-suite-${process.pid}.json`);
+    const r = cli(['test-suite', path.join(FIXTURES, 'suite'), '--report', report]);
+    expect(r.code).to.equal(1);
+    expect(r.stdout.trim().split('\n').pop()).to.equal('2 passed, 1 failed');
+    const rep = JSON.parse(fs.readFileSync(report, 'utf8')) as { cases: Array<{ note: string; pass: boolean; reason?: string }> };
+    fs.rmSync(report, { force: true });
+    expect(rep.cases.map((c) => [c.note, c.pass])).to.deep.equal([
+      ['suite/passes', true],
+      ['suite/wrong answer', false],
+      ['suite/expected error', true],
+    ]);
+  });
+});

@@ -164,10 +164,15 @@ export class NativeCompiledPolicy {
 export class NativeEngine implements PolicyEngine {
   /** Compiles modules with base data. Throws EngineError with diagnostics. */
   compile(modules: PolicyModule[], data: unknown, options: CompileOptions = {}): NativeCompiledPolicy {
+    return this.compileJson(modules, JSON.stringify(data ?? {}), options);
+  }
+
+  /** Same, with the data document as JSON text (parsed natively: large documents never become JS objects). */
+  compileJson(modules: PolicyModule[], dataJson: string, options: CompileOptions = {}): NativeCompiledPolicy {
     if (!RustOPAEngine) throw new EngineError('native_unavailable', NATIVE_LOAD_ERROR ?? 'native addon not loaded');
     const engine = new RustOPAEngine();
     try {
-      engine.compile(JSON.stringify(modules), JSON.stringify(data ?? {}), JSON.stringify(options));
+      engine.compile(JSON.stringify(modules), dataJson, JSON.stringify(options));
     } catch (err) {
       throw engineErrorFrom(err);
     }

@@ -3,13 +3,14 @@
 
 use crate::number::Number;
 use crate::value::{Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Deeper documents are refused rather than risking the stack.
 const MAX_DEPTH: usize = 512;
 
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser { s: text.as_bytes(), i: 0, shared: HashMap::new() };
     p.ws();
     let v = p.value(0)?;
     p.ws();
@@ -22,7 +23,16 @@ pub fn parse(text: &str) -> Result<Value, String> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    /// Object keys and short strings seen so far, shared instead of
+    /// allocated again: data documents repeat them (`"id"`, `"role"`,
+    /// `"viewer"`) thousands of times. Bounded, so unique strings cost nothing extra.
+    shared: HashMap<String, Arc<str>>,
 }
+
+/// Strings up to this length are shared; longer ones are rarely repeated.
+const SHARE_MAX_LEN: usize = 32;
+/// At most this many distinct shared strings per document.
+const SHARE_MAX_ENTRIES: usize = 1 << 16;
 
 impl<'a> Parser<'a> {
     fn err(&self, msg: &str) -> String {
@@ -60,7 +70,10 @@ impl<'a> Parser<'a> {
             None => Err(self.err("unexpected end of input")),
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
-            Some(b'"') => Ok(Value::String(self.string()?.into())),
+            Some(b'"') => {
+                let s = self.string()?;
+                Ok(Value::String(self.share(s)))
+            }
             Some(b't') => self.expect_word("true", Value::Bool(true)),
             Some(b'f') => self.expect_word("false", Value::Bool(false)),
             Some(b'n') => self.expect_word("null", Value::Null),
@@ -91,7 +104,7 @@ impl<'a> Parser<'a> {
             self.ws();
             let v = self.value(depth + 1)?;
             // Later duplicates win, as in Go's encoding/json.
-            m.insert(Value::String(k.into()), v);
+            m.insert(Value::String(self.share(k)), v);
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
@@ -102,6 +115,20 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.err("expected ',' or '}'")),
             }
         }
+    }
+
+    fn share(&mut self, s: String) -> Arc<str> {
+        if s.len() > SHARE_MAX_LEN {
+            return s.into();
+        }
+        if let Some(a) = self.shared.get(&s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s.as_str());
+        if self.shared.len() < SHARE_MAX_ENTRIES {
+            self.shared.insert(s, a.clone());
+        }
+        a
     }
 
     fn array(&mut self, depth: usize) -> Result<Value, String> {

@@ -422,3 +422,46 @@ fn grammar_fuzz() {
 }
 #[test] fn recursion_chain_message() { assert_eq!(compile_err("p if q\nq if r\nr if p").unwrap(), "rego_recursion_error: rule data.t.p is recursive: data.t.p -> data.t.q -> data.t.r -> data.t.p"); }
 #[test] fn v1_reserved_rule_names() { assert!(compile_err("input := 1").unwrap().contains("must not shadow input")); }
+
+// ---- cache key derivation: what a decision can read of `input` ----
+
+#[test]
+fn input_paths_through_rules_and_else() {
+    let src = "package t\nq := 1 if input.a == 1 else := 2 if input.b\np if q == 1\n";
+    assert_eq!(paths(src, "data.t.p"), vec![r#"["a"]"#, r#"["b"]"#]);
+}
+#[test]
+fn input_paths_in_comprehensions_and_every() {
+    assert_eq!(paths("package t\np if count([x | some x in input.xs; x > input.min]) > 0", "data.t.p"), vec![r#"["min"]"#, r#"["xs"]"#]);
+    assert_eq!(paths("package t\np if every x in input.items { x.ok }", "data.t.p"), vec![r#"["items"]"#]);
+}
+#[test]
+fn input_paths_with_replaced_input_parts() {
+    // `with input.a as ...` replaces a part; what the real input still provides must be in the key.
+    let src = "package t\nq if { input.a == 1; input.b == 2 }\np if q with input.a as 1\n";
+    let got = paths(src, "data.t.p");
+    assert!(got.contains(&r#"["b"]"#.to_string()), "{:?}", got);
+    // A value for `with` read from the input is part of the key too.
+    let got = paths("package t\nq if data.x == 1\np if q with data.x as input.y\n", "data.t.p");
+    assert!(got.contains(&r#"["y"]"#.to_string()), "{:?}", got);
+}
+#[test]
+fn input_paths_widen_when_the_whole_input_escapes() {
+    for src in [
+        "package t\np if walk(input, [_, 1])",
+        "package t\np if object.get(input, \"a\", 0) == 1",
+        "package t\np if { k := data.keys[_]; input[k] == 1 }",
+        "package t\nf(x) := x.a\np if f(input) == 1",
+        "package t\np if count(input) > 1",
+    ] {
+        assert_eq!(paths(src, "data.t.p"), vec!["[]"], "{}", src);
+    }
+}
+#[test]
+fn input_paths_dynamic_step_from_data_keeps_prefix() {
+    assert_eq!(paths("package t\np if { some r in data.roles; input.user.roles[_] == r }", "data.t.p"), vec![r#"["user","roles"]"#]);
+}
+#[test]
+fn input_paths_none_for_constant_decisions() {
+    assert_eq!(paths("package t\np := true", "data.t.p"), Vec::<String>::new());
+}

@@ -7,6 +7,7 @@ import { EXIT, UsageError, type Command } from './command';
 import { benchCommand } from './bench';
 import { capabilitiesCommand } from './capabilities';
 import { evalCommand } from './eval';
+import { explainCacheKeyCommand } from './explain-cache-key';
 import { serveCommand } from './serve';
 import { testSuiteCommandEntry } from './test-suite';
 
@@ -16,6 +17,7 @@ export const COMMANDS: Record<string, Command> = {
   bench: benchCommand,
   'test-suite': testSuiteCommandEntry,
   capabilities: capabilitiesCommand,
+  'explain-cache-key': explainCacheKeyCommand,
 };
 
 function usage(): string {

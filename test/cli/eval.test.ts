@@ -107,3 +107,22 @@ describe('cli: sark-authz bench, capabilities, test-suite', function () {
     ]);
   });
 });
+
+describe('cli: sark-authz explain-cache-key', function () {
+  this.timeout(60000);
+
+  it('prints the input paths the example policy reads', () => {
+    const r = cli(['explain-cache-key', '--policy', path.join(ROOT, 'envoy', 'policies', 'example.rego')]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim().split('\n')).to.include.members(['input.attributes.request.http.method', 'input.parsed_path', 'input.attributes.request.http.headers["x-role"]']);
+    expect(r.stdout).to.not.contain('x-request-id');
+  });
+
+  it('says so when the key is the whole input', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-key-'));
+    fs.writeFileSync(path.join(dir, 'p.rego'), 'package envoy.authz\n\nallow if count(input) > 0\n');
+    const r = cli(['explain-cache-key', '--policy', dir, '--format', 'json']);
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(JSON.parse(r.stdout)).to.deep.equal([[]]);
+  });
+});

@@ -142,7 +142,17 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
     Ok(Value::from_map(input))
 }
 
+thread_local! {
+    /// The `version` objects never change: built once per thread.
+    static VERSION_INFO: [Value; 2] = [make_version_info(ApiVersion::V3), make_version_info(ApiVersion::V2)];
+}
+
 fn version_info(version: ApiVersion) -> Value {
+    let i = usize::from(version == ApiVersion::V2);
+    VERSION_INFO.try_with(|v| v[i].clone()).unwrap_or_else(|_| make_version_info(version))
+}
+
+fn make_version_info(version: ApiVersion) -> Value {
     let (api, enc) = match version {
         ApiVersion::V3 => ("v3", "protojson"),
         ApiVersion::V2 => ("v2", "encoding/json"),

@@ -75,8 +75,11 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
         let k = key(field, naming);
         match field.kind {
             Kind::MapString => {
-                let (mk, mv) = map_entry_strings(r.bytes()?)?;
+                let entry_bytes = r.bytes()?;
+                let mk = map_entry_key(entry_bytes)?;
+                // Unselected entries are skipped before their value is even read.
                 if sub.child(mk).is_some() {
+                    let (mk, mv) = map_entry_strings(entry_bytes)?;
                     let entry = out.entry(k).or_insert_with(Value::empty_object);
                     insert_into_object(entry, Value::string(mk), Value::string(mv));
                 }
@@ -158,6 +161,19 @@ fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32, 
         Kind::Struct => decode_struct(r.bytes()?, depth + 1)?,
         Kind::MapString | Kind::MapMessage(_) => return Err(WireError("map field outside a message")),
     })
+}
+
+/// The key of a map entry (field 1), borrowed from the wire.
+fn map_entry_key(bytes: &[u8]) -> WireResult<&str> {
+    let mut r = Reader::new(bytes);
+    let mut k = "";
+    while !r.done() {
+        match r.tag()? {
+            (1, LEN) => k = utf8_ref(r.bytes()?)?,
+            (_, wt) => r.skip(wt)?,
+        }
+    }
+    Ok(k)
 }
 
 /// A `map<string, string>` entry, borrowed from the wire (allocated only if kept).

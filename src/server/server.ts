@@ -129,7 +129,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     const ceiling = ceilingResponse(version);
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {
       if (options.transportCeiling) return callback(null, ceiling);
-      const started = process.hrtime.bigint();
+      const started = observer ? process.hrtime.bigint() : 0n;
       let event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api'>;
       try {
         if (hotPath === 'native' && policy instanceof NativePreparedPolicy) {

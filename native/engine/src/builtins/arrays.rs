@@ -35,17 +35,15 @@ fn reverse(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     Ok(Value::from_array(arg_array(a, 0)?.iter().rev().cloned().collect()))
 }
 
+/// One level only, as OPA: `[[1], [[2]]]` becomes `[1, [2]]`.
 fn flatten(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
-    fn go(v: &[Value], out: &mut Vec<Value>) {
-        for x in v {
-            match x {
-                Value::Array(inner) => go(inner, out),
-                x => out.push(x.clone()),
-            }
+    let mut out = Vec::new();
+    for x in arg_array(a, 0)? {
+        match x {
+            Value::Array(inner) => out.extend(inner.iter().cloned()),
+            x => out.push(x.clone()),
         }
     }
-    let mut out = Vec::new();
-    go(arg_array(a, 0)?, &mut out);
     Ok(Value::from_array(out))
 }
 
@@ -67,5 +65,10 @@ mod tests {
     fn flat() {
         let nested = Value::from_array(vec![Value::int(1), ints(&[2, 3])]);
         assert_eq!(flatten(&mut Ctx::new(0, true), &[nested]), Ok(ints(&[1, 2, 3])));
+    }
+    #[test]
+    fn flat_one_level_only() {
+        let deep = Value::from_array(vec![ints(&[1]), Value::from_array(vec![ints(&[2])])]);
+        assert_eq!(flatten(&mut Ctx::new(0, true), &[deep]), Ok(Value::from_array(vec![Value::int(1), ints(&[2])])));
     }
 }

@@ -41,7 +41,13 @@ fn to_number(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
         Value::Bool(b) => Ok(Value::int(*b as i64)),
         v @ Value::Number(_) => Ok(v.clone()),
         Value::String(s) => parse_number(s).map(Value::Number).ok_or_else(|| {
-            BuiltinError::Eval(format!("strconv.ParseFloat: parsing {:?}: invalid syntax", s.as_ref()))
+            let lower = s.to_ascii_lowercase();
+            // OPA refuses the Inf/NaN spellings Go's parser would accept as a type error.
+            if matches!(lower.trim_start_matches(['+', '-']), "inf" | "infinity" | "nan") {
+                BuiltinError::Type(format!("operand 1 must be valid number string, got {}", s.as_ref()))
+            } else {
+                BuiltinError::Eval(format!("strconv.ParseFloat: parsing {:?}: invalid syntax", s.as_ref()))
+            }
         }),
         v => Err(BuiltinError::Type(format!(
             "operand 1 must be one of {{null, boolean, number, string}} but got {}",

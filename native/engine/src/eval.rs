@@ -1107,21 +1107,33 @@ impl<'a> Evaluator<'a> {
 
     fn eval_call(&mut self, f: &mut Frame, c: &'a Call, span: Span, k: TermK<'_, 'a>) -> R {
         self.step()?;
-        let (name, user) = match &c.target {
-            CallTarget::Builtin(n) => (n.clone(), None),
-            CallTarget::User(p) => (Arc::from(path_string(p).as_str()), Some(p.clone())),
+        let (builtin, user): (Option<&'a Arc<str>>, Option<Arc<[Value]>>) = match &c.target {
+            CallTarget::Builtin(n) => (Some(n), None),
+            CallTarget::User(p) => (None, Some(p.clone())),
             CallTarget::Unresolved => return Err(self.err_at("rego_type_error", "unresolved call", span)),
         };
         // Relations and special forms.
-        match &*name {
-            "walk" => return self.eval_walk(f, c, k),
-            "print" | "internal.print" => return self.eval_print(f, c, k),
-            "eq" | "assign" if c.args.len() == 2 => {
-                return self.unify(f, &c.args[0], &c.args[1], &mut |ev, f| k(ev, f, Value::Bool(true)));
+        if let Some(name) = builtin {
+            match &**name {
+                "walk" => return self.eval_walk(f, c, k),
+                "print" | "internal.print" => return self.eval_print(f, c, k),
+                "eq" | "assign" if c.args.len() == 2 => {
+                    return self.unify(f, &c.args[0], &c.args[1], &mut |ev, f| k(ev, f, Value::Bool(true)));
+                }
+                _ => {}
             }
-            _ => {}
         }
-        let mock = if self.st.mocks.is_empty() { None } else { self.st.mocks.get(&*name).cloned() };
+        // The mock table is keyed by the dotted name; only built when mocks exist.
+        let mock = if self.st.mocks.is_empty() {
+            None
+        } else {
+            let name = match (&builtin, &user) {
+                (Some(n), _) => n.to_string(),
+                (_, Some(p)) => path_string(p),
+                _ => String::new(),
+            };
+            self.st.mocks.get(&name).cloned()
+        };
         let arity = c.arity;
         let nargs = match arity {
             Some(a) if c.args.len() == a + 1 => a,
@@ -1129,29 +1141,7 @@ impl<'a> Evaluator<'a> {
         };
         let (inputs, output) = c.args.split_at(nargs);
         let mut acc = Vec::with_capacity(nargs);
-        // Plain variables go last: a reference among the arguments may bind them (`x == a[x]`).
-        let late = inputs.iter().any(|t| matches!(t.kind, TermKind::Local(s, _) if f.get(s).is_none()));
-        let order: Vec<&'a Term> = if late {
-            let mut o: Vec<&'a Term> = inputs.iter().filter(|t| !matches!(t.kind, TermKind::Local(..))).collect();
-            o.extend(inputs.iter().filter(|t| matches!(t.kind, TermKind::Local(..))));
-            o
-        } else {
-            inputs.iter().collect()
-        };
-        self.eval_list_refs(f, &order, &mut acc, &mut |ev, f, vals| {
-            let reordered;
-            let vals: &[Value] = if late {
-                let mut by_pos: Vec<Value> = vec![Value::Null; vals.len()];
-                for (t, v) in order.iter().zip(vals.iter()) {
-                    if let Some(i) = inputs.iter().position(|x| std::ptr::eq(x, *t)) {
-                        by_pos[i] = v.clone();
-                    }
-                }
-                reordered = by_pos;
-                &reordered
-            } else {
-                vals
-            };
+        let mut finish = |ev: &mut Evaluator<'a>, f: &mut Frame, vals: &[Value]| -> R {
             let result = match &mock {
                 Some(Mock::Value(v)) => Some(v.clone()),
                 Some(Mock::Func(t)) => {
@@ -1168,9 +1158,10 @@ impl<'a> Evaluator<'a> {
                     ev.st = outer;
                     r?
                 }
-                None => match &user {
-                    Some(p) => ev.call_user(p, vals, span)?,
-                    None => ev.call_builtin(&name, vals, span)?,
+                None => match (&user, builtin) {
+                    (Some(p), _) => ev.call_user(p, vals, span)?,
+                    (None, Some(name)) => ev.call_builtin(name, vals, span)?,
+                    (None, None) => None,
                 },
             };
             match result {
@@ -1180,6 +1171,23 @@ impl<'a> Evaluator<'a> {
                     None => k(ev, f, v),
                 },
             }
+        };
+        // Plain variables go last: a reference among the arguments may bind them (`x == a[x]`).
+        let late = inputs.iter().any(|t| matches!(t.kind, TermKind::Local(s, _) if f.get(s).is_none()));
+        if !late {
+            return self.eval_list(f, inputs, &mut acc, &mut finish);
+        }
+        let mut order: Vec<&'a Term> = inputs.iter().filter(|t| !matches!(t.kind, TermKind::Local(..))).collect();
+        order.extend(inputs.iter().filter(|t| matches!(t.kind, TermKind::Local(..))));
+        let order_ref = &order;
+        self.eval_list_refs(f, order_ref, &mut acc, &mut |ev, f, vals| {
+            let mut by_pos: Vec<Value> = vec![Value::Null; vals.len()];
+            for (t, v) in order_ref.iter().zip(vals.iter()) {
+                if let Some(i) = inputs.iter().position(|x| std::ptr::eq(x, *t)) {
+                    by_pos[i] = v.clone();
+                }
+            }
+            finish(ev, f, &by_pos)
         })
     }
 

@@ -8,10 +8,6 @@ use super::{arg_object, arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::value::{Map, Value};
 use std::fmt::Write as _;
 
-mod schema {
-    pub(super) fn register(_r: &mut super::Registry) {}
-}
-
 pub fn register(r: &mut Registry) {
     r.func("encoding", "base64.encode", "(string) => string", base64_encode);
     r.func("encoding", "base64.decode", "(string) => string", base64_decode);
@@ -905,6 +901,642 @@ fn urlquery_decode_object(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     match err {
         Some(e) => Err(BuiltinError::Eval(e)),
         None => Ok(Value::from_map(m)),
+    }
+}
+
+// ---- JSON Schema (draft 4 to 7, gojsonschema's messages) ----
+
+mod schema {
+    use super::super::{BuiltinError, BuiltinResult, Ctx, Registry};
+    use crate::value::{Map, Value};
+
+    pub(super) fn register(r: &mut Registry) {
+        r.func(
+            "encoding",
+            "json.verify_schema",
+            "(any<string, object[any: any]>) => [boolean, any<null, string>]",
+            json_verify_schema,
+        );
+        r.func(
+            "encoding",
+            "json.match_schema",
+            "(any<string, object[any: any]>, any<string, object[any: any]>) => [boolean, array[{desc: string, error: string, field: string, type: string}]]",
+            json_match_schema,
+        );
+    }
+
+    const TYPES: &[&str] = &["array", "boolean", "integer", "number", "null", "object", "string"];
+    /// Deeper schemas (or `$ref` chains) are refused.
+    const MAX_DEPTH: usize = 256;
+
+    /// A schema or document operand: an object/value, or its JSON text.
+    fn operand(v: Option<&Value>, pos: usize, what: &str) -> Result<Value, BuiltinError> {
+        match v {
+            Some(Value::String(s)) => crate::json::parse(s).map_err(|e| BuiltinError::Eval(format!("{}: {}", what, e))),
+            Some(v @ Value::Object(_)) => Ok(v.clone()),
+            Some(v) if what == "document" => Ok(v.clone()),
+            Some(v) => Err(BuiltinError::Type(format!(
+                "operand {} must be one of {{object, string}} but got {}",
+                pos + 1,
+                v.type_name()
+            ))),
+            None => Err(BuiltinError::Eval(format!("missing operand {}", pos + 1))),
+        }
+    }
+
+    fn json_verify_schema(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+        let schema = match operand(a.first(), 0, "schema") {
+            Ok(s) => s,
+            Err(BuiltinError::Eval(e)) => return Ok(Value::from_array(vec![Value::Bool(false), Value::from(e)])),
+            Err(e) => return Err(e),
+        };
+        Ok(match check(&schema, &schema, 0) {
+            Ok(()) => Value::from_array(vec![Value::Bool(true), Value::Null]),
+            Err(e) => Value::from_array(vec![Value::Bool(false), Value::from(e)]),
+        })
+    }
+
+    fn json_match_schema(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+        let doc = operand(a.first(), 0, "document")?;
+        let schema = operand(a.get(1), 1, "schema")?;
+        check(&schema, &schema, 0).map_err(|e| BuiltinError::Eval(format!("json.match_schema: {}", e)))?;
+        let mut errs = Vec::new();
+        validate(&schema, &schema, &doc, "(root)", &mut errs, 0);
+        let list: Vec<Value> = errs
+            .into_iter()
+            .map(|e| {
+                let field = e.context.strip_prefix("(root).").unwrap_or(&e.context).to_string();
+                let mut m = Map::new();
+                m.insert(Value::from("desc"), Value::from(e.desc.clone()));
+                m.insert(Value::from("error"), Value::from(format!("{}: {}", field, e.desc)));
+                m.insert(Value::from("field"), Value::from(field));
+                m.insert(Value::from("type"), Value::from(e.kind));
+                Value::from_map(m)
+            })
+            .collect();
+        Ok(Value::from_array(vec![Value::Bool(list.is_empty()), Value::from_array(list)]))
+    }
+
+    // ---- schema well-formedness ----
+
+    fn check_type_name(t: &Value) -> Result<(), String> {
+        match t {
+            Value::String(s) if TYPES.contains(&&**s) => Ok(()),
+            Value::String(s) => Err(format!(
+                "has a primitive type that is NOT VALID -- given: /{}/ Expected valid values are:[{}]",
+                s,
+                TYPES.join(" ")
+            )),
+            other => Err(format!("Invalid type. Expected: string, given: {}", type_of(other))),
+        }
+    }
+
+    fn check(s: &Value, root: &Value, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err("schema nested too deeply".into());
+        }
+        let o = match s {
+            Value::Bool(_) => return Ok(()),
+            Value::Object(o) => o,
+            other => return Err(format!("Invalid type. Expected: object, given: {}", type_of(other))),
+        };
+        let get = |k: &str| o.get(&Value::from(k));
+        if let Some(r) = get("$ref") {
+            let r = r.as_str().ok_or("$ref must be a string")?;
+            resolve(root, r).ok_or_else(|| format!("Reference {} is not resolvable", r))?;
+        }
+        match get("type") {
+            None => {}
+            Some(Value::Array(ts)) => ts.iter().try_for_each(check_type_name)?,
+            Some(t) => check_type_name(t)?,
+        }
+        if let Some(e) = get("enum") {
+            if !matches!(e, Value::Array(_)) {
+                return Err("enum must be an array".into());
+            }
+        }
+        if let Some(r) = get("required") {
+            match r {
+                Value::Array(xs) if xs.iter().all(|x| matches!(x, Value::String(_))) => {}
+                _ => return Err("required must be an array of strings".into()),
+            }
+        }
+        for k in ["minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"] {
+            if let Some(v) = get(k) {
+                if !v.as_number().is_some_and(|n| n.is_integer() && n.as_f64() >= 0.0) {
+                    return Err(format!("{} must be of an integer", k));
+                }
+            }
+        }
+        for k in ["minimum", "maximum", "multipleOf"] {
+            if let Some(v) = get(k) {
+                if v.as_number().is_none() {
+                    return Err(format!("{} must be of a number", k));
+                }
+            }
+        }
+        if let Some(v) = get("multipleOf") {
+            if v.as_number().is_some_and(|n| n.as_f64() <= 0.0) {
+                return Err("multipleOf must be strictly greater than 0".into());
+            }
+        }
+        if let Some(p) = get("pattern") {
+            let p = p.as_str().ok_or("pattern must be a string")?;
+            crate::builtins::regex::compile(p).map_err(|_| format!("Invalid regex pattern '{}'", p))?;
+        }
+        for k in ["properties", "patternProperties", "definitions", "$defs"] {
+            match get(k) {
+                None => {}
+                Some(Value::Object(m)) => {
+                    for (name, sub) in m.iter() {
+                        if k == "patternProperties" {
+                            let p = name.as_str().unwrap_or("");
+                            crate::builtins::regex::compile(p).map_err(|_| format!("Invalid regex pattern '{}'", p))?;
+                        }
+                        check(sub, root, depth + 1)?;
+                    }
+                }
+                Some(_) => return Err(format!("{} must be an object", k)),
+            }
+        }
+        for k in ["additionalProperties", "additionalItems", "not", "contains", "propertyNames", "if", "then", "else"] {
+            if let Some(v) = get(k) {
+                check(v, root, depth + 1)?;
+            }
+        }
+        match get("items") {
+            Some(Value::Array(xs)) => xs.iter().try_for_each(|x| check(x, root, depth + 1))?,
+            Some(x) => check(x, root, depth + 1)?,
+            None => {}
+        }
+        for k in ["allOf", "anyOf", "oneOf"] {
+            match get(k) {
+                None => {}
+                Some(Value::Array(xs)) if !xs.is_empty() => xs.iter().try_for_each(|x| check(x, root, depth + 1))?,
+                Some(_) => return Err(format!("{} must be an array with at least one element", k)),
+            }
+        }
+        if let Some(Value::Object(deps)) = get("dependencies") {
+            for d in deps.values() {
+                if !matches!(d, Value::Array(_)) {
+                    check(d, root, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `#`, `#/definitions/x`, `#/properties/a~1b`: a JSON pointer into the root schema.
+    fn resolve<'a>(root: &'a Value, r: &str) -> Option<&'a Value> {
+        let ptr = r.strip_prefix('#')?;
+        let mut cur = root;
+        for tok in ptr.split('/').skip(1) {
+            let tok = super::query_unescape(tok).ok()?.replace("~1", "/").replace("~0", "~");
+            cur = match cur {
+                Value::Object(o) => o.get(&Value::from(tok.as_str()))?,
+                Value::Array(a) => a.get(tok.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    // ---- validation ----
+
+    struct Err {
+        context: String,
+        kind: &'static str,
+        desc: String,
+    }
+
+    fn type_of(v: &Value) -> &'static str {
+        match v {
+            Value::Number(n) if n.is_integer() => "integer",
+            Value::Number(_) => "number",
+            Value::Set(_) => "array",
+            other => other.type_name(),
+        }
+    }
+
+    fn is_type(v: &Value, t: &str) -> bool {
+        let vt = type_of(v);
+        vt == t || (t == "number" && vt == "integer")
+    }
+
+    fn num(v: &Value) -> Option<f64> {
+        v.as_number().map(|n| n.as_f64())
+    }
+
+    /// A limit as gojsonschema prints it.
+    fn show(v: &Value) -> String {
+        v.to_json()
+    }
+
+    /// Equality as JSON values (1 == 1.0; sets as arrays).
+    fn json_eq(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64() && x == y,
+            _ => a.to_json() == b.to_json() || a == b,
+        }
+    }
+
+    fn child(ctx: &str, name: &str) -> String {
+        format!("{}.{}", ctx, name)
+    }
+
+    fn add(errs: &mut Vec<Err>, ctx: &str, kind: &'static str, desc: String) {
+        errs.push(Err { context: ctx.to_string(), kind, desc });
+    }
+
+    fn validate(s: &Value, root: &Value, v: &Value, ctx: &str, errs: &mut Vec<Err>, depth: usize) {
+        if depth > MAX_DEPTH {
+            add(errs, ctx, "internal", "schema nested too deeply".into());
+            return;
+        }
+        let o = match s {
+            Value::Bool(true) => return,
+            Value::Bool(false) => {
+                add(errs, ctx, "false", "False always fails validation".into());
+                return;
+            }
+            Value::Object(o) => o,
+            _ => return,
+        };
+        let get = |k: &str| o.get(&Value::from(k));
+        if let Some(Value::String(r)) = get("$ref") {
+            if let Some(target) = resolve(root, r) {
+                validate(target, root, v, ctx, errs, depth + 1);
+            }
+            return;
+        }
+        let field = ctx.strip_prefix("(root).").unwrap_or(ctx).to_string();
+
+        // type
+        if let Some(t) = get("type") {
+            let (ok, expected) = match t {
+                Value::String(t) => (is_type(v, t), t.to_string()),
+                Value::Array(ts) => (
+                    ts.iter().any(|t| t.as_str().is_some_and(|t| is_type(v, t))),
+                    format!("[{}]", ts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+                ),
+                _ => (true, String::new()),
+            };
+            if !ok {
+                add(errs, ctx, "invalid_type", format!("Invalid type. Expected: {}, given: {}", expected, type_of(v)));
+                return;
+            }
+        }
+
+        // combinators
+        if let Some(Value::Array(subs)) = get("anyOf") {
+            let mut best: Option<Vec<Err>> = None;
+            let mut any = false;
+            for sub in subs.iter() {
+                let mut e = Vec::new();
+                validate(sub, root, v, ctx, &mut e, depth + 1);
+                if e.is_empty() {
+                    any = true;
+                    break;
+                }
+                if best.as_ref().map_or(true, |b| e.len() < b.len()) {
+                    best = Some(e);
+                }
+            }
+            if !any {
+                add(errs, ctx, "number_any_of", "Must validate at least one schema (anyOf)".into());
+                errs.extend(best.unwrap_or_default());
+            }
+        }
+        if let Some(Value::Array(subs)) = get("oneOf") {
+            let mut n = 0;
+            let mut best: Option<Vec<Err>> = None;
+            for sub in subs.iter() {
+                let mut e = Vec::new();
+                validate(sub, root, v, ctx, &mut e, depth + 1);
+                if e.is_empty() {
+                    n += 1;
+                } else if best.as_ref().map_or(true, |b| e.len() < b.len()) {
+                    best = Some(e);
+                }
+            }
+            if n != 1 {
+                errs.push(Err { context: ctx.to_string(), kind: "number_one_of", desc: "Must validate one and only one schema (oneOf)".into() });
+                if n == 0 {
+                    errs.extend(best.unwrap_or_default());
+                }
+            }
+        }
+        if let Some(Value::Array(subs)) = get("allOf") {
+            let mut all = true;
+            for sub in subs.iter() {
+                let mut e = Vec::new();
+                validate(sub, root, v, ctx, &mut e, depth + 1);
+                all &= e.is_empty();
+                errs.extend(e);
+            }
+            if !all {
+                errs.push(Err { context: ctx.to_string(), kind: "number_all_of", desc: "Must validate all the schemas (allOf)".into() });
+            }
+        }
+        if let Some(sub) = get("not") {
+            let mut e = Vec::new();
+            validate(sub, root, v, ctx, &mut e, depth + 1);
+            if e.is_empty() {
+                errs.push(Err { context: ctx.to_string(), kind: "number_not", desc: "Must not validate the schema (not)".into() });
+            }
+        }
+        if let Some(cond) = get("if") {
+            let mut e = Vec::new();
+            validate(cond, root, v, ctx, &mut e, depth + 1);
+            let (branch, kind, desc) = if e.is_empty() {
+                (get("then"), "condition_then", "Must validate \"then\" as \"if\" was valid")
+            } else {
+                (get("else"), "condition_else", "Must validate \"else\" as \"if\" was not valid")
+            };
+            if let Some(b) = branch {
+                let mut e = Vec::new();
+                validate(b, root, v, ctx, &mut e, depth + 1);
+                if !e.is_empty() {
+                    errs.extend(e);
+                    errs.push(Err { context: ctx.to_string(), kind, desc: desc.into() });
+                }
+            }
+        }
+
+        // enum, const
+        if let Some(Value::Array(allowed)) = get("enum") {
+            if !allowed.iter().any(|x| json_eq(x, v)) {
+                let list = allowed.iter().map(show).collect::<Vec<_>>().join(", ");
+                add(errs, ctx, "enum", format!("{} must be one of the following: {}", field, list));
+            }
+        }
+        if let Some(c) = get("const") {
+            if !json_eq(c, v) {
+                add(errs, ctx, "const", format!("{} does not match: {}", field, show(c)));
+            }
+        }
+
+        // numbers
+        if let Some(x) = num(v) {
+            if let Some(m) = get("multipleOf").and_then(num) {
+                let q = x / m;
+                if m > 0.0 && (q - q.round()).abs() > 1e-9 {
+                    add(errs, ctx, "multiple_of", format!("Must be a multiple of {}", show(get("multipleOf").unwrap_or(&Value::Null))));
+                }
+            }
+            let excl = |k: &str| get(k);
+            if let Some(min) = get("minimum") {
+                let m = num(min).unwrap_or(f64::NEG_INFINITY);
+                if matches!(excl("exclusiveMinimum"), Some(Value::Bool(true))) {
+                    if x <= m {
+                        add(errs, ctx, "number_gt", format!("Must be greater than {}", show(min)));
+                    }
+                } else if x < m {
+                    add(errs, ctx, "number_gte", format!("Must be greater than or equal to {}", show(min)));
+                }
+            }
+            if let Some(Value::Number(m)) = excl("exclusiveMinimum") {
+                if x <= m.as_f64() {
+                    add(errs, ctx, "number_gt", format!("Must be greater than {}", m));
+                }
+            }
+            if let Some(max) = get("maximum") {
+                let m = num(max).unwrap_or(f64::INFINITY);
+                if matches!(excl("exclusiveMaximum"), Some(Value::Bool(true))) {
+                    if x >= m {
+                        add(errs, ctx, "number_lt", format!("Must be less than {}", show(max)));
+                    }
+                } else if x > m {
+                    add(errs, ctx, "number_lte", format!("Must be less than or equal to {}", show(max)));
+                }
+            }
+            if let Some(Value::Number(m)) = excl("exclusiveMaximum") {
+                if x >= m.as_f64() {
+                    add(errs, ctx, "number_lt", format!("Must be less than {}", m));
+                }
+            }
+        }
+
+        // strings
+        if let Value::String(st) = v {
+            let len = st.chars().count() as f64;
+            if let Some(m) = get("minLength") {
+                if len < num(m).unwrap_or(0.0) {
+                    add(errs, ctx, "string_gte", format!("String length must be greater than or equal to {}", show(m)));
+                }
+            }
+            if let Some(m) = get("maxLength") {
+                if len > num(m).unwrap_or(f64::INFINITY) {
+                    add(errs, ctx, "string_lte", format!("String length must be less than or equal to {}", show(m)));
+                }
+            }
+            if let Some(Value::String(p)) = get("pattern") {
+                if let Ok(re) = crate::builtins::regex::compile(p) {
+                    if !re.is_match(st) {
+                        add(errs, ctx, "pattern", format!("Does not match pattern '{}'", p));
+                    }
+                }
+            }
+        }
+
+        // arrays
+        let items: Option<Vec<&Value>> = match v {
+            Value::Array(a) => Some(a.iter().collect()),
+            Value::Set(s) => Some(s.iter().collect()),
+            _ => None,
+        };
+        if let Some(items) = items {
+            let n = items.len() as f64;
+            if let Some(m) = get("minItems") {
+                if n < num(m).unwrap_or(0.0) {
+                    add(errs, ctx, "array_min_items", format!("Array must have at least {} items", show(m)));
+                }
+            }
+            if let Some(m) = get("maxItems") {
+                if n > num(m).unwrap_or(f64::INFINITY) {
+                    add(errs, ctx, "array_max_items", format!("Array must have at most {} items", show(m)));
+                }
+            }
+            if matches!(get("uniqueItems"), Some(Value::Bool(true))) {
+                'outer: for i in 0..items.len() {
+                    for j in i + 1..items.len() {
+                        if json_eq(items[i], items[j]) {
+                            add(errs, ctx, "unique", format!("array items[{},{}] must be unique", i, j));
+                            break 'outer;
+                        }
+                    }
+                }
+            }
+            match get("items") {
+                Some(Value::Array(schemas)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        match schemas.get(i) {
+                            Some(sub) => validate(sub, root, item, &child(ctx, &i.to_string()), errs, depth + 1),
+                            None => match get("additionalItems") {
+                                Some(Value::Bool(false)) => {
+                                    errs.push(Err { context: ctx.to_string(), kind: "array_no_additional_items", desc: "No additional items allowed on array".into() });
+                                    break;
+                                }
+                                Some(sub @ Value::Object(_)) => validate(sub, root, item, &child(ctx, &i.to_string()), errs, depth + 1),
+                                _ => {}
+                            },
+                        }
+                    }
+                }
+                Some(sub) => {
+                    for (i, item) in items.iter().enumerate() {
+                        validate(sub, root, item, &child(ctx, &i.to_string()), errs, depth + 1);
+                    }
+                }
+                None => {}
+            }
+            if let Some(sub) = get("contains") {
+                let found = items.iter().any(|item| {
+                    let mut e = Vec::new();
+                    validate(sub, root, item, ctx, &mut e, depth + 1);
+                    e.is_empty()
+                });
+                if !found {
+                    errs.push(Err { context: ctx.to_string(), kind: "contains", desc: "At least one of the items must match".into() });
+                }
+            }
+        }
+
+        // objects
+        if let Value::Object(obj) = v {
+            let n = obj.len() as f64;
+            if let Some(m) = get("minProperties") {
+                if n < num(m).unwrap_or(0.0) {
+                    add(errs, ctx, "array_min_properties", format!("Must have at least {} properties", show(m)));
+                }
+            }
+            if let Some(m) = get("maxProperties") {
+                if n > num(m).unwrap_or(f64::INFINITY) {
+                    add(errs, ctx, "array_max_properties", format!("Must have at most {} properties", show(m)));
+                }
+            }
+            if let Some(Value::Array(req)) = get("required") {
+                for r in req.iter() {
+                    if let Value::String(name) = r {
+                        if !obj.contains_key(r) {
+                            add(errs, ctx, "required", format!("{} is required", name));
+                        }
+                    }
+                }
+            }
+            if let Some(Value::Object(deps)) = get("dependencies") {
+                for (k, d) in deps.iter() {
+                    if !obj.contains_key(k) {
+                        continue;
+                    }
+                    match d {
+                        Value::Array(names) => {
+                            for dn in names.iter() {
+                                if !obj.contains_key(dn) {
+                                    add(errs, ctx, "missing_dependency", format!("Has a dependency on {}", dn.as_str().unwrap_or("")));
+                                }
+                            }
+                        }
+                        sub => validate(sub, root, v, ctx, errs, depth + 1),
+                    }
+                }
+            }
+            let props = match get("properties") {
+                Some(Value::Object(p)) => Some(p),
+                _ => None,
+            };
+            let pattern_props: Vec<(regex::Regex, &Value)> = match get("patternProperties") {
+                Some(Value::Object(p)) => p
+                    .iter()
+                    .filter_map(|(k, s)| Some(((*crate::builtins::regex::compile(k.as_str()?).ok()?).clone(), s)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (k, val) in obj.iter() {
+                let name = match k {
+                    Value::String(s) => s.to_string(),
+                    other => other.to_json(),
+                };
+                let cctx = child(ctx, &name);
+                let mut matched = false;
+                if let Some(sub) = props.and_then(|p| p.get(k)) {
+                    matched = true;
+                    validate(sub, root, val, &cctx, errs, depth + 1);
+                }
+                for (re, sub) in &pattern_props {
+                    if re.is_match(&name) {
+                        matched = true;
+                        validate(sub, root, val, &cctx, errs, depth + 1);
+                    }
+                }
+                if !matched {
+                    match get("additionalProperties") {
+                        Some(Value::Bool(false)) => errs.push(Err {
+                            context: ctx.to_string(),
+                            kind: "additional_property_not_allowed",
+                            desc: format!("Additional property {} is not allowed", name),
+                        }),
+                        Some(sub @ Value::Object(_)) => validate(sub, root, val, &cctx, errs, depth + 1),
+                        _ => {}
+                    }
+                }
+                if let Some(sub) = get("propertyNames") {
+                    let mut e = Vec::new();
+                    validate(sub, root, &Value::from(name.as_str()), &cctx, &mut e, depth + 1);
+                    if !e.is_empty() {
+                        errs.push(Err {
+                            context: ctx.to_string(),
+                            kind: "invalid_property_name",
+                            desc: format!("Property \"{}\" does not match pattern", name),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    mod tests {
+        use super::*;
+
+        fn json(t: &str) -> Value {
+            Value::from_json_str(t).unwrap()
+        }
+        fn m(doc: &str, schema: &str) -> String {
+            json_match_schema(&mut Ctx::new(0, true), &[json(doc), json(schema)]).unwrap().to_json()
+        }
+
+        #[test]
+        fn match_schema() {
+            let s = r#"{"properties": {"id": {"type": "integer"}}, "required": ["id"]}"#;
+            assert_eq!(m(r#"{"id": 5}"#, s), "[true,[]]");
+            assert_eq!(
+                m(r#"{"id": "foo"}"#, s),
+                r#"[false,[{"desc":"Invalid type. Expected: integer, given: string","error":"id: Invalid type. Expected: integer, given: string","field":"id","type":"invalid_type"}]]"#
+            );
+            assert_eq!(
+                m("{}", s),
+                r#"[false,[{"desc":"id is required","error":"(root): id is required","field":"(root)","type":"required"}]]"#
+            );
+            assert!(m(r#"{"value": "allow"}"#, r#"{"enum": []}"#).starts_with("[false"));
+            assert!(m(r#"{"a": [1, 2, 2]}"#, r#"{"properties": {"a": {"uniqueItems": true, "items": {"minimum": 2}}}}"#).contains("a.0"));
+            assert_eq!(m(r#"{"a": 1}"#, r##"{"definitions": {"x": {"type": "object"}}, "$ref": "#/definitions/x"}"##), "[true,[]]");
+            assert!(m(r#"{"a": 1, "b": 2}"#, r#"{"properties": {"a": {}}, "additionalProperties": false}"#).contains("Additional property b is not allowed"));
+        }
+
+        #[test]
+        fn invalid_schema() {
+            let e = json_match_schema(&mut Ctx::new(0, true), &[json("{}"), json(r#"{"properties": {"id": {"type": "unknown"}}}"#)]);
+            assert_eq!(
+                e,
+                Err(BuiltinError::Eval("json.match_schema: has a primitive type that is NOT VALID -- given: /unknown/ Expected valid values are:[array boolean integer number null object string]".into()))
+            );
+            let v = json_verify_schema(&mut Ctx::new(0, true), &[Value::from(r#"{"type": "string"}"#)]).unwrap();
+            assert_eq!(v.to_json(), "[true,null]");
+            let v = json_verify_schema(&mut Ctx::new(0, true), &[Value::from(r#"{"type": 1}"#)]).unwrap();
+            assert!(v.to_json().starts_with("[false,"));
+        }
     }
 }
 

@@ -124,12 +124,9 @@ fn any_match(a: &[Value], f: fn(&str, &str) -> bool) -> BuiltinResult {
 /// An integer operand whose fraction is a type error (OPA's `IntOperand`).
 fn int_operand(a: &[Value], i: usize) -> Result<i64, BuiltinError> {
     let n = arg_num(a, i)?;
-    match n {
-        Number::Big(b) => Ok(if num_traits::Signed::is_negative(&**b) { i64::MIN } else { i64::MAX }),
-        _ => n.as_i64().ok_or_else(|| {
-            BuiltinError::Type(format!("operand {} must be integer number but got floating-point number", i + 1))
-        }),
-    }
+    n.as_i64().filter(|_| n.is_integer()).ok_or_else(|| {
+        BuiltinError::Type(format!("operand {} must be integer number but got floating-point number", i + 1))
+    })
 }
 
 fn format_int(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
@@ -303,11 +300,13 @@ fn render_template(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let src = arg_str(a, 0)?;
     let vars = arg_object(a, 1)?;
     let root = Value::from_map(vars.clone());
-    let nodes = tmpl::parse(src).map_err(|e| BuiltinError::Eval(format!("template: {}", e)))?;
+    // Errors read like Go's for a template named "template".
+    let nodes = tmpl::parse(src).map_err(|e| BuiltinError::Eval(format!("template: template{}", e)))?;
     let mut out = String::new();
     let mut st = tmpl::State { vars: vec![("$".to_string(), Some(root.clone()))], out: &mut out, steps: 0 };
-    st.walk(&nodes, &Some(root)).map_err(|e| BuiltinError::Eval(format!("template: {}", e)))?;
-    Ok(Value::string(out))
+    st.walk(&nodes, &Some(root)).map_err(|e| BuiltinError::Eval(format!("template: template: {}", e)))?;
+    // OPA renders Go's `<no value>` (a missing key or a null) as `<undefined>`.
+    Ok(Value::string(out.replace("<no value>", "<undefined>")))
 }
 
 mod tmpl {
@@ -773,7 +772,7 @@ mod tmpl {
     /// Go's `%v` of the Go value OPA converts a Rego value to.
     fn print_go(out: &mut String, v: &V) {
         match v {
-            None => out.push_str("<undefined>"),
+            None | Some(Value::Null) => out.push_str("<no value>"),
             Some(v) => print_value(out, v),
         }
     }
@@ -1206,5 +1205,6 @@ mod tests {
         assert!(render("{{.a", "{}").is_err());
         assert!(render("{{if .a}}", "{}").is_err());
         assert!(render("{{foo .a}}", "{}").is_err());
+        assert_eq!(render("{{.n}} {{.xs}} <no value>", r#"{"n": null, "xs": [null]}"#).unwrap(), "<undefined> [<nil>] <undefined>");
     }
 }

@@ -1,0 +1,78 @@
+/**
+ * `serve` in each of its modes, as a user starts it: the native hot path
+ * with and without the cache, the TypeScript path, the transport ceiling,
+ * and bad flag values refused with exit code 2.
+ */
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { envoyCheckRequest } from '../helpers/envoy-request';
+import { checkV3, v3Client } from '../helpers/grpc-client';
+import { FIXTURES, ROOT } from '../helpers/server';
+
+const BIN = path.join(ROOT, 'bin', 'sark-authz.js');
+const POLICY = path.join(FIXTURES, 'policies', 'decisions.rego');
+
+/** Starts `serve` with extra flags; resolves to the bound address and a stop function. */
+function serve(flags: string[]): Promise<{ addr: string; stop: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--policy', POLICY, '--addr', '127.0.0.1:0', ...flags], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      for (const line of out.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const rec = JSON.parse(line) as { msg?: string; addr?: string };
+        if (rec.msg === 'serving' && rec.addr) {
+          clearTimeout(timer);
+          resolve({ addr: rec.addr, stop: () => (child.kill('SIGTERM'), exited) });
+        }
+      }
+    });
+    child.on('close', () => reject(new Error(`serve exited early: ${stderr}`)));
+  });
+}
+
+describe('cli: serve modes', function () {
+  this.timeout(60000);
+
+  for (const flags of [['--hot-path', 'native'], ['--hot-path', 'native', '--no-cache', '--cache-size', '10'], ['--hot-path', 'js'], ['--cache-ttl', '50', '--eval-timeout', '100']]) {
+    it(`decides with ${flags.join(' ')}`, async () => {
+      const srv = await serve(flags);
+      const client = v3Client(srv.addr);
+      try {
+        for (let i = 0; i < 3; i++) {
+          expect((await checkV3(client, envoyCheckRequest({ path: '/plain-allow' }))).status?.code).to.equal(GrpcStatus.OK);
+          expect((await checkV3(client, envoyCheckRequest({ path: '/plain-deny' }))).status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
+        }
+      } finally {
+        client.close();
+        expect(await srv.stop()).to.equal(0);
+      }
+    });
+  }
+
+  it('answers OK without reading requests in --transport-ceiling mode', async () => {
+    const srv = await serve(['--transport-ceiling']);
+    const client = v3Client(srv.addr);
+    try {
+      expect((await checkV3(client, envoyCheckRequest({ path: '/plain-deny' }))).status?.code).to.equal(GrpcStatus.OK);
+    } finally {
+      client.close();
+      await srv.stop();
+    }
+  });
+
+  for (const [flag, value] of [['--hot-path', 'fast'], ['--cache-size', '-1'], ['--cache-ttl', 'soon'], ['--eval-timeout', '1.5']]) {
+    it(`refuses ${flag} ${value} with exit code 2`, () => {
+      const r = spawnSync(process.execPath, [BIN, 'serve', '--policy', POLICY, flag, value], { cwd: ROOT, encoding: 'utf8', timeout: 20000 });
+      expect(r.status).to.equal(2);
+      expect(r.stderr).to.contain(flag);
+    });
+  }
+});

@@ -834,7 +834,8 @@ fn hex_float(x: f64, prec: Option<usize>, upper: bool) -> String {
             let half = 1u64 << (shift - 1);
             let rem = frac & ((1u64 << shift) - 1);
             frac >>= shift;
-            if rem > half || (rem == half && frac & 1 == 1) {
+            let odd = if p == 0 { lead & 1 == 1 } else { frac & 1 == 1 };
+            if rem > half || (rem == half && odd) {
                 frac += 1;
                 if frac >> (p * 4) != 0 {
                     frac &= (1u64 << (p * 4)) - 1;
@@ -1017,6 +1018,20 @@ mod tests {
         assert_eq!(f("%.3d", vec![Value::int(7)]), "007");
         assert_eq!(f("%c %q %U", vec![Value::int(65), Value::int(65), Value::int(65)]), "A 'A' U+0041");
         assert_eq!(f("%*d", vec![Value::int(4), Value::int(7)]), "   7");
+    }
+    #[test]
+    fn pathological() {
+        assert_eq!(f("%[", vec![]), "%!(NOVERB)");
+        assert_eq!(f("%[1", vec![Value::int(1)]), "%!(NOVERB)");
+        assert_eq!(f("%[x]d", vec![Value::int(1)]), "%!d(BADINDEX)");
+        assert_eq!(f("%.*d", vec![s("x"), Value::int(1)]), "%!(BADPREC)1");
+        assert_eq!(f("%-*d|", vec![Value::int(3), Value::int(1)]), "1  |");
+        assert_eq!(f("%99999999999d", vec![Value::int(1)]), "%!(NOVERB)%!(EXTRA int=1)");
+        assert_eq!(f("%.500f", vec![Value::float(0.1)]).len(), 502);
+        assert_eq!(f("%.20x", vec![Value::float(1.5)]), "0x1.80000000000000000000p+00");
+        assert_eq!(f("%.0x", vec![Value::float(1.5)]), "0x1p+01");
+        assert_eq!(f("%é", vec![Value::int(1)]), "%!é(int=1)");
+        assert_eq!(f("ü%dü", vec![Value::int(1)]), "ü1ü");
     }
     #[test]
     fn strs() {

@@ -315,6 +315,8 @@ mod tmpl {
 
     /// Upper bound on evaluation steps, so that nested ranges cannot run away.
     const MAX_STEPS: usize = 1_000_000;
+    /// Upper bound on nested parentheses in one action (parsing recurses on them).
+    const MAX_PARENS: usize = 100;
 
     #[derive(Debug, Clone)]
     pub enum Node {
@@ -371,15 +373,21 @@ mod tmpl {
         let b: Vec<char> = s.chars().collect();
         let mut i = 0;
         let mut out = Vec::new();
+        let mut depth = 0usize;
         let ident_char = |c: char| c == '_' || c.is_alphanumeric();
         while i < b.len() {
             let c = b[i];
             if c.is_whitespace() {
                 i += 1;
             } else if c == '(' {
+                depth += 1;
+                if depth > MAX_PARENS {
+                    return Err(format!(":{}: parentheses nested too deeply", line));
+                }
                 out.push(Tok::LParen);
                 i += 1;
             } else if c == ')' {
+                depth = depth.saturating_sub(1);
                 out.push(Tok::RParen);
                 i += 1;
             } else if c == '|' {
@@ -1205,6 +1213,10 @@ mod tests {
         assert!(render("{{.a", "{}").is_err());
         assert!(render("{{if .a}}", "{}").is_err());
         assert!(render("{{foo .a}}", "{}").is_err());
+        assert!(render(&format!("{{{{{}.a{}}}}}", "(".repeat(100_000), ")".repeat(100_000)), "{}").is_err());
+        assert!(render(&"{{if true}}".repeat(100_000), "{}").is_err());
+        assert!(render("{{range $i := .xs}}{{range $.xs}}{{range $.xs}}x{{end}}{{end}}{{end}}", &format!("{{\"xs\": [{}]}}", vec!["1"; 200].join(","))).is_err());
+        assert_eq!(render("{{(.a).b}} {{(len .xs)}}", r#"{"a": {"b": 7}, "xs": [1]}"#).unwrap(), "7 1");
         assert_eq!(render("{{.n}} {{.xs}} <no value>", r#"{"n": null, "xs": [null]}"#).unwrap(), "<undefined> [<nil>] <undefined>");
     }
 }

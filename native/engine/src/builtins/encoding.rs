@@ -550,7 +550,7 @@ mod yaml {
             Some((i, f)) => (i.is_empty() && int_like(f, 10)) || (int_like(i, 10) && (f.is_empty() || int_like(f, 10))),
             None => int_like(mant, 10),
         };
-        let exp_ok = exp.map_or(true, |e| int_like(e.strip_prefix(['+', '-']).unwrap_or(e), 10));
+        let exp_ok = exp.is_none_or(|e| int_like(e.strip_prefix(['+', '-']).unwrap_or(e), 10));
         if mant_ok && exp_ok {
             return true;
         }
@@ -574,7 +574,7 @@ mod yaml {
             return false;
         }
         let cs: Vec<char> = s.chars().collect();
-        let blank = |c: Option<&char>| c.map_or(true, |c| *c == ' ' || *c == '\t' || *c == '\n');
+        let blank = |c: Option<&char>| c.is_none_or(|c| *c == ' ' || *c == '\t' || *c == '\n');
         if cs.first() == Some(&' ') || cs.last() == Some(&' ') {
             return false;
         }
@@ -655,7 +655,7 @@ mod yaml {
                     1 => "|",
                     _ => "|+",
                 });
-                for line in body.split('\n').chain(std::iter::repeat("").take(trailing.saturating_sub(1))) {
+                for line in body.split('\n').chain(std::iter::repeat_n("", trailing.saturating_sub(1))) {
                     out.push('\n');
                     if !line.is_empty() {
                         out.push_str(&" ".repeat(indent + 2));
@@ -686,7 +686,7 @@ mod yaml {
         let Some((mant, exp)) = e.split_once('e') else { return e };
         let exp: i32 = exp.parse().unwrap_or(0);
         // Shortest 'g' switches to an exponent below 1e-4 and from 1e6 up.
-        if exp < -4 || exp >= 6 {
+        if !(-4..6).contains(&exp) {
             let sign = if exp < 0 { '-' } else { '+' };
             format!("{}e{}{:02}", mant, sign, exp.abs())
         } else {
@@ -1198,7 +1198,7 @@ mod schema {
                     any = true;
                     break;
                 }
-                if best.as_ref().map_or(true, |b| e.len() < b.len()) {
+                if best.as_ref().is_none_or(|b| e.len() < b.len()) {
                     best = Some(e);
                 }
             }
@@ -1215,7 +1215,7 @@ mod schema {
                 validate(sub, root, v, ctx, &mut e, depth + 1);
                 if e.is_empty() {
                     n += 1;
-                } else if best.as_ref().map_or(true, |b| e.len() < b.len()) {
+                } else if best.as_ref().is_none_or(|b| e.len() < b.len()) {
                     best = Some(e);
                 }
             }

@@ -20,8 +20,11 @@ pub fn register(r: &mut Registry) {
 /// gobwas/glob's special characters.
 const SPECIAL: &[char] = &['*', '?', '\\', '[', ']', '{', '}'];
 
-fn cache() -> &'static Cache<(String, Vec<char>), Arc<Regex>> {
-    static C: OnceLock<Cache<(String, Vec<char>), Arc<Regex>>> = OnceLock::new();
+/// Compiled globs by (pattern, delimiters).
+type GlobCache = Cache<(String, Vec<char>), Arc<Regex>>;
+
+fn cache() -> &'static GlobCache {
+    static C: OnceLock<GlobCache> = OnceLock::new();
     C.get_or_init(Cache::new)
 }
 

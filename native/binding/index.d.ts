@@ -11,7 +11,7 @@ export declare class RustOPAEngine {
   /** Options JSON: `maxSteps`, `maxDepth`, `timeoutMs`, `skipRequestBodyParse`, `dryRun`, `volatileTtlMs`. Returns a handle. */
   prepare(path: string, optionsJson?: string | null): number;
   /** `{"value"?:…, "cacheable":bool, "prints"?:[…]}` */
-  evaluate(handle: number, inputJson: string | null): string;
+  evaluate(handle: number, inputJson: string | null, deadlineMs?: number): string;
   /** Evaluates `count` times with the input parsed once; returns total nanoseconds. */
   bench(handle: number, inputJson: string | null, count: number): number;
   /** JSON array of input paths (arrays of steps) the decision can read. */

@@ -70,9 +70,9 @@ export class NativePreparedPolicy implements PreparedPolicy {
     return this.evaluateJson(JSON.stringify(input));
   }
 
-  evaluateJson(inputJson: string): EngineDecision {
+  evaluateJson(inputJson: string, deadlineMs = 0): EngineDecision {
     try {
-      return decisionFrom(this.engine.evaluate(this.handle, inputJson));
+      return decisionFrom(this.engine.evaluate(this.handle, inputJson, deadlineMs));
     } catch (err) {
       throw engineErrorFrom(err);
     }

@@ -39,8 +39,8 @@ export interface EngineDecision {
 export interface PreparedPolicy {
   /** Evaluates the prepared decision path against `input`. Throws EngineError. */
   evaluate(input: unknown): EngineDecision;
-  /** Same, with input already serialized as JSON (the cheaper path). */
-  evaluateJson(inputJson: string): EngineDecision;
+  /** Same, with input already serialized as JSON (the cheaper path); evaluation stops at `deadlineMs` (ms since the epoch, 0 = none). */
+  evaluateJson(inputJson: string, deadlineMs?: number): EngineDecision;
   /** The decision path, e.g. `data.envoy.authz.allow`. */
   readonly path: string;
 }

@@ -17,6 +17,8 @@ import { badRequestResponse, decisionToResponse, toV2Response, type Outcome, typ
 export interface CheckOptions {
   input?: InputOptions;
   response?: ResponseOptions;
+  /** Stop evaluating at this time (ms since the epoch; Envoy's grpc-timeout). 0 or absent = no deadline. */
+  deadlineMs?: number;
 }
 
 /** What a Check came to, for the log and metrics. */
@@ -42,10 +44,10 @@ export function decodeRequest(bytes: Uint8Array, version: ApiVersion): CheckRequ
   }
 }
 
-export function evaluate(policy: PreparedPolicy, input: unknown): unknown {
+export function evaluate(policy: PreparedPolicy, input: unknown, deadlineMs = 0): unknown {
   let decision: EngineDecision;
   try {
-    decision = policy.evaluateJson(JSON.stringify(input));
+    decision = policy.evaluateJson(JSON.stringify(input), deadlineMs);
   } catch (err) {
     throw AuthzError.from(err);
   }
@@ -73,7 +75,7 @@ export function check(policy: PreparedPolicy, bytes: Uint8Array, version: ApiVer
     if (!isBadRequest(err)) throw AuthzError.from(err);
     return { bytes: encodeResponse(badRequestResponse(decisionId), version), decisionId, requestId, outcome: 'bad_request', reason: err.code, detail: err.message };
   }
-  const decision = evaluate(policy, input);
+  const decision = evaluate(policy, input, options.deadlineMs);
   const { response, outcome } = decisionToResponse(decision, decisionId, options.response);
   return { bytes: encodeResponse(response, version), decisionId, requestId, outcome };
 }

@@ -138,7 +138,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           callback(null, r.bytes);
           event = { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, decisionId: () => p.lastDecisionId() };
         } else {
-          const result = check(policy, call.request, version, options.check);
+          const result = check(policy, call.request, version, { ...options.check, deadlineMs: deadlineMs(call) });
           callback(null, result.bytes);
           event = { outcome: result.outcome, grpcStatus: 0, code: result.reason, cacheHit: false, decisionId: () => result.decisionId };
           if (result.outcome === 'bad_request') {

@@ -187,14 +187,24 @@ fn limits_now(l: &EvalLimits) -> EvalLimits {
     l
 }
 
-/// `evaluate(handle, inputJson|null) -> '{"value":...,"cacheable":bool}'`
+/// The earlier of the prepared deadline and the caller's (ms since the epoch, 0 = none).
+fn with_deadline(mut l: EvalLimits, deadline_ms: f64) -> EvalLimits {
+    let ns = if deadline_ms > 0.0 { (deadline_ms * 1e6) as i64 } else { 0 };
+    if ns > 0 && (l.deadline_ns == 0 || ns < l.deadline_ns) {
+        l.deadline_ns = ns;
+    }
+    l
+}
+
+/// `evaluate(handle, inputJson|null, deadlineMs?) -> '{"value":...,"cacheable":bool}'`
 /// (`value` absent when undefined). Throws with the engine's error code.
 pub fn evaluate(c: &Call) -> JsResult<Val> {
     let env = c.env;
     let st = state(c)?;
     let p = prepared(st, env, c.arg(0)?)?;
     let input = if env.is_nullish(c.arg(1)?)? { None } else { Some(parse_json(&env.get_string(c.arg(1)?, "input")?, "input")?) };
-    let d = p.query.eval(input.as_ref(), &limits_now(&p.options.limits)).map_err(|e| JsError::new(e.code, e.to_string()))?;
+    let deadline_ms = env.get_number_or(c.arg(2)?, 0.0, "deadlineMs")?;
+    let d = p.query.eval(input.as_ref(), &with_deadline(limits_now(&p.options.limits), deadline_ms)).map_err(|e| JsError::new(e.code, e.to_string()))?;
     let mut m = Map::new();
     if let Some(v) = d.value {
         m.insert(Value::from("value"), v);

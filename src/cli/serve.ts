@@ -38,6 +38,8 @@ grpc.health.v1 and server reflection, deciding with the given Rego policy.
   --volatile-cache-ttl MS    cache decisions that reached a non-deterministic builtin for MS ms (default: never cache them)
   --eval-timeout MS          wall-clock budget of one evaluation (default 0: Envoy's grpc-timeout only)
   --transport-ceiling        benchmark mode: answer OK without reading requests
+  --enable-reflection BOOL   serve gRPC server reflection (default true)
+  --grpc-max-recv-msg-size N largest CheckRequest accepted, bytes (default 4194304, as opa-envoy-plugin)
   --log-level LEVEL          trace, debug, info, warn, error (default info)
   -h, --help                 this help
 
@@ -73,6 +75,8 @@ function parse(argv: string[]) {
         'volatile-cache-ttl': { type: 'string' },
         'eval-timeout': { type: 'string' },
         'transport-ceiling': { type: 'boolean', default: false },
+        'enable-reflection': { type: 'string', default: 'true' },
+        'grpc-max-recv-msg-size': { type: 'string', default: String(4 * 1024 * 1024) },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -124,7 +128,9 @@ async function run(argv: string[]): Promise<number> {
   if (!LEVELS.includes(level as Level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
   const hotPath = values['hot-path'] as HotPath;
   if (hotPath !== 'native' && hotPath !== 'js') throw new UsageError('--hot-path must be native or js');
-  for (const f of ['cache-size', 'cache-bytes', 'cache-ttl', 'volatile-cache-ttl', 'eval-timeout']) intFlag(values, f);
+  for (const f of ['cache-size', 'cache-bytes', 'cache-ttl', 'volatile-cache-ttl', 'eval-timeout', 'grpc-max-recv-msg-size']) intFlag(values, f);
+  const reflection = values['enable-reflection'];
+  if (reflection !== 'true' && reflection !== 'false') throw new UsageError('--enable-reflection must be true or false');
 
   let policy: PreparedPolicy;
   let addr: string;
@@ -147,6 +153,8 @@ async function run(argv: string[]): Promise<number> {
     hotPath,
     cache: cacheFrom(values),
     transportCeiling: values['transport-ceiling'],
+    reflection: values['enable-reflection'] === 'true',
+    grpcOptions: { 'grpc.max_receive_message_length': intFlag(values, 'grpc-max-recv-msg-size') },
   });
   try {
     await server.listen();

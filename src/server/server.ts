@@ -44,6 +44,8 @@ export interface AuthzServerOptions {
   hotPath?: HotPath;
   /** The decision cache (native hot path only); null or absent = no caching. */
   cache?: DecisionCache | null;
+  /** Serve gRPC server reflection (so grpcurl can list and describe). Default true. */
+  reflection?: boolean;
   /** Benchmark mode: answer every Check with a precomputed OK without reading it (the transport ceiling). */
   transportCeiling?: boolean;
   /** Told about every Check after it is answered (metrics, decision logs). Must not throw. */
@@ -164,7 +166,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });
   }
   health.addToServer(server);
-  addReflection(server);
+  if (options.reflection ?? true) addReflection(server);
 
   const setHealth = (s: 'SERVING' | 'NOT_SERVING') => {
     for (const name of ['', AUTHORIZATION_SERVICES.v3, AUTHORIZATION_SERVICES.v2]) health.setStatus(name, s);

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { envoyCheckRequest } from '../helpers/envoy-request';
-import { checkV3, v3Client } from '../helpers/grpc-client';
+import { checkV3, reflectionRequest, v3Client } from '../helpers/grpc-client';
 import { FIXTURES, ROOT } from '../helpers/server';
 
 const BIN = path.join(ROOT, 'bin', 'sark-authz.js');
@@ -68,7 +68,37 @@ describe('cli: serve modes', function () {
     }
   });
 
-  for (const [flag, value] of [['--hot-path', 'fast'], ['--cache-size', '-1'], ['--cache-ttl', 'soon'], ['--eval-timeout', '1.5']]) {
+  it('refuses a CheckRequest larger than --grpc-max-recv-msg-size and keeps serving', async () => {
+    const srv = await serve(['--grpc-max-recv-msg-size', '2000']);
+    const client = v3Client(srv.addr);
+    try {
+      const big = envoyCheckRequest({ method: 'POST', path: '/plain-allow', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(5000) });
+      const err = await checkV3(client, big).then(
+        () => undefined,
+        (e: { code?: number }) => e,
+      );
+      expect(err?.code).to.equal(GrpcStatus.RESOURCE_EXHAUSTED);
+      expect((await checkV3(client, envoyCheckRequest({ path: '/plain-allow' }))).status?.code).to.equal(GrpcStatus.OK);
+    } finally {
+      client.close();
+      await srv.stop();
+    }
+  });
+
+  it('serves no reflection with --enable-reflection false', async () => {
+    const srv = await serve(['--enable-reflection', 'false']);
+    try {
+      const err = await reflectionRequest(srv.addr, { list_services: '' }).then(
+        () => undefined,
+        (e: { code?: number }) => e,
+      );
+      expect(err?.code).to.equal(GrpcStatus.UNIMPLEMENTED);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  for (const [flag, value] of [['--hot-path', 'fast'], ['--enable-reflection', 'maybe'], ['--cache-size', '-1'], ['--cache-ttl', 'soon'], ['--eval-timeout', '1.5']]) {
     it(`refuses ${flag} ${value} with exit code 2`, () => {
       const r = spawnSync(process.execPath, [BIN, 'serve', '--policy', POLICY, flag, value], { cwd: ROOT, encoding: 'utf8', timeout: 20000 });
       expect(r.status).to.equal(2);

@@ -183,6 +183,10 @@ fn go_lower(s: &str) -> String {
     }
     s.chars()
         .map(|c| {
+            if c == '\u{130}' {
+                // Simple case mapping (Go's): İ lowers to a plain i.
+                return 'i';
+            }
             let mut l = c.to_lowercase();
             match (l.next(), l.next()) {
                 (Some(x), None) => x,
@@ -1186,6 +1190,7 @@ mod tests {
         );
         assert_eq!(go_upper("straße"), "STRAßE");
         assert_eq!(go_lower("ΑΣ"), "ασ");
+        assert_eq!(go_lower("İ"), "i");
     }
 
     fn render(t: &str, vars: &str) -> Result<String, BuiltinError> {

@@ -49,19 +49,29 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
     }
 
     pub(crate) fn get_or_try<E>(&self, key: K, make: impl FnOnce(&K) -> Result<V, E>) -> Result<V, E> {
-        if let Ok(m) = self.map.read() {
-            if let Some(v) = m.get(&key) {
-                return Ok(v.clone());
-            }
+        if let Some(v) = self.get(&key) {
+            return Ok(v);
         }
         let v = make(&key)?;
+        self.insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// A cached value by borrowed key (no allocation on a hit).
+    pub(crate) fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.map.read().ok().and_then(|m| m.get(key).cloned())
+    }
+
+    pub(crate) fn insert(&self, key: K, v: V) {
         if let Ok(mut m) = self.map.write() {
             if m.len() >= CACHE_MAX {
                 m.clear();
             }
-            m.insert(key, v.clone());
+            m.insert(key, v);
         }
-        Ok(v)
     }
 }
 
@@ -72,6 +82,9 @@ fn cache() -> &'static Cache<String, Arc<Regex>> {
 
 /// The compiled form of a Go pattern, from the cache when seen before.
 pub(crate) fn compile(pattern: &str) -> Result<Arc<Regex>, BuiltinError> {
+    if let Some(re) = cache().get(pattern) {
+        return Ok(re);
+    }
     cache().get_or_try(pattern.to_string(), |p| compile_uncached(p).map(Arc::new).map_err(BuiltinError::Eval))
 }
 

@@ -414,11 +414,7 @@ fn fmt_integer(out: &mut String, v: i64, base: u64, verb: char, digits: &[u8], f
     if fl.sharp {
         match base {
             2 => buf.extend_from_slice(b"b0"),
-            8 => {
-                if buf.last() != Some(&b'0') {
-                    buf.push(b'0');
-                }
-            }
+            8 if buf.last() != Some(&b'0') => buf.push(b'0'),
             16 => {
                 buf.push(digits[16]);
                 buf.push(b'0');
@@ -962,9 +958,9 @@ mod tests {
     fn basics() {
         assert_eq!(f("hi %s", vec![s("there")]), "hi there");
         assert_eq!(f("hi %02X.%02X", vec![Value::int(127), Value::int(1)]), "hi 7F.01");
-        assert_eq!(f("hi %.2f", vec![Value::float(3.1415)]), "hi 3.14");
+        assert_eq!(f("hi %.2f", vec![Value::float(3.1482)]), "hi 3.15");
         assert_eq!(f("hi %s", vec![Value::Bool(true)]), "hi true");
-        assert_eq!(f("%v", vec![Value::from(vec![s("there"), Value::int(5), Value::float(3.14)])]), r#"["there", 5, 3.14]"#);
+        assert_eq!(f("%v", vec![Value::from(vec![s("there"), Value::int(5), Value::float(3.25)])]), r#"["there", 5, 3.25]"#);
         assert_eq!(f("%d%%", vec![Value::int(5)]), "5%");
     }
     #[test]
@@ -999,8 +995,8 @@ mod tests {
         assert_eq!(f("%g", vec![Value::float(100000.5)]), "100000.5");
         assert_eq!(f("%.3g", vec![Value::float(1234.5)]), "1.23e+03");
         assert_eq!(f("%.3g", vec![Value::float(0.5)]), "0.5");
-        assert_eq!(f("%8.3f|", vec![Value::float(-3.14159)]), "  -3.142|");
-        assert_eq!(f("%08.3f", vec![Value::float(-3.14159)]), "-003.142");
+        assert_eq!(f("%8.3f|", vec![Value::float(-3.14259)]), "  -3.143|");
+        assert_eq!(f("%08.3f", vec![Value::float(-3.14259)]), "-003.143");
         assert_eq!(f("%-8.2f|", vec![Value::float(2.5)]), "2.50    |");
         assert_eq!(f("%+.1f", vec![Value::float(2.25)]), "+2.2");
         assert_eq!(f("%f", vec![Value::float(0.000001)]), "0.000001");

@@ -84,7 +84,7 @@ fn strings_array<'a>(it: impl IntoIterator<Item = &'a str>) -> Value {
 }
 
 /// The strings of a string, array or set operand (`kinds` names what is accepted).
-fn str_items<'a>(a: &'a [Value], i: usize, allow_string: bool) -> Result<Vec<&'a str>, BuiltinError> {
+fn str_items(a: &[Value], i: usize, allow_string: bool) -> Result<Vec<&str>, BuiltinError> {
     let elems: Box<dyn Iterator<Item = &Value>> = match a.get(i) {
         Some(Value::String(s)) if allow_string => return Ok(vec![s]),
         Some(Value::Array(v)) => Box::new(v.iter()),
@@ -557,7 +557,7 @@ mod tmpl {
     }
 
     /// How a list of nodes ended.
-    enum End {
+    enum Close {
         Eof,
         End,
         Else(Vec<Tok>),
@@ -568,14 +568,14 @@ mod tmpl {
         let mut p = Parser { items, pos: 0 };
         let (nodes, end) = p.list(0)?;
         match end {
-            End::Eof => Ok(nodes),
-            End::End => Err(":1: unexpected {{end}}".into()),
-            End::Else(_) => Err(":1: unexpected {{else}}".into()),
+            Close::Eof => Ok(nodes),
+            Close::End => Err(":1: unexpected {{end}}".into()),
+            Close::Else(_) => Err(":1: unexpected {{else}}".into()),
         }
     }
 
     impl Parser {
-        fn list(&mut self, depth: usize) -> Result<(Vec<Node>, End), String> {
+        fn list(&mut self, depth: usize) -> Result<(Vec<Node>, Close), String> {
             if depth > 100 {
                 return Err("template nested too deeply".into());
             }
@@ -591,8 +591,8 @@ mod tmpl {
                     Item::Action(t, l) => (t.clone(), *l),
                 };
                 match toks.first() {
-                    Some(Tok::Ident(k)) if k == "end" => return Ok((nodes, End::End)),
-                    Some(Tok::Ident(k)) if k == "else" => return Ok((nodes, End::Else(toks[1..].to_vec()))),
+                    Some(Tok::Ident(k)) if k == "end" => return Ok((nodes, Close::End)),
+                    Some(Tok::Ident(k)) if k == "else" => return Ok((nodes, Close::Else(toks[1..].to_vec()))),
                     Some(Tok::Ident(k)) if k == "if" || k == "with" || k == "range" => {
                         let kind = k.clone();
                         let node = self.control(&kind, &toks[1..], line, depth)?;
@@ -607,22 +607,22 @@ mod tmpl {
                     _ => nodes.push(Node::Action(pipeline(&toks, line, true)?)),
                 }
             }
-            Ok((nodes, End::Eof))
+            Ok((nodes, Close::Eof))
         }
 
         fn control(&mut self, kind: &str, toks: &[Tok], line: usize, depth: usize) -> Result<Node, String> {
             let pipe = pipeline(toks, line, kind == "range" || kind == "if" || kind == "with")?;
             let (body, end) = self.list(depth + 1)?;
             let els = match end {
-                End::Eof => return Err(format!(":{}: unexpected EOF", line)),
-                End::End => Vec::new(),
-                End::Else(rest) => {
+                Close::Eof => return Err(format!(":{}: unexpected EOF", line)),
+                Close::End => Vec::new(),
+                Close::Else(rest) => {
                     if rest.is_empty() {
                         let (els, end2) = self.list(depth + 1)?;
                         match end2 {
-                            End::End => els,
-                            End::Eof => return Err(format!(":{}: unexpected EOF", line)),
-                            End::Else(_) => return Err(format!(":{}: expected end; found {{{{else}}}}", line)),
+                            Close::End => els,
+                            Close::Eof => return Err(format!(":{}: unexpected EOF", line)),
+                            Close::Else(_) => return Err(format!(":{}: expected end; found {{{{else}}}}", line)),
                         }
                     } else {
                         // `{{else if ...}}` / `{{else with ...}}`: a nested control sharing our `{{end}}`.

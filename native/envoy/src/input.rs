@@ -102,9 +102,15 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
 
     let empty = Map::new();
     let http = http_request(&input).unwrap_or(&empty);
-    let get_str = |k: &'static str| http.get(&s(k)).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let path = get_str("path");
-    let body_text = get_str("body");
+    // Shared, not copied: the strings stay in the document too.
+    let get_str = |k: &'static str| match http.get(&s(k)) {
+        Some(Value::String(a)) => Some(a.clone()),
+        _ => None,
+    };
+    let path_arc = get_str("path");
+    let body_arc = get_str("body");
+    let path: &str = path_arc.as_deref().unwrap_or("");
+    let body_text: &str = body_arc.as_deref().unwrap_or("");
     let raw_body = match http.get(&s(if naming == Naming::Json { "rawBody" } else { "raw_body" })) {
         Some(Value::String(b64)) => base64::decode(b64.as_bytes()).unwrap_or_default(),
         _ => Vec::new(),
@@ -129,10 +135,15 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
     }
 
     input.insert(s("version"), version_info(version));
-    input.insert(s("parsed_path"), url::parsed_path(&path).map_err(RequestError::BadUrl)?);
-    input.insert(s("parsed_query"), url::parsed_query(&path).map_err(RequestError::BadUrl)?);
+    input.insert(s("parsed_path"), url::parsed_path(path).map_err(RequestError::BadUrl)?);
+    // A query the decision cannot read is only validated (a bad one is still a 400).
+    if projection.map_or(true, |p| p.wants("parsed_query")) {
+        input.insert(s("parsed_query"), url::parsed_query(path).map_err(RequestError::BadUrl)?);
+    } else {
+        url::validate_query(path).map_err(RequestError::BadUrl)?;
+    }
     if !opts.skip_body_parse {
-        let (parsed, truncated) = body::parse(&headers, &body_text, &raw_body).map_err(RequestError::BadBody)?;
+        let (parsed, truncated) = body::parse(&headers, body_text, &raw_body).map_err(RequestError::BadBody)?;
         input.insert(s("parsed_body"), parsed);
         input.insert(s("truncated_body"), Value::Bool(truncated));
     }

@@ -70,6 +70,9 @@ impl<'a> Sel<'a> {
 pub struct Projection {
     /// Below `attributes`.
     pub attributes: Node,
+    /// Top-level keys of the input the decision reads (all when `top_all`).
+    top_keys: Vec<String>,
+    top_all: bool,
 }
 
 /// Header entries request validation and body parsing read.
@@ -80,7 +83,14 @@ impl Projection {
     /// input). `json_names`: v3 (`rawBody`) or v2 (`raw_body`) field names.
     pub fn from_input_paths(paths: &[Vec<Value>], json_names: bool) -> Projection {
         let mut attributes = Node::default();
+        let mut top_keys = Vec::new();
+        let mut top_all = false;
         for path in paths {
+            match path.first() {
+                None => top_all = true,
+                Some(Value::String(k)) => top_keys.push(k.to_string()),
+                Some(_) => {}
+            }
             let steps: Vec<&str> = path.iter().map_while(|s| s.as_str()).collect();
             // A non-string step (an array index, a number) keeps its prefix whole.
             match steps.split_first() {
@@ -98,7 +108,12 @@ impl Projection {
         }
         // source_principal is derived from attributes.source.principal.
         attributes.insert(&["source", "principal"]);
-        Projection { attributes }
+        Projection { attributes, top_keys, top_all }
+    }
+
+    /// Whether the decision can read top-level input key `k` (`parsed_query`, ...).
+    pub fn wants(&self, k: &str) -> bool {
+        self.top_all || self.top_keys.iter().any(|t| t == k)
     }
 
     pub fn attributes(&self) -> Sel<'_> {

@@ -72,6 +72,30 @@ pub fn parsed_query(path: &str) -> Result<Value, UrlError> {
     parse_query(raw).map(Value::from_map)
 }
 
+/// Whether `parsed_query` of `path` would succeed, without building it.
+pub fn validate_query(path: &str) -> Result<(), UrlError> {
+    let raw = path.split_once('?').map_or("", |(_, q)| q);
+    for part in raw.split('&') {
+        if part.contains(';') {
+            return Err(UrlError::Semicolon);
+        }
+        let b = part.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let ok = b.get(i + 1).copied().and_then(hex).is_some() && b.get(i + 2).copied().and_then(hex).is_some();
+                if !ok {
+                    return Err(UrlError::InvalidEscape);
+                }
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Go's `url.ParseQuery`: pairs split on `&`, `+` as space; the first error wins.
 pub fn parse_query(raw: &str) -> Result<Map, UrlError> {
     let mut m = Map::new();
@@ -119,6 +143,13 @@ mod tests {
         assert_eq!(p("//admin/x"), r#"["","admin","x"]"#);
         assert_eq!(p("/a+b"), r#"["a+b"]"#);
         assert!(parsed_path("/bad%zz").is_err());
+    }
+
+    #[test]
+    fn validates_queries_as_parsing_does() {
+        for q in ["/x", "/x?a=1&b=%20", "/x?a=%zz", "/x?a;b", "/x?%", "/x?a=1&&b", "/x?a=%2", "/x?k%41=v"] {
+            assert_eq!(validate_query(q).is_ok(), parsed_query(q).is_ok(), "{}", q);
+        }
     }
 
     #[test]

@@ -129,38 +129,40 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     const service = AUTHORIZATION_SERVICES[version];
     const wire = version === 'v3' ? 3 : 2;
     const ceiling = ceilingResponse(version);
+    /** Tells the observer (metrics, decision logs) what a Check came to; never throws. */
+    const observe = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api'>) => {
+      if (!observer) return;
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      try {
+        observer.onCheck({ ...event, api: version, seconds, request: call.request, policy });
+      } catch (err) {
+        logger.error({ err }, 'check observer failed');
+      }
+    };
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {
       if (options.transportCeiling) return callback(null, ceiling);
       const started = observer ? process.hrtime.bigint() : 0n;
-      let event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api'>;
       try {
         if (hotPath === 'native' && policy instanceof NativePreparedPolicy) {
           const p = policy;
           const r = p.checkBytes(call.request, wire, nativeCache, deadlineMs(call));
           callback(null, r.bytes);
-          event = { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, decisionId: () => p.lastDecisionId() };
+          // Nothing is allocated for the observer unless there is one.
+          if (observer) observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, decisionId: () => p.lastDecisionId() });
         } else {
           const result = check(policy, call.request, version, { ...options.check, deadlineMs: deadlineMs(call) });
           callback(null, result.bytes);
-          event = { outcome: result.outcome, grpcStatus: 0, code: result.reason, cacheHit: false, decisionId: () => result.decisionId };
           if (result.outcome === 'bad_request') {
             logger.info({ decision_id: result.decisionId, request_id: result.requestId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
           }
+          if (observer) observe(call, started, { outcome: result.outcome, grpcStatus: 0, code: result.reason, cacheHit: false, decisionId: () => result.decisionId });
         }
       } catch (thrown) {
         const err = AuthzError.from(thrown);
         const status = clientStatus(err.code);
         logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
         callback({ code: status.code, details: status.message });
-        event = { outcome: 'error', grpcStatus: status.code, code: err.code, cacheHit: false, decisionId: () => undefined };
-      }
-      if (observer) {
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        try {
-          observer.onCheck({ ...event, api: version, seconds, request: call.request, policy });
-        } catch (err) {
-          logger.error({ err }, 'check observer failed');
-        }
+        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, cacheHit: false, decisionId: () => undefined });
       }
     };
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });

@@ -6,6 +6,13 @@ use crate::value::{Set, Value};
 pub fn register(r: &mut Registry) {
     r.func("sets", "intersection", "(set[set[any]]) => set[any]", intersection);
     r.func("sets", "union", "(set[set[any]]) => set[any]", union);
+    // Deprecated (v0 only, as `a - b`); the compiler refuses it in v1 modules.
+    r.func("sets", "set_diff", "(set[any], set[any]) => set[any]", set_diff);
+}
+
+fn set_diff(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+    let (x, y) = (arg_set(a, 0)?, arg_set(a, 1)?);
+    Ok(Value::from_set(x.iter().filter(|v| !y.contains(v)).cloned().collect()))
 }
 
 fn inner(a: &[Value]) -> Result<Vec<&Set>, BuiltinError> {
@@ -52,5 +59,16 @@ mod tests {
     #[test]
     fn uni_empty() {
         assert_eq!(union(&mut Ctx::new(0, true), &[set(vec![])]), Ok(set(vec![])));
+    }
+}
+
+#[cfg(test)]
+mod set_diff_tests {
+    use super::*;
+
+    #[test]
+    fn set_diff_keeps_what_the_second_set_lacks() {
+        let s = |xs: &[i64]| Value::from_set(xs.iter().map(|&x| Value::int(x)).collect());
+        assert_eq!(set_diff(&mut Ctx::new(0, true), &[s(&[1, 2, 3]), s(&[2, 4])]), Ok(s(&[1, 3])));
     }
 }

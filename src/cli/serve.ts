@@ -14,6 +14,8 @@ import { AuthzError } from '../envoy/errors';
 import { createDecisionCache, DEFAULT_CACHE_SIZING } from '../cache/create-cache';
 import type { DecisionCache } from '../cache/types';
 import { createAuthzServer, DEFAULT_ADDR, type HotPath } from '../server/server';
+import { createMetrics } from '../telemetry/metrics';
+import { createOpsHttpServer, splitHostPort } from '../telemetry/ops-http';
 import { EXIT, UsageError, type Command } from './command';
 
 export const DEFAULT_DECISION_PATH = 'envoy/authz/allow';
@@ -40,6 +42,7 @@ grpc.health.v1 and server reflection, deciding with the given Rego policy.
   --transport-ceiling        benchmark mode: answer OK without reading requests
   --enable-reflection BOOL   serve gRPC server reflection (default true)
   --grpc-max-recv-msg-size N largest CheckRequest accepted, bytes (default 4194304, as opa-envoy-plugin)
+  --metrics-addr HOST:PORT   serve /metrics, /health and /health/ready over HTTP here (default: off)
   --log-level LEVEL          trace, debug, info, warn, error (default info)
   -h, --help                 this help
 
@@ -77,6 +80,7 @@ function parse(argv: string[]) {
         'transport-ceiling': { type: 'boolean', default: false },
         'enable-reflection': { type: 'string', default: 'true' },
         'grpc-max-recv-msg-size': { type: 'string', default: String(4 * 1024 * 1024) },
+        'metrics-addr': { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -145,18 +149,33 @@ async function run(argv: string[]): Promise<number> {
   }
 
   const logger = pino({ name: 'sark-authz', level });
+  const metricsAddr = values['metrics-addr'];
+  if (metricsAddr !== undefined) splitHostPort(metricsAddr);
+  const metrics = metricsAddr !== undefined ? createMetrics() : null;
+  const cache = cacheFrom(values);
+  metrics?.watchCache(cache);
+  metrics?.policyActivated('', 'files');
   const server = createAuthzServer({
     policy,
     addr,
     logger,
     check: { input: { skipRequestBodyParse: values['skip-request-body-parse'] }, response: { dryRun: values['dry-run'] } },
     hotPath,
-    cache: cacheFrom(values),
+    cache,
+    observer: metrics ?? undefined,
     transportCeiling: values['transport-ceiling'],
     reflection: values['enable-reflection'] === 'true',
     grpcOptions: { 'grpc.max_receive_message_length': intFlag(values, 'grpc-max-recv-msg-size') },
   });
+  const ops = metrics
+    ? createOpsHttpServer({
+        addr: metricsAddr!,
+        metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.text() }),
+        readiness: () => ({ ready: true }),
+      })
+    : null;
   try {
+    if (ops) logger.info({ addr: await ops.listen() }, 'ops http serving');
     await server.listen();
   } catch (err) {
     const e = AuthzError.from(err);
@@ -169,6 +188,7 @@ async function run(argv: string[]): Promise<number> {
   });
   logger.info({ signal }, 'shutting down');
   await server.close();
+  await ops?.close();
   return EXIT.ok;
 }
 

@@ -6,7 +6,7 @@ use crate::napi::{Call, Env, JsError, JsResult, Tagged, Val};
 use sark_cache::Cache;
 use sark_engine::value::Map;
 use sark_engine::{CompileOptions, Diagnostic, EvalLimits, Policy, PreparedQuery, SourceFile, Value};
-use sark_envoy::{ApiVersion, CheckOptions, CheckResult, Outcome, Projection};
+use sark_envoy::{ApiVersion, CheckOptions, CheckResult, Naming, Outcome, Projection};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -354,6 +354,28 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
     let p = st.prepared.get(h).ok_or_else(|| JsError::arg("unknown prepared handle"))?;
     let decision_id = new_decision_id();
     let projection = if version == ApiVersion::V3 { &p.projection_v3 } else { &p.projection_v2 };
+    // The cache key comes from the request bytes the decision can read: a
+    // hit answers without decoding anything. (Keys that cannot be made —
+    // malformed bytes, huge bodies — just bypass the cache.)
+    let mut keyed = false;
+    if let Some(cache) = cache {
+        let key = &mut st.key;
+        key.clear();
+        key.extend_from_slice(&(h as u64).to_le_bytes());
+        key.extend_from_slice(&p.revision.to_le_bytes());
+        key.push(if version == ApiVersion::V3 { 3 } else { 2 });
+        let naming = if version == ApiVersion::V3 { Naming::Json } else { Naming::Proto };
+        keyed = matches!(sark_envoy::wire_key::write_wire_key(key, request, naming, projection), Ok(true));
+        if keyed {
+            if let Some(hit) = cache.get(key) {
+                if let Some(bytes) = from_cached(&hit, &decision_id) {
+                    st.last_decision_id = decision_id;
+                    let flags = hit.first().map_or(0, |f| u64::from(*f)) | FLAG_CACHE_HIT;
+                    return Ok(Ok((bytes, flags)));
+                }
+            }
+        }
+    }
     let input = match sark_envoy::check_request_to_projected_input(request, version, &p.options.input, projection) {
         Ok(v) => v,
         Err(sark_envoy::RequestError::Malformed(e)) => return Ok(Err(("request_malformed", e.0.to_string()))),
@@ -362,20 +384,6 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
             return Ok(Ok((sark_envoy::encode_bad_request(&decision_id), FLAG_BAD_REQUEST)));
         }
     };
-    let key = &mut st.key;
-    if let Some(cache) = cache {
-        key.clear();
-        key.extend_from_slice(&(h as u64).to_le_bytes());
-        key.push(if version == ApiVersion::V3 { 3 } else { 2 });
-        sark_envoy::cache_key::write_key(key, p.revision, p.query.input_paths(), &input);
-        if let Some(hit) = cache.get(key) {
-            if let Some(bytes) = from_cached(&hit, &decision_id) {
-                st.last_decision_id = decision_id;
-                let flags = hit.first().map_or(0, |f| u64::from(*f)) | FLAG_CACHE_HIT;
-                return Ok(Ok((bytes, flags)));
-            }
-        }
-    }
     let mut options = p.options.clone();
     options.limits = limits_now(&options.limits);
     if deadline_ns > 0 && (options.limits.deadline_ns == 0 || deadline_ns < options.limits.deadline_ns) {
@@ -389,7 +397,7 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
             if cacheable {
                 flags |= FLAG_CACHEABLE;
             }
-            if let Some(cache) = cache {
+            if let (Some(cache), true) = (cache, keyed) {
                 let ttl = if cacheable { None } else { p.volatile_ttl };
                 if cacheable || ttl.is_some() {
                     if let Some(entry) = to_cached(&bytes, &decision_id, flags) {

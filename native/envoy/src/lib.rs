@@ -4,7 +4,6 @@
 //! JavaScript only moves bytes.
 
 pub mod body;
-pub mod cache_key;
 pub mod input;
 pub mod projection;
 pub mod protomap;
@@ -12,9 +11,11 @@ pub mod response;
 pub mod schema;
 pub mod url;
 pub mod wire;
+pub mod wire_key;
 
 pub use input::{check_request_to_input, check_request_to_projected_input, ApiVersion, InputOptions, RequestError};
 pub use projection::Projection;
+pub use protomap::Naming;
 pub use response::{encode_bad_request, encode_check_response, DecisionError, Outcome, ResponseOptions};
 
 use sark_engine::{EvalLimits, PreparedQuery, Value};

@@ -140,8 +140,13 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       }
     };
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {
-      if (options.transportCeiling) return callback(null, ceiling);
       const started = observer ? process.hrtime.bigint() : 0n;
+      if (options.transportCeiling) {
+        // Observed like any Check, so the ceiling carries the same metrics work.
+        callback(null, ceiling);
+        if (observer) observe(call, started, { outcome: 'allow', grpcStatus: 0, cacheHit: false, decisionId: () => undefined });
+        return;
+      }
       try {
         if (hotPath === 'native' && policy instanceof NativePreparedPolicy) {
           const p = policy;

@@ -109,9 +109,18 @@ export class AuthzMetrics implements CheckObserver {
     this.cache = cache;
   }
 
+  /** Label children bound once per label combination: per-request label hashing is the costly part of prom-client. */
+  private readonly bound = new Map<string, { requests: { inc(): void }; duration: { observe(v: number): void } }>();
+
   onCheck(event: CheckEvent): void {
-    this.requests.inc({ result: event.outcome, grpc_code: String(event.grpcStatus) });
-    this.duration.observe({ result: event.outcome }, event.seconds);
+    const key = `${event.outcome}|${event.grpcStatus}`;
+    let b = this.bound.get(key);
+    if (!b) {
+      b = { requests: this.requests.labels(event.outcome, String(event.grpcStatus)), duration: this.duration.labels(event.outcome) };
+      this.bound.set(key, b);
+    }
+    b.requests.inc();
+    b.duration.observe(event.seconds);
     if (event.outcome === 'error') this.errors.inc({ code: event.code ?? 'internal' });
     else if (event.outcome === 'bad_request') this.badRequests.inc({ reason: event.code ?? 'request_invalid' });
   }

@@ -50,6 +50,8 @@ export interface AuthzServerOptions {
   transportCeiling?: boolean;
   /** Told about every Check after it is answered (metrics, decision logs). Must not throw. */
   observer?: CheckObserver;
+  /** Listener credentials (TLS, mTLS). Default: insecure (plaintext). */
+  credentials?: grpc.ServerCredentials;
 }
 
 export type HotPath = 'native' | 'js';
@@ -191,7 +193,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     },
     listen: () =>
       new Promise((resolve, reject) => {
-        server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, port) => {
+        server.bindAsync(addr, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => {
           if (err) return reject(new AuthzError('listen_failed', `cannot listen on ${addr}: ${err.message}`, { cause: err }));
           setHealth('SERVING');
           const bound = addr.startsWith('unix:') ? addr : `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;

@@ -1,7 +1,10 @@
 //! `parsed_body` and `truncated_body`, as opa-envoy-plugin derives them from
 //! the request headers and body: JSON (and, beyond the plugin, any
-//! `application/*+json`), url-encoded forms and multipart forms.
+//! `application/*+json`), url-encoded forms, multipart forms and, given a
+//! descriptor set, gRPC messages.
 
+use crate::descriptor::Descriptors;
+use crate::protojson;
 use crate::url::parse_query;
 use sark_engine::value::Map;
 use sark_engine::Value;
@@ -15,11 +18,26 @@ pub enum BodyError {
     InvalidJson(String),
     InvalidForm,
     InvalidMultipart(&'static str),
+    /// A gRPC body that cannot be read: a path that is not `/Service/Method`,
+    /// a frame shorter than its 5-byte prefix, or a message that does not decode.
+    InvalidGrpc(String),
+}
+
+/// What gRPC bodies need: the descriptor set and the request's `parsed_path`.
+#[derive(Clone, Copy)]
+pub struct Grpc<'a> {
+    pub descriptors: &'a Descriptors,
+    pub parsed_path: &'a Value,
 }
 
 /// Returns `(parsed_body, truncated_body)`. `parsed_body` is null when the
 /// body is absent, truncated, or of a type that is not parsed.
 pub fn parse(headers: &Map, body: &str, raw_body: &[u8]) -> Result<(Value, bool), BodyError> {
+    parse_with(headers, body, raw_body, None)
+}
+
+/// [`parse`], with gRPC bodies decoded when `grpc` gives a descriptor set.
+pub fn parse_with(headers: &Map, body: &str, raw_body: &[u8], grpc: Option<Grpc<'_>>) -> Result<(Value, bool), BodyError> {
     let header = |name: &str| headers.get(&Value::from(name)).and_then(|v| v.as_str());
     // Envoy marks a body cut at max_request_bytes, whatever the framing.
     if header("x-envoy-auth-partial-body") == Some("true") {
@@ -29,6 +47,9 @@ pub fn parse(headers: &Map, body: &str, raw_body: &[u8]) -> Result<(Value, bool)
         Some(ct) => ct,
         None => return Ok((Value::Null, false)),
     };
+    if !content_type.contains("application/json") && content_type.contains("application/grpc") {
+        return grpc_body(grpc, raw_body);
+    }
     let payload: std::borrow::Cow<str> = if !body.is_empty() {
         body.into()
     } else if !raw_body.is_empty() {
@@ -56,6 +77,43 @@ pub fn parse(headers: &Map, body: &str, raw_body: &[u8]) -> Result<(Value, bool)
         BodyKind::Other => Value::Null,
     };
     Ok((parsed, false))
+}
+
+/// A gRPC request body as opa-envoy-plugin reads it: only `raw_body`
+/// (Envoy's `pack_as_bytes`), only the first length-prefixed message, and
+/// only for a unary or server-streaming method of a service in the set.
+/// A compressed message, an unknown service or method, or a client-streaming
+/// method give null; a frame longer than the bytes Envoy sent is truncated.
+fn grpc_body(grpc: Option<Grpc<'_>>, raw_body: &[u8]) -> Result<(Value, bool), BodyError> {
+    let g = match grpc {
+        Some(g) => g,
+        None => return Ok((Value::Null, false)),
+    };
+    if raw_body.is_empty() {
+        return Ok((Value::Null, false));
+    }
+    // A gRPC call of method M on service S is a POST to /S/M.
+    let (service, method) = match g.parsed_path.as_array().map(|a| a.as_slice()) {
+        Some([s, m]) => (s.as_str().unwrap_or(""), m.as_str().unwrap_or("")),
+        _ => return Err(BodyError::InvalidGrpc("invalid parsed path: not /Service/Method".into())),
+    };
+    if raw_body.len() < 5 {
+        return Err(BodyError::InvalidGrpc("gRPC frame shorter than 5 bytes".into()));
+    }
+    if raw_body[0] != 0 {
+        return Ok((Value::Null, false)); // compressed: not supported
+    }
+    let size = u32::from_be_bytes([raw_body[1], raw_body[2], raw_body[3], raw_body[4]]) as usize;
+    if size > raw_body.len() - 5 {
+        return Ok((Value::Null, true));
+    }
+    let message = &raw_body[5..5 + size];
+    let m = match g.descriptors.method(service, method) {
+        Some(m) if !m.client_streaming => m,
+        _ => return Ok((Value::Null, false)),
+    };
+    let v = protojson::decode_to_value(g.descriptors, m.input, message).map_err(|e| BodyError::InvalidGrpc(e.0))?;
+    Ok((v, false))
 }
 
 #[derive(Debug, PartialEq, Clone, Copy)]

@@ -3,6 +3,7 @@
 //! `parsed_body`, `truncated_body`, `version`, `source_principal`.
 
 use crate::body::{self, BodyError};
+use crate::descriptor::Descriptors;
 use crate::projection::{Projection, Sel};
 use crate::protomap::{self, Naming};
 use crate::schema;
@@ -22,6 +23,9 @@ pub enum ApiVersion {
 pub struct InputOptions {
     /// Leave out `parsed_body` and `truncated_body` (`--skip-request-body-parse`).
     pub skip_body_parse: bool,
+    /// A protobuf descriptor set (`--proto-descriptor`): gRPC request bodies
+    /// of the methods it describes become `parsed_body`, as protojson.
+    pub descriptors: Option<Arc<Descriptors>>,
 }
 
 /// Why a request could not become an input document.
@@ -135,7 +139,8 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
     }
 
     input.insert(s("version"), version_info(version));
-    input.insert(s("parsed_path"), url::parsed_path(path).map_err(RequestError::BadUrl)?);
+    let parsed_path = url::parsed_path(path).map_err(RequestError::BadUrl)?;
+    input.insert(s("parsed_path"), parsed_path.clone());
     // A query the decision cannot read is only validated (a bad one is still a 400).
     if projection.map_or(true, |p| p.wants("parsed_query")) {
         input.insert(s("parsed_query"), url::parsed_query(path).map_err(RequestError::BadUrl)?);
@@ -143,7 +148,8 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
         url::validate_query(path).map_err(RequestError::BadUrl)?;
     }
     if !opts.skip_body_parse {
-        let (parsed, truncated) = body::parse(&headers, body_text, &raw_body).map_err(RequestError::BadBody)?;
+        let grpc = opts.descriptors.as_deref().map(|descriptors| body::Grpc { descriptors, parsed_path: &parsed_path });
+        let (parsed, truncated) = body::parse_with(&headers, body_text, &raw_body, grpc).map_err(RequestError::BadBody)?;
         input.insert(s("parsed_body"), parsed);
         input.insert(s("truncated_body"), Value::Bool(truncated));
     }
@@ -296,7 +302,7 @@ mod tests {
     fn body_errors_and_bad_paths_are_request_errors() {
         let bytes = envoy_request("/x", &[("content-type", "application/json")], "{not json");
         assert!(matches!(check_request_to_input(&bytes, ApiVersion::V3, &InputOptions::default()), Err(RequestError::BadBody(_))));
-        let skip = InputOptions { skip_body_parse: true };
+        let skip = InputOptions { skip_body_parse: true, ..Default::default() };
         let v = check_request_to_input(&bytes, ApiVersion::V3, &skip).unwrap();
         assert!(v.field("parsed_body").is_none());
         let bytes = envoy_request("/x%zz", &[], "");

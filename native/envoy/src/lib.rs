@@ -4,8 +4,10 @@
 //! JavaScript only moves bytes.
 
 pub mod body;
+pub mod descriptor;
 pub mod input;
 pub mod projection;
+pub mod protojson;
 pub mod protomap;
 pub mod response;
 pub mod schema;
@@ -13,6 +15,7 @@ pub mod url;
 pub mod wire;
 pub mod wire_key;
 
+pub use descriptor::{DescriptorError, Descriptors};
 pub use input::{check_request_to_input, check_request_to_projected_input, ApiVersion, InputOptions, RequestError};
 pub use projection::Projection;
 pub use protomap::Naming;

@@ -9,6 +9,8 @@ pub const VARINT: u32 = 0;
 pub const FIXED64: u32 = 1;
 pub const LEN: u32 = 2;
 pub const FIXED32: u32 = 5;
+pub const START_GROUP: u32 = 3;
+pub const END_GROUP: u32 = 4;
 
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -82,6 +84,41 @@ impl<'a> Reader<'a> {
             LEN => self.bytes().map(|_| ()),
             FIXED32 => self.fixed32().map(|_| ()),
             _ => Err(WireError("unsupported wire type")),
+        }
+    }
+
+    /// Skips field `num` of any wire type, groups included.
+    pub fn skip_field(&mut self, num: u32, wire_type: u32) -> WireResult<()> {
+        if wire_type == START_GROUP {
+            return self.group(num).map(|_| ());
+        }
+        self.skip(wire_type)
+    }
+
+    /// The body of group `num`, whose start tag was just read: the bytes up
+    /// to its matching end tag, which is consumed. Nested groups are
+    /// followed without recursion.
+    pub fn group(&mut self, num: u32) -> WireResult<&'a [u8]> {
+        let start = self.pos;
+        let mut open = vec![num];
+        loop {
+            let before = self.pos;
+            if self.done() {
+                return Err(WireError("truncated group"));
+            }
+            let (n, wt) = self.tag()?;
+            match wt {
+                START_GROUP => open.push(n),
+                END_GROUP => {
+                    if open.pop() != Some(n) {
+                        return Err(WireError("mismatched end group"));
+                    }
+                    if open.is_empty() {
+                        return Ok(&self.buf[start..before]);
+                    }
+                }
+                _ => self.skip(wt)?,
+            }
         }
     }
 }
@@ -169,5 +206,17 @@ mod tests {
     fn rejects_truncation() {
         assert!(Reader::new(&[0x80]).varint().is_err());
         assert!(Reader::new(&[0x05, b'a']).bytes().is_err());
+    }
+
+    #[test]
+    fn skips_nested_groups() {
+        // field 1 group { field 2 group { field 3 varint 1 } } then field 4 varint 2
+        let buf = [0x0b, 0x13, 0x18, 0x01, 0x14, 0x0c, 0x20, 0x02];
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.tag().unwrap(), (1, START_GROUP));
+        assert_eq!(r.group(1).unwrap(), &buf[1..5]);
+        assert_eq!(r.tag().unwrap(), (4, VARINT));
+        assert!(Reader::new(&[0x0b, 0x14]).skip_field(1, START_GROUP).is_err());
+        assert!(Reader::new(&[0x18, 0x01]).group(1).is_err());
     }
 }

@@ -14,6 +14,8 @@ packages=(
   librust-serde-json-dev librust-serde-yaml-dev librust-sha1-dev librust-sha2-dev
   librust-untrusted-dev librust-uuid-dev librust-prost-dev librust-prost-derive-dev
   librust-bytes-dev librust-stacker-dev
+  # test/ops: a real bundle server, and certificates for the mTLS tests
+  nginx openssl
 )
 
 missing=()

@@ -4,39 +4,18 @@
  * and bad flag values refused with exit code 2.
  */
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, reflectionRequest, v3Client } from '../helpers/grpc-client';
+import { BIN, startServe } from '../helpers/cli';
 import { FIXTURES, ROOT } from '../helpers/server';
 
-const BIN = path.join(ROOT, 'bin', 'sark-authz.js');
 const POLICY = path.join(FIXTURES, 'policies', 'decisions.rego');
 
-/** Starts `serve` with extra flags; resolves to the bound address and a stop function. */
-function serve(flags: string[]): Promise<{ addr: string; stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--policy', POLICY, '--addr', '127.0.0.1:0', ...flags], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      for (const line of out.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const rec = JSON.parse(line) as { msg?: string; addr?: string };
-        if (rec.msg === 'serving' && rec.addr) {
-          clearTimeout(timer);
-          resolve({ addr: rec.addr, stop: () => (child.kill('SIGTERM'), exited) });
-        }
-      }
-    });
-    child.on('close', () => reject(new Error(`serve exited early: ${stderr}`)));
-  });
-}
+/** Starts `serve` on the fixture policy with extra flags. */
+const serve = (flags: string[]) => startServe(['--policy', POLICY, '--addr', '127.0.0.1:0', ...flags]);
 
 describe('cli: serve modes', function () {
   this.timeout(60000);

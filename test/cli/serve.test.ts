@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, healthCheck, v3Client } from '../helpers/grpc-client';
+import { startServe } from '../helpers/cli';
 import { FIXTURES, ROOT } from '../helpers/server';
 
 const BIN = path.join(ROOT, 'bin', 'sark-authz.js');
@@ -77,34 +78,11 @@ describe('cli: sark-authz', function () {
   });
 
   it('serves Check until SIGTERM, then exits 0', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--policy', path.join(FIXTURES, 'policies', 'decisions.rego'), '--addr', '127.0.0.1:0'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const srv = await startServe(['--policy', path.join(FIXTURES, 'policies', 'decisions.rego'), '--addr', '127.0.0.1:0']);
     try {
-      // pino's JSON line `{"msg":"serving","addr":"127.0.0.1:PORT",...}` names the bound port.
-      const addr = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 20000);
-        child.stdout.on('data', (d) => {
-          out += d;
-          for (const line of out.split('\n')) {
-            if (!line.startsWith('{')) continue;
-            const rec = JSON.parse(line) as { msg?: string; addr?: string };
-            if (rec.msg === 'serving' && rec.addr) {
-              clearTimeout(timer);
-              resolve(rec.addr);
-            }
-          }
-        });
-        child.on('close', () => reject(new Error(`serve exited early: ${stderr}`)));
-      });
-      expect(addr).to.match(/^127\.0\.0\.1:\d+$/);
-      expect(await healthCheck(addr)).to.equal('SERVING');
-      const client = v3Client(addr);
+      expect(srv.addr).to.match(/^127\.0\.0\.1:\d+$/);
+      expect(await healthCheck(srv.addr)).to.equal('SERVING');
+      const client = v3Client(srv.addr);
       try {
         expect((await checkV3(client, envoyCheckRequest({ path: '/ok' }))).status?.code).to.equal(GrpcStatus.OK);
         expect((await checkV3(client, envoyCheckRequest({ path: '/plain-deny' }))).status?.code).to.equal(GrpcStatus.PERMISSION_DENIED);
@@ -112,8 +90,7 @@ describe('cli: sark-authz', function () {
         client.close();
       }
     } finally {
-      child.kill('SIGTERM');
+      expect(await srv.stop()).to.equal(0);
     }
-    expect(await exited).to.equal(0);
   });
 });

@@ -70,9 +70,9 @@ struct State {
     data: Value,
     overrides: Vec<(Vec<Value>, Value)>,
     mocks: HashMap<String, Mock>,
-    cache: HashMap<usize, Option<Value>, NodeHash>,
+    cache: HashMap<usize, Option<Value>, crate::fasthash::FastHash>,
     /// Whole documents of tree nodes with children (packages), per context.
-    dcache: HashMap<usize, Option<Value>, NodeHash>,
+    dcache: HashMap<usize, Option<Value>, crate::fasthash::FastHash>,
     /// Function results by (node, arguments), per context like `cache`.
     fcache: HashMap<(usize, Vec<Value>), Option<Value>>,
 }
@@ -100,35 +100,6 @@ pub struct Evaluator<'a> {
     pub qvals: Vec<Value>,
     /// The rule whose body is being evaluated (for `rego.metadata.*`).
     cur_rule: Option<&'a CRule>,
-}
-
-/// Hashing for maps keyed by tree node index: the index itself, mixed
-/// once. Node indexes are dense and trusted (never from input), so SipHash's
-/// flooding resistance buys nothing on this per-evaluation path.
-#[derive(Clone, Copy, Default)]
-pub struct NodeHash;
-
-pub struct NodeHasher(u64);
-
-impl std::hash::Hasher for NodeHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-impl std::hash::BuildHasher for NodeHash {
-    type Hasher = NodeHasher;
-    fn build_hasher(&self) -> NodeHasher {
-        NodeHasher(0)
-    }
 }
 
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;

@@ -25,6 +25,7 @@ pub mod builtins;
 pub mod compile;
 pub mod error;
 pub mod eval;
+pub mod fasthash;
 pub mod json;
 pub mod lexer;
 pub mod number;

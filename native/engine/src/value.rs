@@ -33,34 +33,7 @@ thread_local! {
     /// Strings for static keys (`"attributes"`, field names), made once per
     /// thread: building an input document on every request then costs a
     /// reference count instead of an allocation per key.
-    static INTERNED: std::cell::RefCell<std::collections::HashMap<(usize, usize), Value, PtrHash>> = Default::default();
-}
-
-/// Hashing for (pointer, length) keys of static strings: trusted, distinct, cheap.
-#[derive(Clone, Copy, Default)]
-pub struct PtrHash;
-
-pub struct PtrHasher(u64);
-
-impl std::hash::Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::BuildHasher for PtrHash {
-    type Hasher = PtrHasher;
-    fn build_hasher(&self) -> PtrHasher {
-        PtrHasher(0)
-    }
+    static INTERNED: std::cell::RefCell<std::collections::HashMap<(usize, usize), Value, crate::fasthash::FastHash>> = Default::default();
 }
 
 impl Value {

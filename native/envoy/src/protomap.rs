@@ -124,7 +124,7 @@ fn insert_into_object(target: &mut Value, k: Value, v: Value) {
     }
 }
 
-fn wire_type_of(kind: Kind) -> u32 {
+pub(crate) fn wire_type_of(kind: Kind) -> u32 {
     match kind {
         Kind::Bool | Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Uint64 | Kind::Enum => VARINT,
         Kind::Double => FIXED64,

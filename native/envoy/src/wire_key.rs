@@ -13,7 +13,7 @@
 //! do not defeat the cache when `encode_raw_headers` is on.
 
 use crate::projection::{Projection, Sel};
-use crate::protomap::Naming;
+use crate::protomap::{wire_type_of, Naming};
 use crate::schema::{self, Kind, Message};
 use crate::wire::{Reader, WireError, WireResult, FIXED32, FIXED64, LEN, VARINT};
 
@@ -47,15 +47,6 @@ pub fn write_wire_key(out: &mut Vec<u8>, bytes: &[u8], naming: Naming, projectio
         }
     }
     Ok(true)
-}
-
-fn wire_type_of(kind: Kind) -> u32 {
-    match kind {
-        Kind::Bool | Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Uint64 | Kind::Enum => VARINT,
-        Kind::Double => FIXED64,
-        Kind::Float => FIXED32,
-        _ => LEN,
-    }
 }
 
 fn walk(out: &mut Vec<u8>, msg: &'static Message, bytes: &[u8], naming: Naming, sel: Sel<'_>, depth: u32) -> WireResult<()> {

@@ -8,7 +8,12 @@ export declare class RustOPAEngine {
   constructor();
   /** modules `[{name, source}]` as JSON; data a JSON object; options `{v0Compatible, strictBuiltinErrors}`. Throws with `diagnosticsJson`. */
   compile(modulesJson: string, dataJson: string, optionsJson?: string | null): void;
-  /** Options JSON: `maxSteps`, `maxDepth`, `timeoutMs`, `skipRequestBodyParse`, `dryRun`, `volatileTtlMs`. Returns a handle. */
+  /**
+   * Options JSON: `maxSteps`, `maxDepth`, `timeoutMs`, `skipRequestBodyParse`, `dryRun`, `volatileTtlMs`,
+   * `protoDescriptorBase64` (a FileDescriptorSet as `protoc --include_imports --descriptor_set_out` writes it,
+   * base64: gRPC request bodies become `parsed_body`; loaded here once, a bad one throws `config_invalid`).
+   * Returns a handle.
+   */
   prepare(path: string, optionsJson?: string | null): number;
   /** `{"value"?:…, "cacheable":bool, "prints"?:[…]}` */
   evaluate(handle: number, inputJson: string | null, deadlineMs?: number): string;
@@ -19,7 +24,7 @@ export declare class RustOPAEngine {
   /** The Envoy hot path: `len * 16 + flags` (1 deny, 2 bad request, 4 cache hit, 8 cacheable); -1 error; ≤ -2 out too small. */
   check(handle: number, request: Buffer, version: 2 | 3, out: Buffer, cache: RustCache | null, deadlineMs?: number): number;
   takePending(out: Buffer): number;
-  /** The input document for a CheckRequest, as JSON. */
+  /** The input document for a CheckRequest, as JSON. Options JSON: `skipRequestBodyParse`, `protoDescriptorBase64` (as `prepare`). */
   checkInput(request: Buffer, version: 2 | 3, optionsJson?: string | null): string;
   /** `{"code","detail"}` of the last failed check. */
   lastError(): string;

@@ -20,6 +20,13 @@ export interface PrepareOptions {
   dryRun?: boolean;
   /** Cache TTL (ms) for decisions that reached a non-deterministic builtin; absent = never cached. */
   volatileTtlMs?: number;
+  /**
+   * A protobuf FileDescriptorSet (`protoc --include_imports --descriptor_set_out`), base64:
+   * gRPC request bodies (`application/grpc`, sent by Envoy as `raw_body`) of the methods it
+   * describes become `parsed_body`, as protojson (opa-envoy-plugin's descriptor set). Loaded once
+   * at prepare; a bad set throws EngineError `config_invalid`.
+   */
+  protoDescriptorBase64?: string;
 }
 
 /** What `checkBytes` came to. */
@@ -92,8 +99,11 @@ export class NativePreparedPolicy implements PreparedPolicy {
     return JSON.parse(this.engine.inputPaths(this.handle)) as unknown[][];
   }
 
-  /** The input document opa-envoy-plugin builds for `request`. Throws EngineError (`request_*`). */
-  inputDocument(request: Buffer, version: 2 | 3, options: { skipRequestBodyParse?: boolean } = {}): unknown {
+  /**
+   * The input document opa-envoy-plugin builds for `request`. Throws EngineError (`request_*`, or
+   * `config_invalid` for a bad descriptor set). `protoDescriptorBase64` as in PrepareOptions.
+   */
+  inputDocument(request: Buffer, version: 2 | 3, options: { skipRequestBodyParse?: boolean; protoDescriptorBase64?: string } = {}): unknown {
     try {
       return JSON.parse(this.engine.checkInput(request, version, JSON.stringify(options)));
     } catch (err) {

@@ -1,9 +1,12 @@
 /**
  * `parsed_body` and `truncated_body`, as opa-envoy-plugin derives them from
  * the request headers and body: JSON (and any `application/*+json`),
- * url-encoded forms and multipart forms. gRPC bodies need a descriptor set
- * and are not parsed.
+ * url-encoded forms, multipart forms and, given a protobuf descriptor set,
+ * gRPC messages (rendered as protojson). Without a descriptor set gRPC
+ * bodies are not parsed.
  */
+import { createFileRegistry, fromBinary, ScalarType, toJson, type DescMessage, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
+import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { AuthzError } from './errors';
 import { parseQuery } from './url';
 
@@ -22,11 +25,19 @@ function bodyError(message: string, cause?: unknown): AuthzError {
   return new AuthzError('request_body_invalid', message, { cause });
 }
 
-export function parseBody(headers: Record<string, string>, body: string, rawBody: Uint8Array | undefined): ParsedBody {
+/** What gRPC bodies need: the descriptor set and the request's `parsed_path`. */
+export interface GrpcContext {
+  /** A serialized FileDescriptorSet (`protoc --include_imports --descriptor_set_out`). */
+  protoDescriptor: Uint8Array;
+  parsedPath: string[];
+}
+
+export function parseBody(headers: Record<string, string>, body: string, rawBody: Uint8Array | undefined, grpc?: GrpcContext): ParsedBody {
   // Envoy marks a body cut at max_request_bytes, whatever the framing.
   if (headers['x-envoy-auth-partial-body'] === 'true') return { parsed: null, truncated: true };
   const contentType = headers['content-type'];
   if (contentType === undefined) return NONE;
+  if (!contentType.includes('application/json') && contentType.includes('application/grpc')) return grpcBody(grpc, rawBody);
   let payload = body;
   if (payload === '') {
     if (!rawBody || rawBody.length === 0) return NONE;
@@ -153,4 +164,130 @@ function formName(disposition: string): string | undefined {
     if (eq >= 0 && p.slice(0, eq).trim().toLowerCase() === 'name') return unquote(p.slice(eq + 1).trim());
   }
   return undefined;
+}
+
+const registries = new WeakMap<Uint8Array, FileRegistry>();
+
+/**
+ * The registry of a serialized FileDescriptorSet, built once per byte array.
+ * Throws AuthzError `config_invalid` for bytes that are not a complete set.
+ */
+export function descriptorRegistry(protoDescriptor: Uint8Array): FileRegistry {
+  let registry = registries.get(protoDescriptor);
+  if (!registry) {
+    try {
+      registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, protoDescriptor));
+    } catch (err) {
+      throw new AuthzError('config_invalid', `invalid protobuf descriptor set: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    registries.set(protoDescriptor, registry);
+  }
+  return registry;
+}
+
+/**
+ * A gRPC request body as opa-envoy-plugin reads it: only `raw_body` (Envoy's
+ * `pack_as_bytes`), only the first length-prefixed message, only for a
+ * unary or server-streaming method of a service in the set. A compressed
+ * message, an unknown service or method, or a client-streaming method give
+ * null; a frame longer than the bytes sent is truncated; a path that is not
+ * `/Service/Method`, a frame shorter than 5 bytes or a message that does not
+ * decode is `request_body_invalid`.
+ */
+function grpcBody(grpc: GrpcContext | undefined, rawBody: Uint8Array | undefined): ParsedBody {
+  if (!grpc) return NONE;
+  if (!rawBody || rawBody.length === 0) return NONE;
+  const registry = descriptorRegistry(grpc.protoDescriptor);
+  if (grpc.parsedPath.length !== 2) throw bodyError('invalid parsed path: not /Service/Method');
+  const [serviceName, methodName] = grpc.parsedPath as [string, string];
+  if (rawBody.length < 5) throw bodyError('gRPC frame shorter than 5 bytes');
+  if (rawBody[0] !== 0) return NONE; // compressed: not supported
+  const size = Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.length).readUInt32BE(1);
+  if (size > rawBody.length - 5) return { parsed: null, truncated: true };
+  const service = registry.getService(serviceName);
+  const method = service?.methods.find((m) => m.name === methodName);
+  if (!method || method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming') return NONE;
+  let json: JsonValue;
+  try {
+    const message = fromBinary(method.input, rawBody.subarray(5, 5 + size), { readUnknownFields: false });
+    json = toJson(method.input, message, { registry });
+  } catch (err) {
+    throw bodyError('invalid gRPC message', err);
+  }
+  return { parsed: float32AsWritten(method.input, json, registry), truncated: false };
+}
+
+const CUSTOM_JSON = new Set([
+  'google.protobuf.Timestamp',
+  'google.protobuf.Duration',
+  'google.protobuf.FieldMask',
+  'google.protobuf.Struct',
+  'google.protobuf.Value',
+  'google.protobuf.ListValue',
+  'google.protobuf.DoubleValue',
+  'google.protobuf.Int64Value',
+  'google.protobuf.UInt64Value',
+  'google.protobuf.Int32Value',
+  'google.protobuf.UInt32Value',
+  'google.protobuf.BoolValue',
+  'google.protobuf.StringValue',
+  'google.protobuf.BytesValue',
+]);
+
+/** A float32 as its shortest decimal, as Go's protojson writes it (`0.1`, not `0.10000000149011612`). */
+function shortestFloat32(v: JsonValue): JsonValue {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return v;
+  for (let p = 1; p < 10; p++) {
+    const d = Number(v.toPrecision(p));
+    if (Math.fround(d) === v) return d;
+  }
+  return v;
+}
+
+function isObject(v: JsonValue): v is { [k: string]: JsonValue } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Rewrites the float32 values of `json` (the rendering of a `desc` message) with {@link shortestFloat32}. */
+function float32AsWritten(desc: DescMessage, json: JsonValue, registry: FileRegistry): JsonValue {
+  if (desc.typeName === 'google.protobuf.FloatValue') return shortestFloat32(json);
+  if (desc.typeName === 'google.protobuf.Any') {
+    const typeUrl = isObject(json) ? json['@type'] : undefined;
+    if (!isObject(json) || typeof typeUrl !== 'string') return json;
+    const inner = registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
+    if (!inner) return json;
+    if (inner.typeName === 'google.protobuf.Any' || inner.typeName === 'google.protobuf.FloatValue' || CUSTOM_JSON.has(inner.typeName)) {
+      if (json.value !== undefined) json.value = float32AsWritten(inner, json.value, registry);
+      return json;
+    }
+    return float32AsWritten(inner, json, registry);
+  }
+  if (CUSTOM_JSON.has(desc.typeName) || !isObject(json)) return json;
+  for (const f of desc.fields) {
+    const v = json[f.jsonName];
+    if (v === undefined) continue;
+    switch (f.fieldKind) {
+      case 'scalar':
+        if (f.scalar === ScalarType.FLOAT) json[f.jsonName] = shortestFloat32(v);
+        break;
+      case 'message':
+        json[f.jsonName] = float32AsWritten(f.message, v, registry);
+        break;
+      case 'list':
+        if (Array.isArray(v)) {
+          if (f.listKind === 'scalar' && f.scalar === ScalarType.FLOAT) json[f.jsonName] = v.map(shortestFloat32);
+          else if (f.listKind === 'message') json[f.jsonName] = v.map((item) => float32AsWritten(f.message, item, registry));
+        }
+        break;
+      case 'map':
+        if (isObject(v)) {
+          for (const k of Object.keys(v)) {
+            if (f.mapKind === 'scalar' && f.scalar === ScalarType.FLOAT) v[k] = shortestFloat32(v[k] as JsonValue);
+            else if (f.mapKind === 'message') v[k] = float32AsWritten(f.message, v[k] as JsonValue, registry);
+          }
+        }
+        break;
+    }
+  }
+  return json;
 }

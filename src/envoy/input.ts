@@ -15,6 +15,13 @@ export type ApiVersion = 'v2' | 'v3';
 export interface InputOptions {
   /** Leave out `parsed_body` and `truncated_body` (opa-envoy-plugin's skip-request-body-parse). Default false. */
   skipRequestBodyParse?: boolean;
+  /**
+   * A serialized protobuf FileDescriptorSet (`protoc --include_imports --descriptor_set_out`,
+   * opa-envoy-plugin's descriptor set): gRPC request bodies of the methods it describes become
+   * `parsed_body`, as protojson. Its registry is built once per byte array; a bad set throws
+   * AuthzError `config_invalid` (see `descriptorRegistry` to check one up front).
+   */
+  protoDescriptor?: Uint8Array;
 }
 
 const VERSION_INFO: Record<ApiVersion, { encoding: string; ext_authz: string }> = {
@@ -36,11 +43,13 @@ export function checkRequestToInput(request: CheckRequestV3 | CheckRequestV2, ve
   if (headers.changed) setHttpHeaders(input, headers.all);
 
   input.version = { ...VERSION_INFO[version] };
-  input.parsed_path = parsedPath(path);
+  const pathSegments = parsedPath(path);
+  input.parsed_path = pathSegments;
   input.parsed_query = parsedQuery(path);
   if (!options.skipRequestBodyParse) {
     const rawBody = http && 'rawBody' in http ? http.rawBody : undefined;
-    const body = parseBody(headers.all, http?.body ?? '', rawBody);
+    const grpc = options.protoDescriptor ? { protoDescriptor: options.protoDescriptor, parsedPath: pathSegments } : undefined;
+    const body = parseBody(headers.all, http?.body ?? '', rawBody, grpc);
     input.parsed_body = body.parsed;
     input.truncated_body = body.truncated;
   }

@@ -103,6 +103,18 @@ fn opt_bool(o: &Value, k: &str) -> bool {
     matches!(o.field(k), Some(Value::Bool(true)))
 }
 
+/// `protoDescriptorBase64`: a FileDescriptorSet for gRPC request bodies,
+/// loaded once; a bad one is `config_invalid`.
+fn opt_descriptors(o: &Value) -> JsResult<Option<std::sync::Arc<sark_envoy::Descriptors>>> {
+    match o.field("protoDescriptorBase64") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(b64)) => sark_envoy::Descriptors::from_base64(b64)
+            .map(|d| Some(std::sync::Arc::new(d)))
+            .map_err(|e| JsError::new("config_invalid", format!("invalid protobuf descriptor set: {}", e))),
+        Some(_) => Err(JsError::new("config_invalid", "protoDescriptorBase64 must be a base64 string".to_string())),
+    }
+}
+
 fn opt_num(o: &Value, k: &str) -> Option<f64> {
     o.field(k).and_then(|v| v.as_number()).map(|n| n.as_f64())
 }
@@ -139,7 +151,9 @@ pub fn compile(c: &Call) -> JsResult<Val> {
 
 /// `prepare(path, optionsJson?) -> handle`. Options: `maxSteps`, `maxDepth`,
 /// `timeoutMs` (evaluation limits), `skipRequestBodyParse`, `dryRun`,
-/// `volatileTtlMs` (cache TTL for non-deterministic decisions; absent = never cached).
+/// `volatileTtlMs` (cache TTL for non-deterministic decisions; absent = never cached),
+/// `protoDescriptorBase64` (a FileDescriptorSet, base64: gRPC bodies become
+/// `parsed_body`; a bad one throws `config_invalid`).
 pub fn prepare(c: &Call) -> JsResult<Val> {
     let env = c.env;
     let path = env.get_string(c.arg(0)?, "path")?;
@@ -150,6 +164,7 @@ pub fn prepare(c: &Call) -> JsResult<Val> {
     let defaults = EvalLimits::default();
     let mut options = CheckOptions::default();
     options.input.skip_body_parse = opt_bool(&opts, "skipRequestBodyParse");
+    options.input.descriptors = opt_descriptors(&opts)?;
     options.response.dry_run = opt_bool(&opts, "dryRun");
     options.limits = EvalLimits {
         max_steps: opt_num(&opts, "maxSteps").map_or(defaults.max_steps, |n| n.max(0.0) as u64),
@@ -253,13 +268,15 @@ fn api_version(env: Env, v: Val) -> JsResult<ApiVersion> {
 
 /// `checkInput(request, version, optionsJson?) -> inputJson`: the input
 /// document opa-envoy-plugin would build (for decision logs and tests).
-/// Throws `request_malformed`, `request_path_invalid` or `request_body_invalid`.
+/// Options: `skipRequestBodyParse`, `protoDescriptorBase64` (as `prepare`).
+/// Throws `request_malformed`, `request_path_invalid`, `request_body_invalid`
+/// or `config_invalid`.
 pub fn check_input(c: &Call) -> JsResult<Val> {
     let env = c.env;
     let request = env.get_buffer(c.arg(0)?, "request")?;
     let version = api_version(env, c.arg(1)?)?;
     let opts = if env.is_nullish(c.arg(2)?)? { Value::empty_object() } else { parse_json(&env.get_string(c.arg(2)?, "options")?, "options")? };
-    let input_opts = sark_envoy::InputOptions { skip_body_parse: opt_bool(&opts, "skipRequestBodyParse") };
+    let input_opts = sark_envoy::InputOptions { skip_body_parse: opt_bool(&opts, "skipRequestBodyParse"), descriptors: opt_descriptors(&opts)? };
     let input = sark_envoy::check_request_to_input(request, version, &input_opts).map_err(|e| JsError::new(e.code(), format!("{:?}", e)))?;
     env.string(&input.to_json())
 }

@@ -251,6 +251,13 @@ impl Descriptors {
         Ok(d)
     }
 
+    /// [`Descriptors::from_bytes`] of base64 (standard alphabet) text, as
+    /// the addon's options carry a descriptor set.
+    pub fn from_base64(text: &str) -> Result<Descriptors, DescriptorError> {
+        let bytes = base64::decode(text.trim().as_bytes()).map_err(|e| DescriptorError(format!("descriptor set is not valid base64: {}", e)))?;
+        Descriptors::from_bytes(&bytes)
+    }
+
     /// `None` when the service is not in the set or has no such method.
     pub fn method(&self, service: &str, method: &str) -> Option<&Method> {
         self.services.get(service)?.get(method)

@@ -4,6 +4,8 @@
 #   POST /transfers (JSON)                amount at most 1000, EUR or USD
 #   POST /login (form)                    a non-empty username
 # A body Envoy cut short (truncated_body) is never trusted.
+#
+#   sark-authz serve --policy envoy/policies/body.rego
 package envoy.authz
 
 import rego.v1

@@ -4,6 +4,8 @@
 # the internal token the client should never have sent, and passes the user
 # to later filters as dynamic metadata. Anonymous requests get 403 with a
 # short body.
+#
+#   sark-authz serve --policy envoy/policies/headers.rego
 package envoy.authz
 
 import rego.v1

@@ -279,12 +279,15 @@ enum Syntax {
     Editions,
 }
 
+/// A service's full name and its methods: (name, input type name, client streaming).
+type ServiceParts = (String, Vec<(String, String, bool)>);
+
 struct FileParts {
     name: String,
     dependencies: Vec<String>,
     messages: Vec<Message>,
     enums: Vec<Enum>,
-    services: Vec<(String, Vec<(String, String, bool)>)>,
+    services: Vec<ServiceParts>,
 }
 
 fn parse_file(bytes: &[u8]) -> Result<FileParts, DescriptorError> {
@@ -457,8 +460,7 @@ fn parse_enum(bytes: &[u8], prefix: &str, syntax: Syntax) -> Result<Enum, Descri
     Ok(Enum { full_name: format!("{}{}", prefix, name), values, closed: syntax == Syntax::Proto2 })
 }
 
-#[allow(clippy::type_complexity)]
-fn parse_service(bytes: &[u8], prefix: &str) -> Result<(String, Vec<(String, String, bool)>), DescriptorError> {
+fn parse_service(bytes: &[u8], prefix: &str) -> Result<ServiceParts, DescriptorError> {
     let ctx = "ServiceDescriptorProto";
     let mut name = String::new();
     let mut methods = Vec::new();

@@ -151,18 +151,16 @@ fn merge(d: &Descriptors, m: &mut Dyn, bytes: &[u8], depth: u32) -> Result<()> {
                 None
             }
         };
-        match read_value(d, f, &mut r, existing, depth)? {
-            Some(v) => {
-                if let Some(o) = f.oneof {
-                    for (j, g) in desc.fields.iter().enumerate() {
-                        if j != fi && g.oneof == Some(o) {
-                            m.slots[j] = None;
-                        }
+        // None: an unknown value of a closed enum, kept as an unknown field.
+        if let Some(v) = read_value(d, f, &mut r, existing, depth)? {
+            if let Some(o) = f.oneof {
+                for (j, g) in desc.fields.iter().enumerate() {
+                    if j != fi && g.oneof == Some(o) {
+                        m.slots[j] = None;
                     }
                 }
-                m.slots[fi] = if !f.explicit_presence && v.is_zero() { None } else { Some(Slot::One(v)) };
             }
-            None => {} // an unknown value of a closed enum: an unknown field
+            m.slots[fi] = if !f.explicit_presence && v.is_zero() { None } else { Some(Slot::One(v)) };
         }
     }
     Ok(())

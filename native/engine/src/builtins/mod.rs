@@ -18,6 +18,7 @@ pub mod arrays;
 pub mod encoding;
 pub mod glob;
 pub mod graph;
+pub mod graphql;
 pub mod crypto;
 pub mod jwt;
 pub mod language;
@@ -168,6 +169,7 @@ pub fn registry() -> &'static Registry {
         units::register(&mut r);
         uuid::register(&mut r);
         x509::register(&mut r);
+        graphql::register(&mut r);
         // Last: declarations of evaluator-implemented builtins never replace a category's.
         language::register(&mut r);
         r

@@ -29,9 +29,22 @@ function regoFilesUnder(dir: string): string[] {
     if (e.name.startsWith('.')) continue;
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...regoFilesUnder(p));
-    else if (e.isFile() && e.name.endsWith('.rego')) out.push(p);
+    else if (e.name.endsWith('.rego') && (e.isFile() || isLinkToFile(p))) out.push(p);
   }
   return out;
+}
+
+/**
+ * A symbolic link to a regular file counts as that file: Kubernetes mounts a
+ * ConfigMap as links into a hidden `..data` directory. Broken links are skipped;
+ * links to directories are not followed (no cycles).
+ */
+function isLinkToFile(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink() && fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** Loads base data: a JSON object, or YAML for `.yaml`/`.yml`. Absent → `{}`. Throws AuthzError `config_invalid`. */

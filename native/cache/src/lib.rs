@@ -24,7 +24,8 @@ pub struct CacheConfig {
     pub max_bytes: usize,
     /// Time to live of an entry set without an explicit TTL; `None` = no expiry.
     pub default_ttl: Option<Duration>,
-    /// Number of independently locked shards (rounded up to a power of two).
+    /// Number of independently locked shards (rounded down to a power of two,
+    /// and never more than `max_entries`).
     pub shards: usize,
 }
 
@@ -100,7 +101,10 @@ impl BuildHasher for FxBuild {
 
 impl Cache {
     pub fn new(config: CacheConfig) -> Cache {
-        let n = config.shards.clamp(1, 1024).next_power_of_two();
+        // Never more shards than entries: each shard holds at least one, so
+        // the total bound stays exact for small caches.
+        let wanted = config.shards.clamp(1, 1024).min(config.max_entries.max(1));
+        let n = 1usize << (usize::BITS - 1 - wanted.leading_zeros());
         let per_entries = (config.max_entries / n).max(1);
         let per_bytes = (config.max_bytes / n).max(1);
         let shards = (0..n).map(|_| Mutex::new(Shard::new(per_entries, per_bytes))).collect::<Vec<_>>();

@@ -116,3 +116,13 @@ fn concurrent_use_keeps_bounds_and_values() {
     }
     assert!(c.len() <= 1000);
 }
+
+#[test]
+fn small_caches_keep_their_total_bound_across_shards() {
+    let c = Cache::new(CacheConfig { max_entries: 2, ..CacheConfig::default() });
+    for i in 0..50u32 {
+        c.set(&i.to_le_bytes(), b"v", None);
+    }
+    assert!(c.len() <= 2, "{} entries", c.len());
+    assert!(c.stats().evictions >= 48);
+}

@@ -12,11 +12,12 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import pino, { type Level, type Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { decisionRef, listenAddress } from '../config/policy-files';
+import { decisionRef, listenAddress, loadProtoDescriptor } from '../config/policy-files';
 import { BY_KEY, ConfigError, mergeLayers, readConfigFile, readEnv, readFlags, SETTINGS, type ConfigValues } from '../config/config-file';
 import { serverCredentials } from '../config/tls';
 import { createEngine } from '../engine/native-engine';
 import type { Diagnostic, PreparedPolicy } from '../engine/types';
+import { descriptorRegistry } from '../envoy/body';
 import { AuthzError } from '../envoy/errors';
 import { createDecisionCache } from '../cache/create-cache';
 import type { DecisionCache } from '../cache/types';
@@ -48,6 +49,7 @@ grpc.health.v1 and server reflection, deciding with the given Rego policy.
   --path PATH                the decision, e.g. envoy/authz/allow = data.envoy.authz.allow (default ${DEFAULT_DECISION_PATH})
   --v0-compatible            parse the policy as Rego v0
   --skip-request-body-parse  leave parsed_body and truncated_body out of the input
+  --proto-descriptor FILE    descriptor set (protoc --include_imports --descriptor_set_out) to parse application/grpc bodies
   --dry-run                  evaluate and log, but always allow
   --hot-path native|js       native: the whole Check in Rust (default); js: the TypeScript reference path
   --no-cache                 evaluate every request (no decision cache)
@@ -97,6 +99,7 @@ function parse(argv: string[]) {
         path: { type: 'string' },
         'v0-compatible': { type: 'boolean' },
         'skip-request-body-parse': { type: 'boolean' },
+        'proto-descriptor': { type: 'string' },
         'dry-run': { type: 'boolean' },
         'hot-path': { type: 'string' },
         'no-cache': { type: 'boolean' },
@@ -184,13 +187,28 @@ function validate(cfg: ConfigValues): void {
   if (url !== undefined && !/^https?:\/\//.test(url)) throw new UsageError(`${origin('decision_logs.service.url')} must be an http(s) URL, got "${url}"`);
 }
 
+/**
+ * The descriptor set for gRPC bodies (`--proto-descriptor`), read and
+ * checked once at startup. Throws AuthzError `config_invalid` naming the file.
+ */
+function protoDescriptorFrom(cfg: ConfigValues): Uint8Array | undefined {
+  const file = getter(cfg).str('proto_descriptor');
+  if (file === undefined) return undefined;
+  const bytes = loadProtoDescriptor(file);
+  descriptorRegistry(bytes);
+  return bytes;
+}
+
 function compileWith(cfg: ConfigValues) {
   const g = getter(cfg);
   const engine = createEngine();
+  const descriptor = protoDescriptorFrom(cfg);
+  const protoDescriptorBase64 = descriptor ? Buffer.from(descriptor).toString('base64') : undefined;
   return (content: PolicyContent): PreparedPolicy =>
     engine.prepare(content.modules, content.data, decisionRef(g.str('path')!), {
       v0Compatible: g.bool('v0_compatible') || content.v0Compatible === true,
       skipRequestBodyParse: g.bool('skip_request_body_parse'),
+      protoDescriptorBase64,
       dryRun: g.bool('dry_run'),
       timeoutMs: g.int('eval_timeout'),
       volatileTtlMs: g.int('cache.volatile_ttl'),
@@ -244,7 +262,11 @@ async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promis
 
   const metricsAddr = g.str('metrics.addr');
   const metrics: AuthzMetrics | null = metricsAddr !== undefined || isWorker ? createMetrics() : null;
-  if (isWorker && metrics) AggregatorRegistry.setRegistries([metrics.registry]);
+  if (isWorker && metrics) {
+    // Answer the primary's /metrics requests with this registry (constructing one installs prom-client's listener).
+    AggregatorRegistry.setRegistries([metrics.registry]);
+    new AggregatorRegistry();
+  }
   const cache = cacheFrom(cfg);
   metrics?.watchCache(cache);
 
@@ -357,7 +379,7 @@ async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promis
     policy: manager.active!.policy,
     addr,
     logger,
-    check: { input: { skipRequestBodyParse: g.bool('skip_request_body_parse') }, response: { dryRun: g.bool('dry_run') } },
+    check: { input: { skipRequestBodyParse: g.bool('skip_request_body_parse'), protoDescriptor: protoDescriptorFrom(cfg) }, response: { dryRun: g.bool('dry_run') } },
     hotPath: g.str('hot_path') as HotPath,
     cache,
     observer: combineObservers([metrics, decisionLogger]),

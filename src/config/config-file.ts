@@ -38,6 +38,7 @@ export const SETTINGS: Setting[] = [
   { key: 'path', kind: 'string', default: 'envoy/authz/allow', flag: 'path', doc: 'the decision to evaluate' },
   { key: 'v0_compatible', kind: 'bool', default: false, flag: 'v0-compatible', doc: 'parse policies as Rego v0' },
   { key: 'skip_request_body_parse', kind: 'bool', default: false, flag: 'skip-request-body-parse', doc: 'leave parsed_body/truncated_body out of the input' },
+  { key: 'proto_descriptor', kind: 'string', flag: 'proto-descriptor', doc: 'a protobuf descriptor set (`protoc --include_imports --descriptor_set_out`) to parse `application/grpc` bodies' },
   { key: 'dry_run', kind: 'bool', default: false, flag: 'dry-run', doc: 'evaluate and log, but always allow' },
   { key: 'hot_path', kind: 'enum', values: ['native', 'js'], default: 'native', flag: 'hot-path', doc: '`native` (the whole Check in Rust) or `js`' },
   { key: 'enable_reflection', kind: 'bool', default: true, flag: 'enable-reflection', doc: 'serve gRPC server reflection' },

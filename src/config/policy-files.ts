@@ -109,3 +109,12 @@ export function listenAddress(addr: string): string {
   if (!m || Number(m[2]) > 65535) throw new AuthzError('config_invalid', `invalid address "${addr}" (expected HOST:PORT or unix:/path)`);
   return withHost;
 }
+
+/** Reads a protobuf descriptor set (`--proto-descriptor`). Throws AuthzError `config_invalid` naming the file. */
+export function loadProtoDescriptor(file: string): Uint8Array {
+  try {
+    return new Uint8Array(fs.readFileSync(file));
+  } catch (err) {
+    throw new AuthzError('config_invalid', `proto_descriptor ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}

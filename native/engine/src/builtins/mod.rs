@@ -15,6 +15,7 @@ pub mod types;
 
 pub mod aggregates;
 pub mod arrays;
+pub mod aws;
 pub mod encoding;
 pub mod glob;
 pub mod graph;
@@ -169,6 +170,7 @@ pub fn registry() -> &'static Registry {
         units::register(&mut r);
         uuid::register(&mut r);
         x509::register(&mut r);
+        aws::register(&mut r);
         graphql::register(&mut r);
         // Last: declarations of evaluator-implemented builtins never replace a category's.
         language::register(&mut r);

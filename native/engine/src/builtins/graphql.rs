@@ -46,7 +46,7 @@ fn syntax_msg(e: &SyntaxError) -> String {
     format!("{} in GraphQL string at location {}:{}", e.msg, e.pos.line, e.pos.col)
 }
 
-fn operand<'a>(a: &'a [Value], i: usize) -> Result<&'a Value, BuiltinError> {
+fn operand(a: &[Value], i: usize) -> Result<&Value, BuiltinError> {
     let v = a.get(i).ok_or_else(|| BuiltinError::Eval(format!("missing operand {}", i + 1)))?;
     match v {
         Value::String(_) | Value::Object(_) => Ok(v),
@@ -681,6 +681,49 @@ mod tests {
         for bad in ["{ a }", "{ a(x: \"s\") }", "{ b }", "{ z }", "{ a(x: 1) { c } }", "query Q($v: Int) { a(x: $v) }"] {
             let r = call(is_valid, &[Value::string(bad), schema.clone()]).unwrap();
             assert_eq!(r, Value::Bool(false), "{}", bad);
+        }
+    }
+
+    #[test]
+    fn hostile_documents_finish() {
+        let schema = Value::string("type Query { a: Int q: Query }");
+        // Fragment cycles are reported, not followed forever.
+        let cyc = "query { q { ...A } } fragment A on Query { q { ...B } } fragment B on Query { ...A }";
+        assert_eq!(call(is_valid, &[Value::string(cyc), schema.clone()]).unwrap(), Value::Bool(false));
+        // Many operations spreading one large fragment: bounded work.
+        let mut q = String::new();
+        for i in 0..20_000 {
+            q.push_str(&format!("query Q{} {{ ...F }} ", i));
+        }
+        q.push_str("fragment F on Query { ");
+        for i in 0..20_000 {
+            q.push_str(&format!("a{}: a ", i));
+        }
+        q.push('}');
+        let t = std::time::Instant::now();
+        let _ = call(is_valid, &[Value::string(q), schema.clone()]).unwrap();
+        assert!(t.elapsed().as_secs() < 10);
+        // A long chain of fragments nests no deeper than the walker's bound.
+        let mut chain = String::from("query { ...F0 } ");
+        for i in 0..5_000 {
+            chain.push_str(&format!("fragment F{} on Query {{ q {{ ...F{} }} }} ", i, i + 1));
+        }
+        chain.push_str("fragment F5000 on Query { a }");
+        let _ = call(is_valid, &[Value::string(chain), schema]).unwrap();
+    }
+
+    #[test]
+    fn schema_rules() {
+        for (s, ok) in [
+            ("type Query { a: Int }", true),
+            ("type Hello {}", false),
+            ("interface I { a: Int } type T implements I { b: Int }", false),
+            ("interface I { a: Int } interface J implements I { a: Int } type T implements J { a: Int }", false),
+            ("union U = X", false),
+            ("input I { a: Q } type Q { a: Int }", false),
+            ("scalar S extend type S @deprecated", false),
+        ] {
+            assert_eq!(call(schema_is_valid, &[Value::string(s)]).unwrap(), Value::Bool(ok), "{}", s);
         }
     }
 }

@@ -465,8 +465,14 @@ fn validate_implements(s: &Schema, def: &Definition, intf: &str) -> Result<(), V
     }
     // Interfaces the implemented interface itself implements must be implemented too.
     for anc in &idef.interfaces {
-        if anc != &def.name && !def.interfaces.contains(anc) {
-            return verr(def.pos, format!("{} must implement {} because it is implemented by {}.", def.name, anc, intf));
+        if !def.interfaces.contains(anc) {
+            if anc == &def.name {
+                return verr(
+                    def.pos,
+                    format!("Type {} cannot implement {} because it would create a circular reference.", def.name, intf),
+                );
+            }
+            return verr(def.pos, format!("Type {} must implement {} because it is implemented by {}.", def.name, anc, intf));
         }
     }
     Ok(())
@@ -558,7 +564,13 @@ struct Walker<'a> {
     visited: HashSet<&'a str>,
     used_frags: HashSet<&'a str>,
     depth: usize,
+    /// Selections left to visit: fragments are re-walked for every
+    /// operation that spreads them, so hostile documents are cut short.
+    budget: usize,
 }
+
+/// Most selections visited while validating one document.
+const WALK_BUDGET: usize = 2_000_000;
 
 impl<'a> Walker<'a> {
     fn err(&mut self, pos: Pos, msg: String) {
@@ -668,11 +680,16 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn count_top_fields(&self, sel: &'a [Selection]) -> usize {
+    fn count_top_fields(&mut self, sel: &'a [Selection]) -> usize {
         let mut n = 0;
         let mut stack: Vec<&'a [Selection]> = vec![sel];
         let mut seen: HashSet<&str> = HashSet::new();
         while let Some(s) = stack.pop() {
+            if self.budget < s.len() {
+                self.budget = 0;
+                break;
+            }
+            self.budget -= s.len();
             for x in s {
                 match x {
                     Selection::Field(_) => n += 1,
@@ -704,38 +721,50 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// NoFragmentCycles: one depth-first pass over the spread graph
+    /// (iterative, each fragment entered once), reporting spreads that
+    /// lead back to a fragment on the current path.
     fn check_fragment_cycles(&mut self) {
         let doc = self.doc;
         let mut edges: HashMap<&str, Vec<&Spread>> = HashMap::new();
         for f in &doc.frags {
             let mut v = Vec::new();
             Self::spreads_of(&f.sel, &mut v);
+            v.reverse();
             edges.entry(f.name.as_str()).or_insert(v);
         }
-        // A fragment is in a cycle when it can reach itself.
+        let mut visited: HashSet<&str> = HashSet::new();
         for f in &doc.frags {
-            let mut stack: Vec<(&str, Vec<&str>)> = vec![(f.name.as_str(), Vec::new())];
-            let mut seen: HashSet<&str> = HashSet::new();
-            let mut found: Option<(Vec<&str>, Pos)> = None;
-            'outer: while let Some((name, path)) = stack.pop() {
-                for sp in edges.get(name).map(|v| v.as_slice()).unwrap_or(&[]) {
-                    if sp.name == f.name {
-                        found = Some((path.clone(), sp.pos));
-                        break 'outer;
-                    }
-                    if seen.insert(sp.name.as_str()) && edges.contains_key(sp.name.as_str()) {
-                        let mut p = path.clone();
-                        p.push(sp.name.as_str());
-                        stack.push((sp.name.as_str(), p));
-                    }
-                }
+            if !visited.insert(f.name.as_str()) {
+                continue;
             }
-            if let Some((path, pos)) = found {
-                if path.is_empty() {
-                    self.err(pos, format!("Cannot spread fragment \"{}\" within itself.", f.name));
-                } else {
-                    let via: Vec<String> = path.iter().map(|p| format!("\"{}\"", p)).collect();
-                    self.err(pos, format!("Cannot spread fragment \"{}\" within itself via {}.", f.name, via.join(", ")));
+            // Path of (fragment, next edge index); on_path maps a fragment to its index in the path.
+            let mut path: Vec<(&str, usize)> = vec![(f.name.as_str(), 0)];
+            let mut on_path: HashMap<&str, usize> = HashMap::new();
+            on_path.insert(f.name.as_str(), 0);
+            while let Some(&(name, i)) = path.last() {
+                let out = edges.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
+                let Some(sp) = out.get(i) else {
+                    on_path.remove(name);
+                    path.pop();
+                    continue;
+                };
+                if let Some(top) = path.last_mut() {
+                    top.1 += 1;
+                }
+                let target = sp.name.as_str();
+                if let Some(&at) = on_path.get(target) {
+                    let via: Vec<String> = path[at + 1..].iter().map(|(n, _)| format!("\"{}\"", n)).collect();
+                    if via.is_empty() {
+                        self.err(sp.pos, format!("Cannot spread fragment \"{}\" within itself.", target));
+                    } else {
+                        self.err(sp.pos, format!("Cannot spread fragment \"{}\" within itself via {}.", target, via.join(", ")));
+                    }
+                    continue;
+                }
+                if edges.contains_key(target) && visited.insert(target) {
+                    on_path.insert(target, path.len());
+                    path.push((target, 0));
                 }
             }
         }
@@ -765,11 +794,18 @@ impl<'a> Walker<'a> {
 
     fn walk_selection_set(&mut self, parent: Option<&'a Definition>, sel: &'a [Selection]) {
         self.depth += 1;
-        if self.depth > MAX_DEPTH * 4 {
+        if self.depth > MAX_DEPTH * 2 {
             self.depth -= 1;
             self.err(Pos::default(), "Exceeded maximum nesting depth".into());
             return;
         }
+        if self.budget < sel.len() {
+            self.depth -= 1;
+            self.budget = 0;
+            self.err(Pos::default(), "Document is too complex to validate".into());
+            return;
+        }
+        self.budget -= sel.len();
         for s in sel {
             self.walk_selection(parent, s);
         }
@@ -1054,23 +1090,15 @@ impl<'a> Walker<'a> {
         }
         match v.kind {
             K_NULL | K_VARIABLE => {}
-            K_LIST => {
-                if exp.elem.is_none() {
-                    unexpected(self);
-                }
+            K_LIST if exp.elem.is_none() => unexpected(self),
+            K_INT
+                if !matches!(def.name.as_str(), "Int" | "Float" | "ID")
+                    || def.kind != "SCALAR"
+                    || v.raw.parse::<i64>().is_err() =>
+            {
+                unexpected(self)
             }
-            K_INT => {
-                if !matches!(def.name.as_str(), "Int" | "Float" | "ID") || def.kind != "SCALAR" {
-                    unexpected(self);
-                } else if v.raw.parse::<i64>().is_err() {
-                    unexpected(self);
-                }
-            }
-            K_FLOAT => {
-                if def.name != "Float" || def.kind != "SCALAR" {
-                    unexpected(self);
-                }
-            }
+            K_FLOAT if def.name != "Float" || def.kind != "SCALAR" => unexpected(self),
             K_STRING | K_BLOCK => {
                 if def.kind == "ENUM" {
                     self.err(
@@ -1088,11 +1116,7 @@ impl<'a> Walker<'a> {
                     self.err(v.pos, format!("Value \"{}\" does not exist in \"{}\" enum.", v.raw, exp.render()));
                 }
             }
-            K_BOOLEAN => {
-                if def.name != "Boolean" || def.kind != "SCALAR" {
-                    unexpected(self);
-                }
-            }
+            K_BOOLEAN if def.name != "Boolean" || def.kind != "SCALAR" => unexpected(self),
             K_OBJECT => {
                 if def.kind != "INPUT_OBJECT" {
                     unexpected(self);
@@ -1134,6 +1158,7 @@ pub fn validate_query(schema: &Schema, doc: &QueryDoc) -> Vec<VError> {
         visited: HashSet::new(),
         used_frags: HashSet::new(),
         depth: 0,
+        budget: WALK_BUDGET,
     };
     w.walk_document();
     w.errs

@@ -642,7 +642,7 @@ mod tests {
 }
 
 /// Decoding against a descriptor set that protoc builds from
-/// `tests/fixtures/*.proto` (Debian's protobuf-compiler).
+/// `test/fixtures/grpc/*.proto` at the repository root (Debian's protobuf-compiler).
 #[cfg(test)]
 mod descriptor_set_tests {
     use super::*;
@@ -653,7 +653,8 @@ mod descriptor_set_tests {
     fn descriptors() -> &'static Descriptors {
         static SET: OnceLock<Descriptors> = OnceLock::new();
         SET.get_or_init(|| {
-            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+            // The same fixtures the TypeScript tests use.
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../test/fixtures/grpc");
             let out = std::env::temp_dir().join(format!("sark-envoy-protojson-{}.pb", std::process::id()));
             let status = std::process::Command::new("protoc")
                 .arg("--include_imports")

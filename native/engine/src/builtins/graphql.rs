@@ -709,6 +709,8 @@ mod tests {
             chain.push_str(&format!("fragment F{} on Query {{ q {{ ...F{} }} }} ", i, i + 1));
         }
         chain.push_str("fragment F5000 on Query { a }");
+        let deep = format!("{}{{ a }}{}", "{ q ".repeat(120), " }".repeat(120));
+        assert_eq!(call(is_valid, &[Value::string(deep), schema.clone()]).unwrap(), Value::Bool(true));
         let _ = call(is_valid, &[Value::string(chain), schema]).unwrap();
     }
 

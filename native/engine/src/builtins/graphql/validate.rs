@@ -794,7 +794,7 @@ impl<'a> Walker<'a> {
 
     fn walk_selection_set(&mut self, parent: Option<&'a Definition>, sel: &'a [Selection]) {
         self.depth += 1;
-        if self.depth > MAX_DEPTH * 2 {
+        if self.depth > MAX_DEPTH + 16 {
             self.depth -= 1;
             self.err(Pos::default(), "Exceeded maximum nesting depth".into());
             return;

@@ -59,14 +59,9 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
     let mut r = Reader::new(bytes);
     while !r.done() {
         let (num, wt) = r.tag()?;
-        let field = match msg.field(num) {
-            Some(f) if wire_type_of(f.kind) == wt && !(f.v3_only && naming == Naming::Proto) => f,
-            // Unknown numbers (v3 additions included, for v2) and mismatched
-            // wire types are skipped, as protobuf readers do.
-            _ => {
-                r.skip(wt)?;
-                continue;
-            }
+        let Some(field) = known_field(msg, num, wt, naming) else {
+            r.skip(wt)?;
+            continue;
         };
         let Some(sub) = sel.child(name(field, naming)) else {
             r.skip(wt)?;
@@ -121,6 +116,21 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
 fn insert_into_object(target: &mut Value, k: Value, v: Value) {
     if let Value::Object(o) = target {
         Arc::make_mut(o).insert(k, v);
+    }
+}
+
+/// The field `num` of `msg` as this API version knows it, if the wire type
+/// fits. Unknown numbers (v3 additions, for v2) and mismatched wire types
+/// are skipped by callers, as protobuf readers do.
+pub(crate) fn known_field(msg: &'static Message, num: u32, wt: u32, naming: Naming) -> Option<&'static Field> {
+    msg.field(num).filter(|f| wire_type_of(f.kind) == wt && !(f.v3_only && naming == Naming::Proto))
+}
+
+/// The naming's field name: JSON names for v3, proto names for v2.
+pub(crate) fn field_name(f: &Field, naming: Naming) -> &'static str {
+    match naming {
+        Naming::Json => f.json,
+        Naming::Proto => f.proto,
     }
 }
 

@@ -13,7 +13,7 @@
 //! do not defeat the cache when `encode_raw_headers` is on.
 
 use crate::projection::{Projection, Sel};
-use crate::protomap::{wire_type_of, Naming};
+use crate::protomap::{field_name, known_field, Naming};
 use crate::schema::{self, Kind, Message};
 use crate::wire::{Reader, WireError, WireResult, FIXED32, FIXED64, LEN, VARINT};
 
@@ -58,17 +58,11 @@ fn walk(out: &mut Vec<u8>, msg: &'static Message, bytes: &[u8], naming: Naming, 
     let mut r = Reader::new(bytes);
     while !r.done() {
         let (num, wt) = r.tag()?;
-        let field = match msg.field(num) {
-            Some(f) if wire_type_of(f.kind) == wt && !(f.v3_only && naming == Naming::Proto) => f,
-            _ => {
-                r.skip(wt)?;
-                continue;
-            }
+        let Some(field) = known_field(msg, num, wt, naming) else {
+            r.skip(wt)?;
+            continue;
         };
-        let name = match naming {
-            Naming::Json => field.json,
-            Naming::Proto => field.proto,
-        };
+        let name = field_name(field, naming);
         let Some(sub) = sel.child(name) else {
             r.skip(wt)?;
             continue;

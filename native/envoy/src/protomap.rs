@@ -33,15 +33,8 @@ pub fn decode_selected(msg: &'static Message, bytes: &[u8], naming: Naming, sel:
     Ok(out)
 }
 
-fn name(f: &Field, naming: Naming) -> &'static str {
-    match naming {
-        Naming::Json => f.json,
-        Naming::Proto => f.proto,
-    }
-}
-
 fn key(f: &Field, naming: Naming) -> Value {
-    Value::interned(name(f, naming))
+    Value::interned(field_name(f, naming))
 }
 
 fn utf8_ref(b: &[u8]) -> WireResult<&str> {
@@ -63,7 +56,7 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
             r.skip(wt)?;
             continue;
         };
-        let Some(sub) = sel.child(name(field, naming)) else {
+        let Some(sub) = sel.child(field_name(field, naming)) else {
             r.skip(wt)?;
             continue;
         };

@@ -358,14 +358,6 @@ fn path_byte_needs_escape(c: u8) -> bool {
     !(c.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&c))
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
 
 /// Percent-decodes `s`; Go's message for a malformed escape on failure.
 fn unescape(s: &str) -> Result<Vec<u8>, String> {
@@ -374,8 +366,8 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hi = b.get(i + 1).copied().and_then(hex_val);
-            let lo = b.get(i + 2).copied().and_then(hex_val);
+            let hi = b.get(i + 1).copied().and_then(super::hex_val);
+            let lo = b.get(i + 2).copied().and_then(super::hex_val);
             match (hi, lo) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);

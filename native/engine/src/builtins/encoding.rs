@@ -202,14 +202,6 @@ fn invalid_hex_byte(b: u8) -> BuiltinError {
     BuiltinError::Eval(format!("encoding/hex: invalid byte: {}", text))
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
 
 fn hex_decode(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let s = arg_str(a, 0)?.as_bytes();
@@ -217,12 +209,12 @@ fn hex_decode(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     for pair in s.chunks(2) {
         match pair {
             [p, q] => {
-                let hi = hex_val(*p).ok_or_else(|| invalid_hex_byte(*p))?;
-                let lo = hex_val(*q).ok_or_else(|| invalid_hex_byte(*q))?;
+                let hi = super::hex_val(*p).ok_or_else(|| invalid_hex_byte(*p))?;
+                let lo = super::hex_val(*q).ok_or_else(|| invalid_hex_byte(*q))?;
                 out.push(hi << 4 | lo);
             }
             [p] => {
-                hex_val(*p).ok_or_else(|| invalid_hex_byte(*p))?;
+                super::hex_val(*p).ok_or_else(|| invalid_hex_byte(*p))?;
                 return Err(BuiltinError::Eval("encoding/hex: odd length hex string".into()));
             }
             _ => {}
@@ -804,7 +796,7 @@ fn query_unescape(s: &str) -> Result<String, String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hv = |j: usize| b.get(j).copied().and_then(hex_val);
+                let hv = |j: usize| b.get(j).copied().and_then(super::hex_val);
                 match (hv(i + 1), hv(i + 2)) {
                     (Some(h), Some(l)) => {
                         out.push(h << 4 | l);

@@ -178,6 +178,16 @@ pub fn registry() -> &'static Registry {
     })
 }
 
+/// The value of one hexadecimal digit.
+pub(crate) fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 // ---- argument helpers: one line per operand in each builtin ----
 
 /// `operand N must be T but got U`, OPA's wording (N counts from 1).

@@ -21,14 +21,6 @@ fn rfc4122(ctx: &mut Ctx, a: &[Value]) -> BuiltinResult {
     Ok(v)
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
 
 /// The 16 bytes of a UUID written as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`,
 /// with `{...}` around it, with a `urn:uuid:` prefix, or as 32 bare hex digits.
@@ -52,7 +44,7 @@ fn parse_bytes(s: &str) -> Option<[u8; 16]> {
     };
     let mut out = [0u8; 16];
     for (k, pair) in hex.chunks(2).enumerate() {
-        let (Some(h), Some(l)) = (pair.first().and_then(|c| hex_val(*c)), pair.get(1).and_then(|c| hex_val(*c))) else {
+        let (Some(h), Some(l)) = (pair.first().and_then(|c| super::hex_val(*c)), pair.get(1).and_then(|c| super::hex_val(*c))) else {
             return None;
         };
         *out.get_mut(k)? = h << 4 | l;

@@ -29,6 +29,8 @@ export declare class RustOPAEngine {
   /** `{"code","detail"}` of the last failed check. */
   lastError(): string;
   lastDecisionId(): string;
+  /** Nanoseconds the last check spent evaluating and encoding; 0 for a cache hit or a bad request. */
+  lastEvalNs(): number;
   /** `opa eval --format json`-shaped result. */
   query(text: string, inputJson: string | null): string;
 }

@@ -142,6 +142,11 @@ export class NativePreparedPolicy implements PreparedPolicy {
     };
   }
 
+  /** Seconds the last `checkBytes` spent evaluating (and encoding); 0 for a cache hit or a bad request. */
+  lastEvalSeconds(): number {
+    return this.engine.lastEvalNs() / 1e9;
+  }
+
   /** The decision id of the last `checkBytes` (in the response's dynamic metadata). */
   lastDecisionId(): string {
     return this.engine.lastDecisionId();

@@ -34,6 +34,8 @@ export interface CheckResult {
   reason?: string;
   /** The parser's detail for a bad request; log only. */
   detail?: string;
+  /** Seconds spent evaluating the policy (absent for a bad request). */
+  evalSeconds?: number;
 }
 
 export function decodeRequest(bytes: Uint8Array, version: ApiVersion): CheckRequestV3 | CheckRequestV2 {
@@ -75,7 +77,9 @@ export function check(policy: PreparedPolicy, bytes: Uint8Array, version: ApiVer
     if (!isBadRequest(err)) throw AuthzError.from(err);
     return { bytes: encodeResponse(badRequestResponse(decisionId), version), decisionId, requestId, outcome: 'bad_request', reason: err.code, detail: err.message };
   }
+  const started = process.hrtime.bigint();
   const decision = evaluate(policy, input, options.deadlineMs);
+  const evalSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { response, outcome } = decisionToResponse(decision, decisionId, options.response);
-  return { bytes: encodeResponse(response, version), decisionId, requestId, outcome };
+  return { bytes: encodeResponse(response, version), decisionId, requestId, outcome, evalSeconds };
 }

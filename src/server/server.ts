@@ -68,6 +68,8 @@ export interface CheckEvent {
   cacheHit: boolean;
   /** Handler time in seconds. */
   seconds: number;
+  /** Policy evaluation time in seconds, when the Check evaluated (not for cache hits, bad requests or errors). */
+  evalSeconds?: number;
   /** The CheckRequest bytes, for decision logs (rebuilding the input lazily). */
   request: Buffer;
   /** The policy that decided. */
@@ -155,14 +157,17 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           const r = p.checkBytes(call.request, wire, nativeCache, deadlineMs(call));
           callback(null, r.bytes);
           // Nothing is allocated for the observer unless there is one.
-          if (observer) observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, decisionId: () => p.lastDecisionId() });
+          if (observer) {
+            const evalSeconds = p.lastEvalSeconds();
+            observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: evalSeconds > 0 ? evalSeconds : undefined, decisionId: () => p.lastDecisionId() });
+          }
         } else {
           const result = check(policy, call.request, version, { ...options.check, deadlineMs: deadlineMs(call) });
           callback(null, result.bytes);
           if (result.outcome === 'bad_request') {
             logger.info({ decision_id: result.decisionId, request_id: result.requestId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
           }
-          if (observer) observe(call, started, { outcome: result.outcome, grpcStatus: 0, code: result.reason, cacheHit: false, decisionId: () => result.decisionId });
+          if (observer) observe(call, started, { outcome: result.outcome, grpcStatus: 0, code: result.reason, cacheHit: false, evalSeconds: result.evalSeconds, decisionId: () => result.decisionId });
         }
       } catch (thrown) {
         const err = AuthzError.from(thrown);

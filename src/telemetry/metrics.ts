@@ -10,6 +10,7 @@
  *   errors_total{code}                           Checks answered with a gRPC error, by error code
  *   bad_requests_total{reason}                   Checks denied 400 for an unreadable path/body
  *   check_duration_seconds{result}               handler latency histogram (decode + evaluate + encode)
+ *   evaluation_duration_seconds                  policy evaluation latency histogram (Checks that evaluated)
  *   cache_hits_total, cache_misses_total, cache_evictions_total, cache_expirations_total, cache_entries
  *   policy_info{revision, source}                1 for the active policy
  *   policy_revision_info{revision}               same, one label (OPA-style)
@@ -42,6 +43,7 @@ export class AuthzMetrics implements CheckObserver {
   private readonly errors: Counter<'code'>;
   private readonly badRequests: Counter<'reason'>;
   private readonly duration: Histogram<'result'>;
+  private readonly evaluation: Histogram;
   private readonly policyInfo: Gauge<'revision' | 'source'>;
   private readonly revisionInfo: Gauge<'revision'>;
   private readonly lastActivation: Gauge;
@@ -60,6 +62,12 @@ export class AuthzMetrics implements CheckObserver {
       name: `${P}check_duration_seconds`,
       help: 'Check handler latency (decode, evaluate, encode), seconds',
       labelNames: ['result'],
+      buckets: options.buckets ?? DEFAULT_LATENCY_BUCKETS,
+      registers,
+    });
+    this.evaluation = new Histogram({
+      name: `${P}evaluation_duration_seconds`,
+      help: 'Policy evaluation latency (native path: with response encoding), seconds; cache hits do not evaluate',
       buckets: options.buckets ?? DEFAULT_LATENCY_BUCKETS,
       registers,
     });
@@ -121,6 +129,7 @@ export class AuthzMetrics implements CheckObserver {
     }
     b.requests.inc();
     b.duration.observe(event.seconds);
+    if (event.evalSeconds !== undefined) this.evaluation.observe(event.evalSeconds);
     if (event.outcome === 'error') this.errors.inc({ code: event.code ?? 'internal' });
     else if (event.outcome === 'bad_request') this.badRequests.inc({ reason: event.code ?? 'request_invalid' });
   }

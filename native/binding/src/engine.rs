@@ -43,6 +43,8 @@ pub struct EngineState {
     prepared: Vec<Prepared>,
     last_error: Option<(String, String)>,
     last_decision_id: String,
+    /// Time the last `check` spent evaluating (and encoding); 0 when it did not evaluate.
+    last_eval_ns: u64,
     /// A response that did not fit the caller's buffer, kept for `takePending`.
     pending: Option<(Vec<u8>, u64)>,
     key: Vec<u8>,
@@ -330,9 +332,8 @@ pub fn check(c: &Call) -> JsResult<Val> {
     let cache = if env.is_nullish(c.arg(4)?)? { None } else { Some(&env.unwrap::<CacheState>(c.arg(4)?)?.cache) };
     // The caller's deadline (Envoy's grpc-timeout), ms since the epoch.
     let deadline_ms = env.get_number_or(c.arg(5)?, 0.0, "deadlineMs")?;
-    let deadline_ns = if deadline_ms > 0.0 { (deadline_ms * 1e6) as i64 } else { 0 };
     let h = env.get_number(handle, "handle")? as usize;
-    let result = run_check(st, h, request, version, cache, deadline_ns)?;
+    let result = run_check(st, h, request, version, cache, deadline_ms)?;
     let code = match result {
         Ok((bytes, flags)) => deliver(st, out, bytes, flags),
         Err((code, detail)) => {
@@ -367,7 +368,8 @@ pub fn take_pending(c: &Call) -> JsResult<Val> {
 
 type CheckOutcome = Result<(Vec<u8>, u64), (&'static str, String)>;
 
-fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion, cache: Option<&Cache>, deadline_ns: i64) -> JsResult<CheckOutcome> {
+fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion, cache: Option<&Cache>, deadline_ms: f64) -> JsResult<CheckOutcome> {
+    st.last_eval_ns = 0;
     let p = st.prepared.get(h).ok_or_else(|| JsError::arg("unknown prepared handle"))?;
     let decision_id = new_decision_id();
     let projection = if version == ApiVersion::V3 { &p.projection_v3 } else { &p.projection_v2 };
@@ -402,11 +404,10 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
         }
     };
     let mut options = p.options.clone();
-    options.limits = limits_now(&options.limits);
-    if deadline_ns > 0 && (options.limits.deadline_ns == 0 || deadline_ns < options.limits.deadline_ns) {
-        options.limits.deadline_ns = deadline_ns;
-    }
+    options.limits = with_deadline(limits_now(&options.limits), deadline_ms);
+    let started = std::time::Instant::now();
     let result = sark_envoy::decide(&p.query, &input, &decision_id, &options);
+    st.last_eval_ns = started.elapsed().as_nanos() as u64;
     st.last_decision_id = decision_id.clone();
     Ok(match result {
         CheckResult::Response { bytes, outcome, cacheable } => {
@@ -456,6 +457,13 @@ pub fn last_error(c: &Call) -> JsResult<Val> {
         m.insert(Value::from("detail"), Value::from(detail.as_str()));
     }
     c.env.string(&Value::from_map(m).to_json())
+}
+
+/// `lastEvalNs() -> number`: nanoseconds the last `check` spent evaluating
+/// the decision and encoding the response; 0 for a cache hit or a bad request.
+pub fn last_eval_ns(c: &Call) -> JsResult<Val> {
+    let st = state(c)?;
+    c.env.number(st.last_eval_ns as f64)
 }
 
 /// `lastDecisionId() -> string`: the decision id of the last `check`.

@@ -23,6 +23,7 @@ js_callbacks! {
     engine_check_input => engine::check_input;
     engine_last_error => engine::last_error;
     engine_last_decision_id => engine::last_decision_id;
+    engine_last_eval_ns => engine::last_eval_ns;
     engine_query => engine::query;
     cache_new => cache::construct;
     cache_get => cache::get;
@@ -88,6 +89,7 @@ fn init(env: Env, exports: Val) -> JsResult<()> {
             ("checkInput", engine_check_input),
             ("lastError", engine_last_error),
             ("lastDecisionId", engine_last_decision_id),
+            ("lastEvalNs", engine_last_eval_ns),
             ("query", engine_query),
         ],
     )?;

@@ -189,7 +189,7 @@ impl Term {
             TermKind::Object(o) => o
                 .iter()
                 .map(|(k, v)| Some((k.literal_value()?, v.literal_value()?)))
-                .collect::<Option<std::collections::BTreeMap<_, _>>>()
+                .collect::<Option<crate::value::Map>>()
                 .map(Value::from_map),
             _ => None,
         }

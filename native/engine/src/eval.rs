@@ -105,6 +105,30 @@ pub struct Evaluator<'a> {
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
 type BodyK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame) -> R;
 
+thread_local! {
+    /// Spare short vectors (call arguments, data paths): each call and data
+    /// reference needs one, and reusing them saves an allocation apiece.
+    static VEC_POOL: std::cell::RefCell<Vec<Vec<Value>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn take_vec() -> Vec<Value> {
+    VEC_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| Vec::with_capacity(4))
+}
+
+/// Returns a vector to the pool, emptied (it keeps no values alive).
+fn give_vec(mut v: Vec<Value>) {
+    if v.capacity() > 64 {
+        return;
+    }
+    v.clear();
+    let _ = VEC_POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < 64 {
+            p.push(v);
+        }
+    });
+}
+
 pub fn conflict(msg: String) -> EvalError {
     EvalError::new("eval_conflict_error", msg)
 }
@@ -536,11 +560,11 @@ impl<'a> Evaluator<'a> {
                 Some(v) => k(self, f, v),
                 None => Ok(true),
             },
-            TermKind::Data => self.eval_data_ref(f, Some(0), Vec::new(), &[], k),
+            TermKind::Data => self.eval_data_root(f, &[], k),
             TermKind::Var(n) => Err(self.err_at("rego_unsafe_var_error", format!("var {} is unsafe", n), t.span)),
             TermKind::Ref(h, path) => {
                 if let TermKind::Data = h.kind {
-                    return self.eval_data_ref(f, Some(0), Vec::new(), path, k);
+                    return self.eval_data_root(f, path, k);
                 }
                 self.eval_term(f, h, &mut |ev, f, v| ev.index_value(f, v, path, k))
             }
@@ -696,10 +720,27 @@ impl<'a> Evaluator<'a> {
         None
     }
 
-    fn eval_data_ref(&mut self, f: &mut Frame, node: Option<usize>, prefix: Vec<Value>, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+    /// `data` followed by `path`, with a spare vector for the path walked so far.
+    fn eval_data_root(&mut self, f: &mut Frame, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+        let mut prefix = take_vec();
+        let r = self.eval_data_ref(f, Some(0), &mut prefix, path, k);
+        give_vec(prefix);
+        r
+    }
+
+    /// Follows `path` from tree node `node` (`None`: below the rules, in base
+    /// data), `prefix` being the path so far; leaves `prefix` as it found it.
+    fn eval_data_ref(&mut self, f: &mut Frame, node: Option<usize>, prefix: &mut Vec<Value>, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+        let len = prefix.len();
+        let r = self.eval_data_ref_at(f, node, prefix, path, k);
+        prefix.truncate(len);
+        r
+    }
+
+    fn eval_data_ref_at(&mut self, f: &mut Frame, node: Option<usize>, prefix: &mut Vec<Value>, path: &'a [Term], k: TermK<'_, 'a>) -> R {
         // Fast path: constant segments through package nodes (no rules, no
         // `with` overrides) walk the tree directly, without a closure per step.
-        let (mut node, mut prefix, mut path) = (node, prefix, path);
+        let (mut node, mut path) = (node, path);
         if self.st.overrides.is_empty() {
             while let (Some(n), Some((seg, rest))) = (node, path.split_first()) {
                 let nd = &self.pol.tree.nodes[n];
@@ -714,7 +755,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         if !self.st.overrides.is_empty() {
-            if let Some(ov) = self.override_for(&prefix) {
+            if let Some(ov) = self.override_for(prefix) {
                 return match ov {
                     Some(v) => self.index_value(f, v, path, k),
                     None => Ok(true),
@@ -726,13 +767,14 @@ impl<'a> Evaluator<'a> {
             if let Some((seg, rest)) = path.split_first() {
                 if !self.is_pattern(f, seg) {
                     return self.eval_term(f, seg, &mut |ev, f, key| {
-                        let mut p2 = prefix.clone();
-                        p2.push(key);
-                        ev.eval_data_ref(f, None, p2, rest, k)
+                        prefix.push(key);
+                        let r = ev.eval_data_ref(f, None, prefix, rest, k);
+                        prefix.pop();
+                        r
                     });
                 }
             }
-            return match self.base_at(&prefix) {
+            return match self.base_at(prefix) {
                 Some(v) => self.index_value(f, v, path, k),
                 None => Ok(true),
             };
@@ -742,7 +784,7 @@ impl<'a> Evaluator<'a> {
             return Ok(true);
         }
         if !nd.rules.is_empty() || nd.default.is_some() || path.is_empty() {
-            return match self.node_doc(n, &prefix)? {
+            return match self.node_doc(n, prefix)? {
                 Some(v) => self.index_value(f, v, path, k),
                 None => Ok(true),
             };
@@ -753,7 +795,7 @@ impl<'a> Evaluator<'a> {
         };
         if self.is_pattern(f, seg) {
             let mut keys: Vec<Value> = nd.children.keys().cloned().collect();
-            if let Some(Value::Object(o)) = self.base_at(&prefix) {
+            if let Some(Value::Object(o)) = self.base_at(prefix) {
                 keys.extend(o.keys().cloned());
             }
             keys.sort();
@@ -761,9 +803,9 @@ impl<'a> Evaluator<'a> {
             for key in keys {
                 let mark = f.mark();
                 let child = tree.child(n, &key);
-                let mut p2 = prefix.clone();
-                p2.push(key.clone());
-                let r = self.unify_value(f, seg, key, &mut |ev, f| ev.eval_data_ref(f, child, p2.clone(), rest, k));
+                prefix.push(key.clone());
+                let r = self.unify_value(f, seg, key, &mut |ev, f| ev.eval_data_ref(f, child, prefix, rest, k));
+                prefix.pop();
                 f.undo(mark);
                 if !r? {
                     return Ok(false);
@@ -773,9 +815,10 @@ impl<'a> Evaluator<'a> {
         }
         self.eval_term(f, seg, &mut |ev, f, key| {
             let child = ev.pol.tree.child(n, &key);
-            let mut p2 = prefix.clone();
-            p2.push(key);
-            ev.eval_data_ref(f, child, p2, rest, k)
+            prefix.push(key);
+            let r = ev.eval_data_ref(f, child, prefix, rest, k);
+            prefix.pop();
+            r
         })
     }
 
@@ -1111,7 +1154,7 @@ impl<'a> Evaluator<'a> {
             _ => c.args.len(),
         };
         let (inputs, output) = c.args.split_at(nargs);
-        let mut acc = Vec::with_capacity(nargs);
+        let mut acc = take_vec();
         let mut finish = |ev: &mut Evaluator<'a>, f: &mut Frame, vals: &[Value]| -> R {
             let result = match &mock {
                 Some(Mock::Value(v)) => Some(v.clone()),
@@ -1146,12 +1189,14 @@ impl<'a> Evaluator<'a> {
         // Plain variables go last: a reference among the arguments may bind them (`x == a[x]`).
         let late = inputs.iter().any(|t| matches!(t.kind, TermKind::Local(s, _) if f.get(s).is_none()));
         if !late {
-            return self.eval_list(f, inputs, &mut acc, &mut finish);
+            let r = self.eval_list(f, inputs, &mut acc, &mut finish);
+            give_vec(acc);
+            return r;
         }
         let mut order: Vec<&'a Term> = inputs.iter().filter(|t| !matches!(t.kind, TermKind::Local(..))).collect();
         order.extend(inputs.iter().filter(|t| matches!(t.kind, TermKind::Local(..))));
         let order_ref = &order;
-        self.eval_list_refs(f, order_ref, &mut acc, &mut |ev, f, vals| {
+        let r = self.eval_list_refs(f, order_ref, &mut acc, &mut |ev, f, vals| {
             let mut by_pos: Vec<Value> = vec![Value::Null; vals.len()];
             for (t, v) in order_ref.iter().zip(vals.iter()) {
                 if let Some(i) = inputs.iter().position(|x| std::ptr::eq(x, *t)) {
@@ -1159,7 +1204,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
             finish(ev, f, &by_pos)
-        })
+        });
+        give_vec(acc);
+        r
     }
 
     fn call_target(&mut self, t: &CallTarget, args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {

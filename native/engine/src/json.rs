@@ -2,7 +2,8 @@
 //! exact) and the string escaper used by every writer.
 
 use crate::number::Number;
-use crate::value::{Map, Value};
+use crate::map::Shapes;
+use crate::value::{Str, Value, INLINE_MAX};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 const MAX_DEPTH: usize = 512;
 
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0, shared: HashMap::new() };
+    let mut p = Parser { s: text.as_bytes(), i: 0, shared: HashMap::new(), shapes: Shapes::default() };
     p.ws();
     let v = p.value(0)?;
     p.ws();
@@ -23,14 +24,16 @@ pub fn parse(text: &str) -> Result<Value, String> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
-    /// Object keys and short strings seen so far, shared instead of
-    /// allocated again: data documents repeat them (`"id"`, `"role"`,
-    /// `"viewer"`) thousands of times. Bounded, so unique strings cost nothing extra.
+    /// Strings a little too long to be stored inline, shared instead of
+    /// allocated again when repeated (`"https://example.com/login"`).
+    /// Bounded, so unique strings cost nothing extra.
     shared: HashMap<String, Arc<str>>,
+    /// Key lists of objects read so far: records with the same keys share one.
+    shapes: Shapes,
 }
 
 /// Strings up to this length are shared; longer ones are rarely repeated.
-const SHARE_MAX_LEN: usize = 32;
+const SHARE_MAX_LEN: usize = 48;
 /// At most this many distinct shared strings per document.
 const SHARE_MAX_ENTRIES: usize = 1 << 16;
 
@@ -84,11 +87,11 @@ impl<'a> Parser<'a> {
 
     fn object(&mut self, depth: usize) -> Result<Value, String> {
         self.i += 1;
-        let mut m = Map::new();
+        let mut entries = Vec::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(Value::Object(Arc::new(m)));
+            return Ok(Value::empty_object());
         }
         loop {
             self.ws();
@@ -103,32 +106,32 @@ impl<'a> Parser<'a> {
             self.i += 1;
             self.ws();
             let v = self.value(depth + 1)?;
-            // Later duplicates win, as in Go's encoding/json.
-            m.insert(Value::String(self.share(k)), v);
+            // Later duplicates win, as in Go's encoding/json (the map keeps the last).
+            entries.push((Value::String(self.share(k)), v));
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(Value::Object(Arc::new(m)));
+                    return Ok(Value::from_map(self.shapes.map(entries)));
                 }
                 _ => return Err(self.err("expected ',' or '}'")),
             }
         }
     }
 
-    fn share(&mut self, s: String) -> Arc<str> {
-        if s.len() > SHARE_MAX_LEN {
+    fn share(&mut self, s: String) -> Str {
+        if s.len() <= INLINE_MAX || s.len() > SHARE_MAX_LEN {
             return s.into();
         }
         if let Some(a) = self.shared.get(&s) {
-            return a.clone();
+            return a.clone().into();
         }
         let a: Arc<str> = Arc::from(s.as_str());
         if self.shared.len() < SHARE_MAX_ENTRIES {
             self.shared.insert(s, a.clone());
         }
-        a
+        a.into()
     }
 
     fn array(&mut self, depth: usize) -> Result<Value, String> {

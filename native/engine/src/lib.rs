@@ -28,6 +28,7 @@ pub mod eval;
 pub mod fasthash;
 pub mod json;
 pub mod lexer;
+pub mod map;
 pub mod number;
 pub mod parser;
 pub mod query;

@@ -6,11 +6,11 @@
 
 use crate::number::Number;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-pub type Map = BTreeMap<Value, Value>;
+pub use crate::map::Map;
 pub type Set = BTreeSet<Value>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -20,7 +20,7 @@ pub enum Value {
     Null,
     Bool(bool),
     Number(Number),
-    String(Arc<str>),
+    String(Str),
     Array(Arc<Vec<Value>>),
     Object(Arc<Map>),
     Set(Arc<Set>),
@@ -36,13 +36,183 @@ thread_local! {
     static INTERNED: std::cell::RefCell<std::collections::HashMap<(usize, usize), Value, crate::fasthash::FastHash>> = Default::default();
 }
 
+/// A string value: up to `INLINE_MAX` bytes are stored in the value itself
+/// (no allocation; most keys, names and roles are this short), longer ones
+/// behind a shared `Arc<str>`. Reads as a `&str`.
+#[derive(Clone)]
+pub struct Str(StrRepr);
+
+#[derive(Clone)]
+enum StrRepr {
+    Inline { len: u8, bytes: [u8; INLINE_MAX] },
+    Shared(Arc<str>),
+}
+
+/// As many bytes as fit beside the tags in a 24-byte `Value`.
+pub const INLINE_MAX: usize = 22;
+
+impl Str {
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // SAFETY: inline bytes are only ever copied from a `&str` prefix of length `len`.
+            StrRepr::Inline { len, bytes } => unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) },
+            StrRepr::Shared(a) => a,
+        }
+    }
+
+    fn inline(s: &str) -> Option<Str> {
+        if s.len() > INLINE_MAX {
+            return None;
+        }
+        let mut bytes = [0u8; INLINE_MAX];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Some(Str(StrRepr::Inline { len: s.len() as u8, bytes }))
+    }
+
+    /// True when the string lives behind a shared allocation.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.0, StrRepr::Shared(_))
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Str {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Str {
+    #[inline]
+    fn eq(&self, other: &Str) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for Str {}
+
+impl PartialEq<str> for Str {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+impl PartialEq<&str> for Str {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Str {
+    #[inline]
+    fn cmp(&self, other: &Str) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Str {
+        Str::inline(s).unwrap_or_else(|| Str(StrRepr::Shared(s.into())))
+    }
+}
+impl From<&String> for Str {
+    fn from(s: &String) -> Str {
+        Str::from(s.as_str())
+    }
+}
+impl From<String> for Str {
+    fn from(s: String) -> Str {
+        Str::inline(&s).unwrap_or_else(|| Str(StrRepr::Shared(s.into())))
+    }
+}
+impl From<Box<str>> for Str {
+    fn from(s: Box<str>) -> Str {
+        Str::inline(&s).unwrap_or_else(|| Str(StrRepr::Shared(s.into())))
+    }
+}
+impl From<Arc<str>> for Str {
+    fn from(s: Arc<str>) -> Str {
+        Str::inline(&s).unwrap_or(Str(StrRepr::Shared(s)))
+    }
+}
+impl From<&Arc<str>> for Str {
+    fn from(s: &Arc<str>) -> Str {
+        Str::from(s.clone())
+    }
+}
+impl From<std::borrow::Cow<'_, str>> for Str {
+    fn from(s: std::borrow::Cow<'_, str>) -> Str {
+        match s {
+            std::borrow::Cow::Borrowed(b) => Str::from(b),
+            std::borrow::Cow::Owned(o) => Str::from(o),
+        }
+    }
+}
+impl From<char> for Str {
+    fn from(c: char) -> Str {
+        Str::from(c.encode_utf8(&mut [0u8; 4]) as &str)
+    }
+}
+impl From<Str> for Arc<str> {
+    fn from(s: Str) -> Arc<str> {
+        match s.0 {
+            StrRepr::Shared(a) => a,
+            StrRepr::Inline { .. } => Arc::from(s.as_str()),
+        }
+    }
+}
+impl From<Str> for String {
+    fn from(s: Str) -> String {
+        s.as_str().to_string()
+    }
+}
+
 impl Value {
-    pub fn string(s: impl Into<Arc<str>>) -> Value {
+    pub fn string(s: impl Into<Str>) -> Value {
         Value::String(s.into())
     }
 
-    /// The string value of a static key, shared rather than allocated.
+    /// The string value of a static key, shared rather than allocated
+    /// (short ones need neither: they are stored inline).
     pub fn interned(s: &'static str) -> Value {
+        if let Some(inline) = Str::inline(s) {
+            return Value::String(inline);
+        }
         let id = (s.as_ptr() as usize, s.len());
         INTERNED
             .try_with(|m| m.borrow_mut().entry(id).or_insert_with(|| Value::string(s)).clone())
@@ -384,6 +554,37 @@ mod tests {
         let text = r#"{"a":[1,2.5,"x\n",null,true],"b":{"c":12345678901234567890123}}"#;
         let v = Value::from_json_str(text).unwrap();
         assert_eq!(v.to_json(), text);
+    }
+
+    #[test]
+    fn strings_read_alike_inline_or_shared() {
+        let short = "x".repeat(INLINE_MAX);
+        let long = "x".repeat(INLINE_MAX + 1);
+        assert!(!Str::from(short.as_str()).is_shared());
+        assert!(Str::from(long.as_str()).is_shared());
+        // The same text compares, orders and hashes the same in either form.
+        let shared_short = Str(StrRepr::Shared(Arc::from(short.as_str())));
+        assert_eq!(Str::from(short.as_str()), shared_short);
+        assert_eq!(Str::from(short.as_str()).cmp(&shared_short), Ordering::Equal);
+        let h = |s: &Str| {
+            use std::hash::{Hash, Hasher};
+            let mut st = std::collections::hash_map::DefaultHasher::new();
+            s.hash(&mut st);
+            st.finish()
+        };
+        assert_eq!(h(&Str::from(short.as_str())), h(&shared_short));
+        assert!(Value::from(short.as_str()) < Value::from(long.as_str()));
+        assert_eq!(Value::from("héllo 😀").as_str(), Some("héllo 😀"));
+        assert_eq!(Value::from(String::new()).as_str(), Some(""));
+    }
+
+    #[test]
+    fn json_objects_share_keys_and_keep_the_last_duplicate() {
+        let v = Value::from_json_str(r#"[{"b":1,"a":2},{"a":3,"b":4},{"a":5,"a":6}]"#).unwrap();
+        assert_eq!(v.to_json(), r#"[{"a":2,"b":1},{"a":3,"b":4},{"a":6}]"#);
+        let rows = v.as_array().unwrap();
+        assert_eq!(rows[0].field("a"), Some(&Value::int(2)));
+        assert_eq!(rows[1].field("b"), Some(&Value::int(4)));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::projection::Sel;
 use crate::schema::{self, Field, Kind, Message};
 use crate::wire::{Reader, WireError, WireResult, FIXED32, FIXED64, LEN, VARINT};
 use num_bigint_free::u64_to_number;
-use sark_engine::value::Map;
+use sark_engine::value::{Map, Str};
 use sark_engine::{Number, Value};
 use std::sync::Arc;
 
@@ -41,8 +41,8 @@ fn utf8_ref(b: &[u8]) -> WireResult<&str> {
     std::str::from_utf8(b).map_err(|_| WireError("string field contains invalid UTF-8"))
 }
 
-fn utf8(b: &[u8]) -> WireResult<Arc<str>> {
-    std::str::from_utf8(b).map(Arc::from).map_err(|_| WireError("string field contains invalid UTF-8"))
+fn utf8(b: &[u8]) -> WireResult<Str> {
+    std::str::from_utf8(b).map(Str::from).map_err(|_| WireError("string field contains invalid UTF-8"))
 }
 
 fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Map, depth: u32, sel: Sel<'_>) -> WireResult<()> {
@@ -193,9 +193,9 @@ fn map_entry_strings(bytes: &[u8]) -> WireResult<(&str, &str)> {
     Ok((k, v))
 }
 
-fn map_entry_message(bytes: &[u8], m: &'static Message, naming: Naming, depth: u32) -> WireResult<(Arc<str>, Value)> {
+fn map_entry_message(bytes: &[u8], m: &'static Message, naming: Naming, depth: u32) -> WireResult<(Str, Value)> {
     let mut r = Reader::new(bytes);
-    let mut k: Arc<str> = "".into();
+    let mut k: Str = "".into();
     let mut v = Value::empty_object();
     while !r.done() {
         match r.tag()? {
@@ -227,7 +227,7 @@ fn decode_struct(bytes: &[u8], depth: u32) -> WireResult<Value> {
         match r.tag()? {
             (schema::STRUCT_FIELDS, LEN) => {
                 let mut e = Reader::new(r.bytes()?);
-                let mut k: Arc<str> = "".into();
+                let mut k: Str = "".into();
                 let mut v = Value::Null;
                 while !e.done() {
                     match e.tag()? {

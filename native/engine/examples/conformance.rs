@@ -81,7 +81,7 @@ fn main() {
             }
         };
         let doc = yaml_to_value(&doc);
-        let cases = doc.field("cases").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+        let cases = doc.field("cases").and_then(|c| c.as_array()).map(<[Value]>::to_vec).unwrap_or_default();
         for c in cases {
             let note = c.field("note").and_then(|n| n.as_str()).unwrap_or("").to_string();
             let o = run_isolated(c, v0);

@@ -513,7 +513,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn unify_items(&mut self, f: &mut Frame, items: &'a [Term], arr: &Arc<Vec<Value>>, i: usize, k: BodyK<'_, 'a>) -> R {
+    fn unify_items(&mut self, f: &mut Frame, items: &'a [Term], arr: &Arc<[Value]>, i: usize, k: BodyK<'_, 'a>) -> R {
         if i == items.len() {
             return k(self, f);
         }

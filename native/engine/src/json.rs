@@ -140,7 +140,7 @@ impl<'a> Parser<'a> {
         self.ws();
         if self.peek() == Some(b']') {
             self.i += 1;
-            return Ok(Value::Array(Arc::new(a)));
+            return Ok(Value::empty_array());
         }
         loop {
             self.ws();
@@ -150,8 +150,7 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    a.shrink_to_fit();
-                    return Ok(Value::Array(Arc::new(a)));
+                    return Ok(Value::from_array(a));
                 }
                 _ => return Err(self.err("expected ',' or ']'")),
             }

@@ -21,7 +21,7 @@ pub enum Value {
     Bool(bool),
     Number(Number),
     String(Str),
-    Array(Arc<Vec<Value>>),
+    Array(Arc<[Value]>),
     Object(Arc<Map>),
     Set(Arc<Set>),
 }
@@ -219,7 +219,17 @@ impl Value {
             .unwrap_or_else(|_| Value::string(s))
     }
     pub fn from_array(v: Vec<Value>) -> Value {
-        Value::Array(Arc::new(v))
+        Value::Array(v.into())
+    }
+    /// Appends to an array value (a copy: arrays are immutable slices;
+    /// for building long arrays, collect a `Vec` first). Other values are left alone.
+    pub fn array_push(&mut self, v: Value) {
+        if let Value::Array(a) = self {
+            let mut items = Vec::with_capacity(a.len() + 1);
+            items.extend(a.iter().cloned());
+            items.push(v);
+            *a = items.into();
+        }
     }
     pub fn from_set(s: Set) -> Value {
         Value::Set(Arc::new(s))
@@ -234,7 +244,7 @@ impl Value {
         Value::Set(Arc::new(Set::new()))
     }
     pub fn empty_array() -> Value {
-        Value::Array(Arc::new(Vec::new()))
+        Value::Array(Arc::new([]))
     }
     pub fn int(i: i64) -> Value {
         Value::Number(Number::Int(i))
@@ -274,7 +284,7 @@ impl Value {
             _ => None,
         }
     }
-    pub fn as_array(&self) -> Option<&Vec<Value>> {
+    pub fn as_array(&self) -> Option<&[Value]> {
         match self {
             Value::Array(a) => Some(a),
             _ => None,
@@ -514,7 +524,7 @@ impl From<String> for Value {
 }
 impl From<Vec<Value>> for Value {
     fn from(v: Vec<Value>) -> Self {
-        Value::Array(Arc::new(v))
+        Value::Array(v.into())
     }
 }
 impl From<Set> for Value {

@@ -8,7 +8,6 @@ use crate::protojson;
 use crate::url::parse_query;
 use sark_engine::value::Map;
 use sark_engine::Value;
-use std::sync::Arc;
 
 /// Why a body could not be read. The server answers these with a 400 deny
 /// and a generic message; the detail is for logs only.
@@ -93,7 +92,7 @@ fn grpc_body(grpc: Option<Grpc<'_>>, raw_body: &[u8]) -> Result<(Value, bool), B
         return Ok((Value::Null, false));
     }
     // A gRPC call of method M on service S is a POST to /S/M.
-    let (service, method) = match g.parsed_path.as_array().map(|a| a.as_slice()) {
+    let (service, method) = match g.parsed_path.as_array() {
         Some([s, m]) => (s.as_str().unwrap_or(""), m.as_str().unwrap_or("")),
         _ => return Err(BodyError::InvalidGrpc("invalid parsed path: not /Service/Method".into())),
     };
@@ -209,10 +208,7 @@ fn multipart(payload: &str, boundary: &str) -> Result<Value, BodyError> {
         } else {
             Value::from(content)
         };
-        let entry = out.entry(Value::from(name)).or_insert_with(Value::empty_array);
-        if let Value::Array(a) = entry {
-            Arc::make_mut(a).push(value);
-        }
+        out.entry(Value::from(name)).or_insert_with(Value::empty_array).array_push(value);
     }
     Ok(Value::from_map(out))
 }

@@ -49,6 +49,10 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
     if depth > MAX_DEPTH {
         return Err(WireError("message nested too deeply"));
     }
+    // Map entries and repeated elements are gathered first and placed once
+    // at the end: one sort per map, one allocation per array.
+    let mut maps: Vec<(Value, Vec<(Value, Value)>)> = Vec::new();
+    let mut arrays: Vec<(Value, Vec<Value>)> = Vec::new();
     let mut r = Reader::new(bytes);
     while !r.done() {
         let (num, wt) = r.tag()?;
@@ -68,15 +72,13 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
                 // Unselected entries are skipped before their value is even read.
                 if sub.child(mk).is_some() {
                     let (mk, mv) = map_entry_strings(entry_bytes)?;
-                    let entry = out.entry(k).or_insert_with(Value::empty_object);
-                    insert_into_object(entry, Value::string(mk), Value::string(mv));
+                    pending(&mut maps, k).push((Value::string(mk), Value::string(mv)));
                 }
             }
             Kind::MapMessage(m) => {
                 let (mk, mv) = map_entry_message(r.bytes()?, m, naming, depth)?;
                 if sub.child(&mk).is_some() {
-                    let entry = out.entry(k).or_insert_with(Value::empty_object);
-                    insert_into_object(entry, Value::String(mk), mv);
+                    pending(&mut maps, k).push((Value::String(mk), mv));
                 }
             }
             _ => {
@@ -84,10 +86,7 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
                 let sub = if field.repeated { Sel::All } else { sub };
                 let v = scalar_or_message(field, &mut r, naming, depth, sub)?;
                 if field.repeated {
-                    let entry = out.entry(k).or_insert_with(Value::empty_array);
-                    if let Value::Array(a) = entry {
-                        Arc::make_mut(a).push(v);
-                    }
+                    pending(&mut arrays, k).push(v);
                 } else if is_default(&v) && !field.oneof && !matches!(field.kind, Kind::Message(_) | Kind::Struct) {
                     // proto3: a default scalar is indistinguishable from an absent one.
                     out.remove(&k);
@@ -103,13 +102,26 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
             }
         }
     }
+    for (k, entries) in maps {
+        // Later entries with an equal key win, as protobuf map semantics say.
+        out.insert(k, Value::from_map(entries.into_iter().collect()));
+    }
+    for (k, items) in arrays {
+        out.insert(k, Value::from_array(items));
+    }
     Ok(())
 }
 
-fn insert_into_object(target: &mut Value, k: Value, v: Value) {
-    if let Value::Object(o) = target {
-        Arc::make_mut(o).insert(k, v);
-    }
+/// The list gathered for field key `k` (a message has few such fields: a scan is enough).
+fn pending<T>(lists: &mut Vec<(Value, Vec<T>)>, k: Value) -> &mut Vec<T> {
+    let i = match lists.iter().position(|(key, _)| *key == k) {
+        Some(i) => i,
+        None => {
+            lists.push((k, Vec::new()));
+            lists.len() - 1
+        }
+    };
+    &mut lists[i].1
 }
 
 /// The field `num` of `msg` as this API version knows it, if the wire type

@@ -3,7 +3,6 @@
 
 use sark_engine::value::Map;
 use sark_engine::Value;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum UrlError {
@@ -116,10 +115,7 @@ pub fn parse_query(raw: &str) -> Result<Map, UrlError> {
                 continue;
             }
         };
-        let entry = m.entry(Value::from(k)).or_insert_with(Value::empty_array);
-        if let Value::Array(a) = entry {
-            Arc::make_mut(a).push(Value::from(v));
-        }
+        m.entry(Value::from(k)).or_insert_with(Value::empty_array).array_push(Value::from(v));
     }
     match err {
         Some(e) => Err(e),

@@ -885,10 +885,7 @@ fn urlquery_decode_object(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
                 continue;
             }
         };
-        let entry = m.entry(Value::from(k)).or_insert_with(Value::empty_array);
-        if let Value::Array(arr) = entry {
-            std::sync::Arc::make_mut(arr).push(Value::from(v));
-        }
+        m.entry(Value::from(k)).or_insert_with(Value::empty_array).array_push(Value::from(v));
     }
     match err {
         Some(e) => Err(BuiltinError::Eval(e)),

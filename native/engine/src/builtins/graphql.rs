@@ -395,7 +395,7 @@ mod from_obj {
     fn list<'a>(o: &'a Map, k: &str) -> R<&'a [Value]> {
         match get(o, k) {
             None => Ok(&[]),
-            Some(Value::Array(a)) => Ok(a.as_slice()),
+            Some(Value::Array(a)) => Ok(a),
             Some(_) => Err(format!("GraphQL AST: {} must be an array", k)),
         }
     }

@@ -225,7 +225,7 @@ pub fn arg_bool(args: &[Value], i: usize) -> Result<bool, BuiltinError> {
     }
 }
 
-pub fn arg_array(args: &[Value], i: usize) -> Result<&Vec<Value>, BuiltinError> {
+pub fn arg_array(args: &[Value], i: usize) -> Result<&[Value], BuiltinError> {
     match args.get(i) {
         Some(Value::Array(a)) => Ok(a),
         Some(v) => Err(type_err(i, "array", v)),

@@ -387,7 +387,7 @@ fn replace_child(parent: &Value, key: &Value, new: Value) -> PatchResult<Value> 
         }
         Value::Array(a) => {
             let i = array_index(a, key)?;
-            let mut v = (**a).clone();
+            let mut v = a.to_vec();
             if let Some(slot) = v.get_mut(i) {
                 *slot = new;
             }
@@ -431,7 +431,7 @@ fn insert_child(parent: &Value, key: &Value, value: &Value) -> PatchResult<Value
                 Ok(i) if i <= a.len() => i,
                 _ => return perr("index for array insertion out of bounds"),
             };
-            let mut v = (**a).clone();
+            let mut v = a.to_vec();
             v.insert(i, value.clone());
             Ok(Value::from_array(v))
         }
@@ -462,7 +462,7 @@ fn delete_child(parent: &Value, key: &Value) -> PatchResult<Value> {
                 Ok(i) if i < a.len() => i,
                 _ => return perr("index for array delete out of bounds"),
             };
-            let mut v = (**a).clone();
+            let mut v = a.to_vec();
             v.remove(i);
             Ok(Value::from_array(v))
         }

@@ -692,7 +692,7 @@ fn verify_chain(ders: &[Vec<u8>], parsed: &[Value], now_s: i64, dns: Option<&str
     }
     if let Some(dns) = dns.filter(|d| !d.is_empty()) {
         let leaf = &parsed[parsed.len() - 1];
-        let names = leaf.field("DNSNames").and_then(Value::as_array).cloned().unwrap_or_default();
+        let names = leaf.field("DNSNames").and_then(Value::as_array).map(<[Value]>::to_vec).unwrap_or_default();
         let ok = names.iter().filter_map(Value::as_str).any(|n| {
             n.eq_ignore_ascii_case(dns)
                 || n.strip_prefix("*.").is_some_and(|suffix| {

@@ -2,8 +2,9 @@
 // `make bench-engine`: the engine alone. For each policy in envoy/policies/,
 // an Envoy-shaped input (40 headers) is built once; the prepared decision
 // is evaluated in native code N times per round (input parsed once) and the
-// median ns per evaluation is printed. Also a memory figure: resident
-// memory added by loading a large JSON data document, as a ratio to its size.
+// median ns per evaluation is printed. Also memory figures: resident
+// memory added by loading large JSON data documents of three shapes, as a
+// ratio to their size.
 // Prints figures; asserts nothing.
 'use strict';
 
@@ -58,31 +59,45 @@ function benchPolicy(file) {
   return rows;
 }
 
-/** Writes a DATA_MB JSON data document (users with ids, names, emails, roles) to a temp file. */
-function writeDataFile() {
-  const file = path.join(require('node:os').tmpdir(), `sark-bench-data-${process.pid}.json`);
+/**
+ * Shapes of data document, each DATA_MB of JSON under one top-level key:
+ * `users` — records with ids, names, emails, roles (what the bar is measured on);
+ * `bindings` — one large object from user id to role list;
+ * `services` — nested records (objects three levels deep, an array of objects).
+ */
+const DATA_SHAPES = {
+  users: (i) => ({ id: 'user-' + i, name: 'User Number ' + i, email: 'user' + i + '@example.com', roles: ['viewer', i % 3 ? 'editor' : 'admin'], active: i % 2 === 0, quota: i * 7, team: 'team-' + (i % 100) }),
+  bindings: (i) => [`user-${i}`, ['viewer', i % 3 ? 'editor' : 'admin']],
+  services: (i) => ({ name: 'svc-' + i, spec: { replicas: i % 5, labels: { app: 'a' + (i % 50), tier: 'web' }, ports: [{ port: 80 + (i % 3), protocol: 'TCP' }] }, owner: 'team-' + (i % 40) + '@example.com' }),
+};
+
+/** Writes a DATA_MB JSON data document of `shape` to a temp file. */
+function writeDataFile(shape) {
+  const file = path.join(require('node:os').tmpdir(), `sark-bench-data-${process.pid}-${shape}.json`);
   const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, '{"users":[');
+  const keyed = shape === 'bindings';
+  fs.writeSync(fd, `{"${shape}":${keyed ? '{' : '['}`);
   const target = DATA_MB * 1024 * 1024;
   let size = 0;
   for (let i = 0; size < target; i++) {
-    const s = (i ? ',' : '') + JSON.stringify({ id: 'user-' + i, name: 'User Number ' + i, email: 'user' + i + '@example.com', roles: ['viewer', i % 3 ? 'editor' : 'admin'], active: i % 2 === 0, quota: i * 7, team: 'team-' + (i % 100) });
+    const item = DATA_SHAPES[shape](i);
+    const s = (i ? ',' : '') + (keyed ? `${JSON.stringify(item[0])}:${JSON.stringify(item[1])}` : JSON.stringify(item));
     fs.writeSync(fd, s);
     size += s.length;
   }
-  fs.writeSync(fd, ']}');
+  fs.writeSync(fd, keyed ? '}}' : ']}');
   fs.closeSync(fd);
   return file;
 }
 
 /**
- * Resident memory the engine adds for the data document, in a fresh process:
+ * Resident memory the engine adds for a data document, in a fresh process:
  * the JSON text is read into one string first (counted in the baseline), then
  * handed to the engine, which parses it natively; the text stays referenced
  * so only the engine's copy is measured.
  */
-function memoryRatio() {
-  const file = writeDataFile();
+function memoryRatio(shape) {
+  const file = writeDataFile(shape);
   const script = `
     const fs = require('node:fs');
     const { createEngine } = require(${JSON.stringify(path.join(root, 'dist/src/engine/native-engine.js'))});
@@ -91,11 +106,11 @@ function memoryRatio() {
     engine.compileJson([{ name: 'w.rego', source: 'package w\\nn := 1\\n' }], '{}', {});
     global.gc(); global.gc();
     const before = process.memoryUsage().rss;
-    const compiled = engine.compileJson([{ name: 'p.rego', source: 'package p\\nn := count(data.users)\\n' }], text, {});
+    const compiled = engine.compileJson([{ name: 'p.rego', source: 'package p\\nn := count(data.${shape})\\n' }], text, {});
     const n = compiled.prepare('data.p.n').evaluate({}).value;
     global.gc(); global.gc();
     const after = process.memoryUsage().rss;
-    console.log(JSON.stringify({ bytes: Buffer.byteLength(text), users: n, rss_added: after - before }));
+    console.log(JSON.stringify({ bytes: Buffer.byteLength(text), items: n, rss_added: after - before }));
   `;
   const runs = [];
   for (let i = 0; i < 3; i++) {
@@ -156,6 +171,8 @@ console.log(`\ndecision cache (native):`);
 console.log(`  RustCache.get hit from JavaScript: ${c.getNs.toFixed(0)} ns (120-byte value, 1000 keys)`);
 console.log(`  full native Check, example policy, 40 headers: ${c.miss.toFixed(0)} ns uncached, ${c.hit.toFixed(0)} ns on a cache hit (hit rate ${(100 * c.hitRate).toFixed(1)}%)`);
 
-const mem = memoryRatio();
-console.log(`\nmemory: ${DATA_MB} MB JSON data document`);
-console.log(mem.error ? `  failed: ${mem.error}` : `  ${(mem.bytes / 1048576).toFixed(1)} MB of JSON, ${mem.users} users → ${(mem.rss_added / 1048576).toFixed(1)} MB resident added: ${mem.ratio}× its size (median of 3 fresh processes: ${mem.ratios.join(', ')})`);
+console.log(`\nmemory: resident memory added by a ${DATA_MB} MB JSON data document, as a multiple of its size (median of 3 fresh processes)`);
+for (const shape of Object.keys(DATA_SHAPES)) {
+  const mem = memoryRatio(shape);
+  console.log(mem.error ? `  ${shape}: failed: ${mem.error}` : `  ${shape.padEnd(9)} ${(mem.bytes / 1048576).toFixed(1)} MB, ${mem.items} items → ${(mem.rss_added / 1048576).toFixed(1)} MB resident: ${mem.ratio}× (${mem.ratios.join(', ')})`);
+}

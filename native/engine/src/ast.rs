@@ -19,6 +19,10 @@ pub struct Span {
 pub struct Term {
     pub kind: TermKind,
     pub span: Span,
+    /// For a reference into `data` whose leading constant segments lead
+    /// through packages to a rule: that rule's tree node and how many path
+    /// segments reach it, found once by the compiler (see `compile::resolve_data_refs`).
+    pub data_node: Option<(u32, u32)>,
 }
 
 #[derive(Clone, Debug)]
@@ -160,10 +164,10 @@ pub struct Module {
 
 impl Term {
     pub fn new(kind: TermKind, span: Span) -> Term {
-        Term { kind, span }
+        Term { kind, span, data_node: None }
     }
     pub fn scalar(v: Value, span: Span) -> Term {
-        Term { kind: TermKind::Scalar(v), span }
+        Term { kind: TermKind::Scalar(v), span, data_node: None }
     }
     pub fn var_name(&self) -> Option<&str> {
         match &self.kind {

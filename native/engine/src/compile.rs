@@ -47,6 +47,8 @@ pub struct Metadata {
 
 #[derive(Debug, Default)]
 pub struct Node {
+    /// Where the node is under `data`.
+    pub path: Arc<[Value]>,
     pub children: BTreeMap<Value, usize>,
     /// Non-default rules whose ground path is exactly this node.
     pub rules: Vec<usize>,
@@ -136,13 +138,37 @@ impl Tree {
     pub fn child(&self, n: usize, key: &Value) -> Option<usize> {
         self.nodes.get(n).and_then(|node| node.children.get(key).copied())
     }
+
+    /// The rule node a `data` reference reaches through packages: the path
+    /// the evaluator would walk step by step (constant segments, through
+    /// nodes without rules), ending at a node with rules; and the number of
+    /// segments consumed.
+    pub fn rule_node_of(&self, path: &[Term]) -> Option<(u32, u32)> {
+        let mut n = 0;
+        let mut used = 0;
+        for seg in path {
+            let nd = &self.nodes[n];
+            if nd.is_func || !nd.rules.is_empty() || nd.default.is_some() {
+                break;
+            }
+            let TermKind::Scalar(key) = &seg.kind else { break };
+            let Some(c) = self.child(n, key) else { break };
+            n = c;
+            used += 1;
+        }
+        let nd = &self.nodes[n];
+        let has_rules = !nd.rules.is_empty() || nd.default.is_some();
+        (has_rules && !nd.is_func).then(|| (n as u32, used as u32))
+    }
     fn ensure(&mut self, path: &[Value]) -> usize {
         let mut n = 0;
         for k in path {
             n = match self.nodes[n].children.get(k) {
                 Some(&c) => c,
                 None => {
-                    self.nodes.push(Node::default());
+                    let mut child_path = self.nodes[n].path.to_vec();
+                    child_path.push(k.clone());
+                    self.nodes.push(Node { path: child_path.into(), ..Node::default() });
                     let c = self.nodes.len() - 1;
                     self.nodes[n].children.insert(k.clone(), c);
                     c
@@ -505,7 +531,7 @@ impl<'a> Compiler<'a> {
             // `input` and `data` are reserved names in Rego v1.
             if m.v1 {
                 for r in &m.rules {
-                    if let Some(Term { kind: TermKind::Scalar(Value::String(s)), span }) = r.head.first() {
+                    if let Some(Term { kind: TermKind::Scalar(Value::String(s)), span, .. }) = r.head.first() {
                         if &**s == "input" || &**s == "data" {
                             let span = *span;
                             let s = s.to_string();
@@ -596,6 +622,10 @@ impl<'a> Compiler<'a> {
         self.build_indexes();
         for r in &mut self.rules {
             fold_rule_constants(r);
+        }
+        let tree = &self.tree;
+        for r in &mut self.rules {
+            resolve_rule_data_refs(tree, r);
         }
         // OPA stops at the first failing stage: calls to unknown functions are
         // reported before safety, whose errors they would only cascade into.
@@ -1413,6 +1443,7 @@ impl<'a> Compiler<'a> {
         let mut tree = Tree::default();
         for n in &c.tree.nodes {
             tree.nodes.push(Node {
+                path: n.path.clone(),
                 children: n.children.clone(),
                 rules: n.rules.clone(),
                 default: n.default,
@@ -2082,6 +2113,103 @@ fn fold_term(t: &mut Term) {
     if let Some(v) = folded {
         t.kind = TermKind::Scalar(v);
     }
+}
+
+/// Records on every `data` reference in a rule the rule node it reaches
+/// (`Tree::rule_node_of`), so evaluation skips the walk through packages.
+fn resolve_rule_data_refs(tree: &Tree, r: &mut CRule) {
+    visit_terms_mut(&mut r.body, &mut r.value, r.key.as_mut(), &mut |t| {
+        if let TermKind::Ref(head, path) = &t.kind {
+            if matches!(head.kind, TermKind::Data) {
+                t.data_node = tree.rule_node_of(path);
+            }
+        }
+    });
+    if let Some(e) = &mut r.else_ {
+        resolve_rule_data_refs(tree, e);
+    }
+}
+
+/// The same for one query term (a prepared decision path).
+pub fn resolve_data_refs(tree: &Tree, t: &mut Term) {
+    walk_term_mut(t, &mut |t| {
+        if let TermKind::Ref(head, path) = &t.kind {
+            if matches!(head.kind, TermKind::Data) {
+                t.data_node = tree.rule_node_of(path);
+            }
+        }
+    });
+}
+
+fn visit_terms_mut(body: &mut Body, value: &mut Term, key: Option<&mut Term>, f: &mut dyn FnMut(&mut Term)) {
+    walk_body_mut(body, f);
+    walk_term_mut(value, f);
+    if let Some(k) = key {
+        walk_term_mut(k, f);
+    }
+}
+
+fn walk_body_mut(body: &mut Body, f: &mut dyn FnMut(&mut Term)) {
+    for e in body {
+        walk_expr_mut(e, f);
+    }
+}
+
+fn walk_expr_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Term)) {
+    match &mut e.kind {
+        ExprKind::Term(t) => walk_term_mut(t, f),
+        ExprKind::Unify(a, b, _) => {
+            walk_term_mut(a, f);
+            walk_term_mut(b, f);
+        }
+        ExprKind::Not(inner) => walk_expr_mut(inner, f),
+        ExprKind::SomeDecl(ts) => ts.iter_mut().for_each(|t| walk_term_mut(t, f)),
+        ExprKind::SomeIn(k, v, coll) => {
+            if let Some(k) = k {
+                walk_term_mut(k, f);
+            }
+            walk_term_mut(v, f);
+            walk_term_mut(coll, f);
+        }
+        ExprKind::Every(k, v, domain, body) => {
+            if let Some(k) = k {
+                walk_term_mut(k, f);
+            }
+            walk_term_mut(v, f);
+            walk_term_mut(domain, f);
+            walk_body_mut(body, f);
+        }
+    }
+    for w in &mut e.with {
+        walk_term_mut(&mut w.value, f);
+    }
+}
+
+/// Visits `t` and every term inside it (bodies of comprehensions included).
+fn walk_term_mut(t: &mut Term, f: &mut dyn FnMut(&mut Term)) {
+    match &mut t.kind {
+        TermKind::Array(items) | TermKind::Set(items) => items.iter_mut().for_each(|x| walk_term_mut(x, f)),
+        TermKind::Object(items) => items.iter_mut().for_each(|(k, v)| {
+            walk_term_mut(k, f);
+            walk_term_mut(v, f);
+        }),
+        TermKind::Ref(head, path) => {
+            walk_term_mut(head, f);
+            path.iter_mut().for_each(|x| walk_term_mut(x, f));
+        }
+        TermKind::Call(c) => c.args.iter_mut().for_each(|x| walk_term_mut(x, f)),
+        TermKind::ArrayCompr(h, b) | TermKind::SetCompr(h, b) => {
+            walk_term_mut(h, f);
+            walk_body_mut(b, f);
+        }
+        TermKind::ObjectCompr(k, v, b) => {
+            walk_term_mut(k, f);
+            walk_term_mut(v, f);
+            walk_body_mut(b, f);
+        }
+        TermKind::Scalar(_) | TermKind::Var(_) | TermKind::Local(..) | TermKind::Data | TermKind::Input => {}
+    }
+    f(t);
 }
 
 fn scalar_of(t: &Term) -> Option<Value> {

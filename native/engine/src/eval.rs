@@ -560,11 +560,11 @@ impl<'a> Evaluator<'a> {
                 Some(v) => k(self, f, v),
                 None => Ok(true),
             },
-            TermKind::Data => self.eval_data_root(f, &[], k),
+            TermKind::Data => self.eval_data_root(f, None, &[], k),
             TermKind::Var(n) => Err(self.err_at("rego_unsafe_var_error", format!("var {} is unsafe", n), t.span)),
             TermKind::Ref(h, path) => {
                 if let TermKind::Data = h.kind {
-                    return self.eval_data_root(f, path, k);
+                    return self.eval_data_root(f, t.data_node, path, k);
                 }
                 self.eval_term(f, h, &mut |ev, f, v| ev.index_value(f, v, path, k))
             }
@@ -721,7 +721,19 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `data` followed by `path`, with a spare vector for the path walked so far.
-    fn eval_data_root(&mut self, f: &mut Frame, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+    /// `resolved`: the rule node the compiler found the path to reach (`Term::data_node`).
+    fn eval_data_root(&mut self, f: &mut Frame, resolved: Option<(u32, u32)>, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+        if let (Some((n, used)), true) = (resolved, self.st.overrides.is_empty()) {
+            // What the walk below would find, without walking: `with` overrides
+            // are the only thing that can change the way, and there are none.
+            let pol = self.pol;
+            if let (Some(node), Some(rest)) = (pol.tree.nodes.get(n as usize), path.get(used as usize..)) {
+                return match self.node_doc(n as usize, &node.path)? {
+                    Some(v) => self.index_value(f, v, rest, k),
+                    None => Ok(true),
+                };
+            }
+        }
         let mut prefix = take_vec();
         let r = self.eval_data_ref(f, Some(0), &mut prefix, path, k);
         give_vec(prefix);

@@ -149,10 +149,11 @@ impl Policy {
         if !c.diags.is_empty() {
             return Err(c.diags);
         }
-        let term = match body.pop().map(|e| e.kind) {
+        let mut term = match body.pop().map(|e| e.kind) {
             Some(ast::ExprKind::Term(t)) => t,
             _ => return Err(vec![Diagnostic { code: "rego_parse_error", message: "invalid path".into(), file: "<query>".into(), line: 1, col: 1 }]),
         };
+        compile::resolve_data_refs(&self.inner.compiled.tree, &mut term);
         let input_paths = analysis::input_paths(&self.inner.compiled, &term);
         Ok(PreparedQuery { policy: self.clone(), path: norm, term: Arc::new(term), input_paths: Arc::new(input_paths) })
     }

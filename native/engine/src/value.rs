@@ -28,6 +28,7 @@ pub enum Value {
 
 // Values are copied into bindings and results constantly: keep them small.
 const _: () = assert!(std::mem::size_of::<Value>() <= 24);
+const _: () = assert!(std::mem::size_of::<Option<Value>>() <= 24);
 
 thread_local! {
     /// Strings for static keys (`"attributes"`, field names), made once per
@@ -44,19 +45,47 @@ pub struct Str(StrRepr);
 
 #[derive(Clone)]
 enum StrRepr {
-    Inline { len: u8, bytes: [u8; INLINE_MAX] },
+    Inline(InlineStr),
     Shared(Arc<str>),
 }
 
-/// As many bytes as fit beside the tags in a 24-byte `Value`.
+/// As many bytes as fit beside the length in a 24-byte `Value`.
 pub const INLINE_MAX: usize = 22;
+
+/// The text first, at offset 0, and the length last: the length's unused
+/// values (23..=255) are where `StrRepr` and `Value` keep their variant tags,
+/// so a `Value` is three aligned words that moves as such.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct InlineStr {
+    bytes: [u8; INLINE_MAX],
+    len: InlineLen,
+}
+
+/// 0..=22, as an enum so the compiler knows the other byte values are free.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+#[rustfmt::skip]
+enum InlineLen {
+    L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15, L16, L17, L18, L19, L20, L21, L22,
+}
+
+impl InlineLen {
+    fn new(n: usize) -> InlineLen {
+        assert!(n <= INLINE_MAX);
+        // SAFETY: `InlineLen` is `repr(u8)` with a variant for every value 0..=INLINE_MAX.
+        unsafe { std::mem::transmute::<u8, InlineLen>(n as u8) }
+    }
+}
+
+const _: () = assert!(InlineLen::L22 as usize == INLINE_MAX);
 
 impl Str {
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // SAFETY: inline bytes are only ever copied from a `&str` prefix of length `len`.
-            StrRepr::Inline { len, bytes } => unsafe { std::str::from_utf8_unchecked(&bytes[..*len as usize]) },
+            StrRepr::Inline(i) => unsafe { std::str::from_utf8_unchecked(&i.bytes[..i.len as usize]) },
             StrRepr::Shared(a) => a,
         }
     }
@@ -67,7 +96,7 @@ impl Str {
         }
         let mut bytes = [0u8; INLINE_MAX];
         bytes[..s.len()].copy_from_slice(s.as_bytes());
-        Some(Str(StrRepr::Inline { len: s.len() as u8, bytes }))
+        Some(Str(StrRepr::Inline(InlineStr { bytes, len: InlineLen::new(s.len()) })))
     }
 
     /// True when the string lives behind a shared allocation.
@@ -192,7 +221,7 @@ impl From<Str> for Arc<str> {
     fn from(s: Str) -> Arc<str> {
         match s.0 {
             StrRepr::Shared(a) => a,
-            StrRepr::Inline { .. } => Arc::from(s.as_str()),
+            StrRepr::Inline(_) => Arc::from(s.as_str()),
         }
     }
 }

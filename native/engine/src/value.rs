@@ -66,6 +66,7 @@ struct InlineStr {
 #[derive(Clone, Copy)]
 #[repr(u8)]
 #[rustfmt::skip]
+#[allow(dead_code)] // built by `InlineLen::new` from a checked byte
 enum InlineLen {
     L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15, L16, L17, L18, L19, L20, L21, L22,
 }
@@ -152,8 +153,31 @@ impl PartialOrd for Str {
 impl Ord for Str {
     #[inline]
     fn cmp(&self, other: &Str) -> Ordering {
-        self.as_bytes().cmp(other.as_bytes())
+        cmp_bytes(self.as_bytes(), other.as_bytes())
     }
+}
+
+/// Byte order, a word at a time: object keys and rule names are short, and
+/// a call into `memcmp` costs more than comparing them here.
+#[inline]
+fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < n {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
 }
 
 impl std::hash::Hash for Str {
@@ -496,7 +520,7 @@ impl Ord for Value {
             (Value::Null, Value::Null) => Ordering::Equal,
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
             (Value::Number(a), Value::Number(b)) => a.cmp(b),
-            (Value::String(a), Value::String(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Value::String(a), Value::String(b)) => a.cmp(b),
             (Value::Array(a), Value::Array(b)) => {
                 if Arc::ptr_eq(a, b) {
                     return Ordering::Equal;
@@ -615,6 +639,16 @@ mod tests {
         assert!(Value::from(short.as_str()) < Value::from(long.as_str()));
         assert_eq!(Value::from("héllo 😀").as_str(), Some("héllo 😀"));
         assert_eq!(Value::from(String::new()).as_str(), Some(""));
+    }
+
+    #[test]
+    fn byte_order_word_at_a_time_matches_slices() {
+        let words = ["", "a", "ab", "abcdefgh", "abcdefgi", "abcdefghi", "abcdefgh\u{0}", "b", "ä", "zzzzzzzzzzzzzzzzzz", "zzzzzzzzzzzzzzzzzy"];
+        for a in words {
+            for b in words {
+                assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.as_bytes().cmp(b.as_bytes()), "{:?} vs {:?}", a, b);
+            }
+        }
     }
 
     #[test]

@@ -465,3 +465,20 @@ fn input_paths_dynamic_step_from_data_keeps_prefix() {
 fn input_paths_none_for_constant_decisions() {
     assert_eq!(paths("package t\np := true", "data.t.p"), Vec::<String>::new());
 }
+
+// References to rules are resolved to tree nodes at compile time; `with`
+// overrides, base data beside rules and constant collections must read as before.
+#[test] fn rule_ref_under_with_override() { assert_eq!(p("r := 1\nq := r\np := [q, q with data.t.r as 2, data.t.r with data.t as {\"r\": 3}]").as_deref(), Some("[1,2,3]")); }
+#[test] fn rule_ref_with_input_override() { assert_eq!(p("m := input.x\np := m with input.x as 5").as_deref(), Some("5")); }
+#[test]
+fn rule_ref_through_other_package_and_base_data() {
+    let files = [
+        SourceFile { name: "a.rego".into(), text: "package a.b\nr := 7\n".into() },
+        SourceFile { name: "t.rego".into(), text: "package t\np := [data.a.b.r + 1, data.a.b, data.roles.bob[0]]\n".into() },
+    ];
+    let data = Value::from_json_str(r#"{"roles":{"bob":["admin"]},"a":{"b":{"s":1}}}"#).unwrap();
+    let pol = Policy::compile(&files, data, &CompileOptions::default()).unwrap();
+    let v = pol.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap().value.map(|v| v.to_json());
+    assert_eq!(v.as_deref(), Some(r#"[8,{"r":7,"s":1},"admin"]"#));
+}
+#[test] fn constant_collections_folded() { assert_eq!(p("p := [x | some x in [[1, 2], {\"a\": {3}}, {4, 4}]]").as_deref(), Some(r#"[[1,2],{"a":[3]},[4]]"#)); }

@@ -468,8 +468,8 @@ fn input_paths_none_for_constant_decisions() {
 
 // References to rules are resolved to tree nodes at compile time; `with`
 // overrides, base data beside rules and constant collections must read as before.
-#[test] fn rule_ref_under_with_override() { assert_eq!(p("r := 1\nq := r\np := [q, q with data.t.r as 2, data.t.r with data.t as {\"r\": 3}]").as_deref(), Some("[1,2,3]")); }
-#[test] fn rule_ref_with_input_override() { assert_eq!(p("m := input.x\np := m with input.x as 5").as_deref(), Some("5")); }
+#[test] fn rule_ref_under_with_override() { assert_eq!(p("r := 1\nq := r\np := [a, b, c] if { a := q; b := q with data.t.r as 2; c := data.t.r with data.t.r as 3 }").as_deref(), Some("[1,2,3]")); }
+#[test] fn rule_ref_with_input_override() { assert_eq!(p("m := input.x\np := [a, b] if { a := m with input.x as 5; b := m with input as {\"x\": 6} }").as_deref(), Some("[5,6]")); }
 #[test]
 fn rule_ref_through_other_package_and_base_data() {
     let files = [

@@ -11,7 +11,7 @@ use std::sync::Arc;
 const MAX_DEPTH: usize = 512;
 
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0, shared: HashMap::new(), shapes: Shapes::default() };
+    let mut p = Parser { s: text.as_bytes(), i: 0, shared: HashMap::new(), shapes: Shapes::default(), repeated: HashMap::new() };
     p.ws();
     let v = p.value(0)?;
     p.ws();
@@ -30,7 +30,16 @@ struct Parser<'a> {
     shared: HashMap<String, Arc<str>>,
     /// Key lists of objects read so far: records with the same keys share one.
     shapes: Shapes,
+    /// Small arrays and objects by their source text: a document repeats
+    /// them (`["viewer","editor"]`, `{"app":"web","tier":"front"}`) and
+    /// values are immutable, so one copy serves every occurrence. Bounded.
+    repeated: HashMap<&'a [u8], Value>,
 }
+
+/// Arrays and objects whose text is at most this long are shared when repeated.
+const REPEAT_MAX_TEXT: usize = 96;
+/// At most this many distinct small arrays and objects are remembered.
+const REPEAT_MAX_ENTRIES: usize = 1 << 17;
 
 /// Strings up to this length are shared; longer ones are rarely repeated.
 const SHARE_MAX_LEN: usize = 48;
@@ -85,7 +94,24 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A composite that ended at `self.i` and began at `start`: the copy
+    /// read before when the same text was seen (see `repeated`).
+    fn dedup(&mut self, start: usize, v: Value) -> Value {
+        let text = &self.s[start..self.i];
+        if text.len() > REPEAT_MAX_TEXT {
+            return v;
+        }
+        if let Some(seen) = self.repeated.get(text) {
+            return seen.clone();
+        }
+        if self.repeated.len() < REPEAT_MAX_ENTRIES {
+            self.repeated.insert(text, v.clone());
+        }
+        v
+    }
+
     fn object(&mut self, depth: usize) -> Result<Value, String> {
+        let start = self.i;
         self.i += 1;
         let mut entries = Vec::new();
         self.ws();
@@ -113,7 +139,8 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(Value::from_map(self.shapes.map(entries)));
+                    let v = Value::from_map(self.shapes.map(entries));
+                    return Ok(self.dedup(start, v));
                 }
                 _ => return Err(self.err("expected ',' or '}'")),
             }
@@ -135,6 +162,7 @@ impl<'a> Parser<'a> {
     }
 
     fn array(&mut self, depth: usize) -> Result<Value, String> {
+        let start = self.i;
         self.i += 1;
         let mut a = Vec::new();
         self.ws();
@@ -150,7 +178,8 @@ impl<'a> Parser<'a> {
                 Some(b',') => self.i += 1,
                 Some(b']') => {
                     self.i += 1;
-                    return Ok(Value::from_array(a));
+                    let v = Value::from_array(a);
+                    return Ok(self.dedup(start, v));
                 }
                 _ => return Err(self.err("expected ',' or ']'")),
             }
@@ -298,6 +327,21 @@ mod tests {
         assert!(e.contains("line 1"), "{}", e);
         assert!(parse("01").is_err());
         assert!(parse("[1] x").is_err());
+    }
+
+    #[test]
+    fn repeated_small_composites_are_one_value() {
+        let v = parse(r#"[{"r":["a","b"]},{"r":["a","b"]},{"r":["a", "b"]},["a","b"]]"#).unwrap();
+        let rows = v.as_array().unwrap();
+        let (Some(Value::Object(x)), Some(Value::Object(y))) = (rows.first(), rows.get(1)) else { panic!("objects") };
+        assert!(Arc::ptr_eq(x, y), "the same text is read once");
+        match (rows[0].field("r"), &rows[3]) {
+            (Some(Value::Array(a)), Value::Array(b)) => assert!(Arc::ptr_eq(a, b)),
+            _ => panic!("arrays"),
+        }
+        // Different text (a space) is a separate copy of an equal value.
+        assert_eq!(rows[2], rows[0]);
+        assert_eq!(v.to_json(), r#"[{"r":["a","b"]},{"r":["a","b"]},{"r":["a","b"]},["a","b"]]"#);
     }
 
     #[test]

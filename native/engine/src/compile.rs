@@ -2033,85 +2033,22 @@ fn collect_rule_refs(r: &CRule, out: &mut Vec<Vec<Option<Value>>>) {
 #[allow(dead_code)]
 /// Turns constant collections in rule bodies and values (`["GET", "HEAD"]`,
 /// `{"a": 1}`) into values built once, instead of on every evaluation. Runs
-/// after every check, so errors still point at what was written.
+/// after every check, so errors still point at what was written. Terms are
+/// visited innermost first, so nested constants fold outward.
 fn fold_rule_constants(r: &mut CRule) {
-    fold_body(&mut r.body);
-    fold_term(&mut r.value);
-    if let Some(k) = &mut r.key {
-        fold_term(k);
-    }
+    visit_terms_mut(&mut r.body, &mut r.value, r.key.as_mut(), &mut |t| {
+        let folded = match &t.kind {
+            TermKind::Array(items) => items.iter().map(scalar_of).collect::<Option<Vec<Value>>>().map(Value::from_array),
+            TermKind::Set(items) => items.iter().map(scalar_of).collect::<Option<crate::value::Set>>().map(Value::from_set),
+            TermKind::Object(items) => items.iter().map(|(k, v)| Some((scalar_of(k)?, scalar_of(v)?))).collect::<Option<crate::value::Map>>().map(Value::from_map),
+            _ => None,
+        };
+        if let Some(v) = folded {
+            t.kind = TermKind::Scalar(v);
+        }
+    });
     if let Some(e) = &mut r.else_ {
         fold_rule_constants(e);
-    }
-}
-
-fn fold_body(body: &mut Body) {
-    for e in body {
-        fold_expr(e);
-    }
-}
-
-fn fold_expr(e: &mut Expr) {
-    match &mut e.kind {
-        ExprKind::Term(t) => fold_term(t),
-        ExprKind::Unify(a, b, _) => {
-            fold_term(a);
-            fold_term(b);
-        }
-        ExprKind::Not(inner) => fold_expr(inner),
-        ExprKind::SomeDecl(_) => {}
-        ExprKind::SomeIn(_, _, coll) => fold_term(coll),
-        ExprKind::Every(_, _, domain, body) => {
-            fold_term(domain);
-            fold_body(body);
-        }
-    }
-    for w in &mut e.with {
-        fold_term(&mut w.value);
-    }
-}
-
-fn fold_term(t: &mut Term) {
-    let folded = match &mut t.kind {
-        TermKind::Array(items) => {
-            items.iter_mut().for_each(fold_term);
-            items.iter().map(scalar_of).collect::<Option<Vec<Value>>>().map(Value::from_array)
-        }
-        TermKind::Set(items) => {
-            items.iter_mut().for_each(fold_term);
-            items.iter().map(scalar_of).collect::<Option<crate::value::Set>>().map(Value::from_set)
-        }
-        TermKind::Object(items) => {
-            items.iter_mut().for_each(|(k, v)| {
-                fold_term(k);
-                fold_term(v);
-            });
-            items.iter().map(|(k, v)| Some((scalar_of(k)?, scalar_of(v)?))).collect::<Option<crate::value::Map>>().map(Value::from_map)
-        }
-        TermKind::Ref(head, path) => {
-            fold_term(head);
-            path.iter_mut().for_each(fold_term);
-            None
-        }
-        TermKind::Call(c) => {
-            c.args.iter_mut().for_each(fold_term);
-            None
-        }
-        TermKind::ArrayCompr(h, b) | TermKind::SetCompr(h, b) => {
-            fold_term(h);
-            fold_body(b);
-            None
-        }
-        TermKind::ObjectCompr(k, v, b) => {
-            fold_term(k);
-            fold_term(v);
-            fold_body(b);
-            None
-        }
-        TermKind::Scalar(_) | TermKind::Var(_) | TermKind::Local(..) | TermKind::Data | TermKind::Input => None,
-    };
-    if let Some(v) = folded {
-        t.kind = TermKind::Scalar(v);
     }
 }
 

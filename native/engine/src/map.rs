@@ -41,18 +41,8 @@ impl Map {
         Map(Repr::Vec(Vec::new()))
     }
 
-    pub fn with_capacity(n: usize) -> Map {
-        Map(Repr::Vec(Vec::with_capacity(n)))
-    }
-
-    /// From entries sorted by key with unique keys (checked in debug builds).
-    pub fn from_sorted(entries: Vec<(Value, Value)>) -> Map {
-        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
-        Map(Repr::Vec(entries))
-    }
-
     /// Values for a shared sorted key list (`keys.len() == vals.len()`).
-    pub fn shaped(keys: Arc<[Value]>, vals: Box<[Value]>) -> Map {
+    fn shaped(keys: Arc<[Value]>, vals: Box<[Value]>) -> Map {
         debug_assert_eq!(keys.len(), vals.len());
         debug_assert!(keys.windows(2).all(|w| w[0] < w[1]));
         Map(Repr::Shaped { keys, vals })
@@ -75,15 +65,6 @@ impl Map {
             Repr::Vec(v) => v.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|i| &v[i].1),
             Repr::Shaped { keys, vals } => keys.binary_search(key).ok().map(|i| &vals[i]),
             Repr::Tree(t) => t.get(key),
-        }
-    }
-
-    /// The stored key equal to `key` and its value.
-    pub fn get_key_value(&self, key: &Value) -> Option<(&Value, &Value)> {
-        match &self.0 {
-            Repr::Vec(v) => v.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|i| (&v[i].0, &v[i].1)),
-            Repr::Shaped { keys, vals } => keys.binary_search(key).ok().map(|i| (&keys[i], &vals[i])),
-            Repr::Tree(t) => t.get_key_value(key),
         }
     }
 
@@ -242,24 +223,6 @@ impl Map {
         self.iter().map(|(_, v)| v)
     }
 
-    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Value> {
-        self.iter_mut().map(|(_, v)| v)
-    }
-
-    pub fn first_key_value(&self) -> Option<(&Value, &Value)> {
-        self.iter().next()
-    }
-
-    pub fn last_key_value(&self) -> Option<(&Value, &Value)> {
-        self.iter().next_back()
-    }
-
-    /// Moves every entry of `other` into `self` (replacing on equal keys).
-    pub fn append(&mut self, other: &mut Map) {
-        for (k, v) in std::mem::take(other) {
-            self.insert(k, v);
-        }
-    }
 }
 
 /// `map.entry(k).or_insert_with(..)`, as on a BTreeMap.
@@ -502,7 +465,7 @@ mod tests {
             assert_eq!(m.get(&Value::int(70)), None);
             let keys: Vec<_> = m.keys().cloned().collect();
             assert_eq!(keys, (0..50).map(Value::int).collect::<Vec<_>>());
-            assert_eq!(m.last_key_value().map(|(k, _)| k.clone()), Some(Value::int(49)));
+            assert_eq!(m.iter().next_back().map(|(k, _)| k.clone()), Some(Value::int(49)));
         }
         assert_eq!(vec_form, tree_form);
         assert_eq!(vec_form, shaped);

@@ -53,6 +53,8 @@ pub struct Call {
     pub func: Term,
     pub args: Vec<Term>,
     pub target: CallTarget,
+    /// The registry entry of a builtin target, linked by the compiler after its checks.
+    pub builtin: Option<&'static crate::builtins::Builtin>,
     /// Declared number of inputs (an extra argument is the output), when known.
     pub arity: Option<usize>,
 }

@@ -625,7 +625,7 @@ impl<'a> Compiler<'a> {
         }
         let tree = &self.tree;
         for r in &mut self.rules {
-            resolve_rule_data_refs(tree, r);
+            resolve_rule_refs(tree, r);
         }
         // OPA stops at the first failing stage: calls to unknown functions are
         // reported before safety, whose errors they would only cascade into.
@@ -2052,30 +2052,32 @@ fn fold_rule_constants(r: &mut CRule) {
     }
 }
 
-/// Records on every `data` reference in a rule the rule node it reaches
-/// (`Tree::rule_node_of`), so evaluation skips the walk through packages.
-fn resolve_rule_data_refs(tree: &Tree, r: &mut CRule) {
-    visit_terms_mut(&mut r.body, &mut r.value, r.key.as_mut(), &mut |t| {
-        if let TermKind::Ref(head, path) = &t.kind {
-            if matches!(head.kind, TermKind::Data) {
-                t.data_node = tree.rule_node_of(path);
-            }
-        }
-    });
+/// Links what a rule refers to, once, so evaluation skips the look-ups:
+/// every `data` reference gets the rule node it reaches (`Tree::rule_node_of`,
+/// no walk through packages), every builtin call its registry entry (no
+/// look-up by name).
+fn resolve_rule_refs(tree: &Tree, r: &mut CRule) {
+    visit_terms_mut(&mut r.body, &mut r.value, r.key.as_mut(), &mut |t| link_term(tree, t));
     if let Some(e) = &mut r.else_ {
-        resolve_rule_data_refs(tree, e);
+        resolve_rule_refs(tree, e);
     }
 }
 
 /// The same for one query term (a prepared decision path).
-pub fn resolve_data_refs(tree: &Tree, t: &mut Term) {
-    walk_term_mut(t, &mut |t| {
-        if let TermKind::Ref(head, path) = &t.kind {
-            if matches!(head.kind, TermKind::Data) {
-                t.data_node = tree.rule_node_of(path);
+pub fn resolve_refs(tree: &Tree, t: &mut Term) {
+    walk_term_mut(t, &mut |t| link_term(tree, t));
+}
+
+fn link_term(tree: &Tree, t: &mut Term) {
+    match &mut t.kind {
+        TermKind::Ref(head, path) if matches!(head.kind, TermKind::Data) => t.data_node = tree.rule_node_of(path),
+        TermKind::Call(c) => {
+            if let CallTarget::Builtin(name) = &c.target {
+                c.builtin = registry().get(name);
             }
         }
-    });
+        _ => {}
+    }
 }
 
 fn visit_terms_mut(body: &mut Body, value: &mut Term, key: Option<&mut Term>, f: &mut dyn FnMut(&mut Term)) {

@@ -1186,7 +1186,17 @@ impl<'a> Evaluator<'a> {
                 }
                 None => match (&user, builtin) {
                     (Some(p), _) => ev.call_user(p, vals, span)?,
-                    (None, Some(name)) => ev.call_builtin(name, vals, span)?,
+                    (None, Some(name)) => match c.builtin {
+                        // Linked at compile time: no look-up by name.
+                        Some(crate::builtins::Builtin { func: Some(func), deterministic, .. }) => {
+                            if !deterministic {
+                                ev.cacheable = false;
+                            }
+                            let res = func(&mut ev.ctx, vals);
+                            ev.builtin_result(name, res, span)?
+                        }
+                        _ => ev.call_builtin(name, vals, span)?,
+                    },
                     (None, None) => None,
                 },
             };

@@ -153,7 +153,7 @@ impl Policy {
             Some(ast::ExprKind::Term(t)) => t,
             _ => return Err(vec![Diagnostic { code: "rego_parse_error", message: "invalid path".into(), file: "<query>".into(), line: 1, col: 1 }]),
         };
-        compile::resolve_data_refs(&self.inner.compiled.tree, &mut term);
+        compile::resolve_refs(&self.inner.compiled.tree, &mut term);
         let input_paths = analysis::input_paths(&self.inner.compiled, &term);
         Ok(PreparedQuery { policy: self.clone(), path: norm, term: Arc::new(term), input_paths: Arc::new(input_paths) })
     }

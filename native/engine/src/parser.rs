@@ -958,7 +958,7 @@ impl<'a> Parser<'a> {
                     self.nest -= 1;
                     let args = args?;
                     self.expect(Tok::RParen, ")")?;
-                    base = Term::new(TermKind::Call(Box::new(Call { func: base, args, target: CallTarget::Unresolved, arity: None })), self.span_from(start));
+                    base = Term::new(TermKind::Call(Box::new(Call { func: base, args, target: CallTarget::Unresolved, builtin: None, arity: None })), self.span_from(start));
                 }
                 _ => return Ok(base),
             }
@@ -1111,7 +1111,7 @@ fn push_ref(base: Term, seg: Term, span: Span) -> Term {
 
 pub fn call_term(name: &str, args: Vec<Term>, span: Span) -> Term {
     let func = Term::new(TermKind::Var(Arc::from(name)), span);
-    Term::new(TermKind::Call(Box::new(Call { func, args, target: CallTarget::Builtin(Arc::from(name)), arity: crate::compile::builtin_arity(name).flatten() })), span)
+    Term::new(TermKind::Call(Box::new(Call { func, args, target: CallTarget::Builtin(Arc::from(name)), builtin: None, arity: crate::compile::builtin_arity(name).flatten() })), span)
 }
 
 /// A rule head reference as a path: `a.b[x]` → ["a", "b", x].

@@ -90,6 +90,7 @@ impl Ctx {
 
 pub type BuiltinFn = fn(&mut Ctx, &[Value]) -> BuiltinResult;
 
+#[derive(Debug)]
 pub struct Builtin {
     /// OPA's name: `count`, `io.jwt.decode_verify`, `plus`.
     pub name: &'static str,

@@ -23,7 +23,7 @@ const suites = [
   {
     name: 'node (mocha)',
     cmd: path.join(root, 'node_modules/.bin/mocha'),
-    args: ['--color', 'false', 'dist/test/**/*.test.js'],
+    args: ['--no-color', 'dist/test/**/*.test.js'],
     cwd: root,
     parse: parseMocha,
   },

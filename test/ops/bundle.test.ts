@@ -107,6 +107,8 @@ describe('ops: OPA bundles from a real nginx', function () {
 
     // Unchanged: nginx answers 304 to If-None-Match; nothing is recompiled.
     expect(await h.source.pollOnce()).to.equal(true);
+    // nginx writes its access log line after sending the response: wait for it.
+    await eventually(() => nginx.accessLog().length >= 2, 5000, 'the 304 in the access log');
     expect(nginx.accessLog().slice(-2)).to.deep.equal(['GET /authz.tar.gz 200', 'GET /authz.tar.gz 304']);
     expect(h.manager.active!.activatedAt).to.equal(activatedAt);
 

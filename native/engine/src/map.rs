@@ -206,13 +206,12 @@ impl Map {
         })
     }
 
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&Value, &mut Value)> {
-        let it: Box<dyn DoubleEndedIterator<Item = (&Value, &mut Value)>> = match &mut self.0 {
-            Repr::Vec(v) => Box::new(v.iter_mut().map(|(k, v)| (&*k, v))),
-            Repr::Shaped { keys, vals } => Box::new(keys.iter().zip(vals.iter_mut())),
-            Repr::Tree(t) => Box::new(t.iter_mut()),
-        };
-        it
+    pub fn iter_mut(&mut self) -> IterMut<'_> {
+        IterMut(match &mut self.0 {
+            Repr::Vec(v) => IterMutRepr::Vec(v.iter_mut()),
+            Repr::Shaped { keys, vals } => IterMutRepr::Shaped(keys.iter().zip(vals.iter_mut())),
+            Repr::Tree(t) => IterMutRepr::Tree(t.iter_mut()),
+        })
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
@@ -281,6 +280,35 @@ impl DoubleEndedIterator for Iter<'_> {
 }
 
 impl ExactSizeIterator for Iter<'_> {}
+
+pub struct IterMut<'a>(IterMutRepr<'a>);
+
+enum IterMutRepr<'a> {
+    Vec(std::slice::IterMut<'a, (Value, Value)>),
+    Shaped(std::iter::Zip<std::slice::Iter<'a, Value>, std::slice::IterMut<'a, Value>>),
+    Tree(std::collections::btree_map::IterMut<'a, Value, Value>),
+}
+
+impl<'a> Iterator for IterMut<'a> {
+    type Item = (&'a Value, &'a mut Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterMutRepr::Vec(it) => it.next().map(|(k, v)| (&*k, v)),
+            IterMutRepr::Shaped(it) => it.next(),
+            IterMutRepr::Tree(it) => it.next(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for IterMut<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterMutRepr::Vec(it) => it.next_back().map(|(k, v)| (&*k, v)),
+            IterMutRepr::Shaped(it) => it.next_back(),
+            IterMutRepr::Tree(it) => it.next_back(),
+        }
+    }
+}
 
 impl<'a> IntoIterator for &'a Map {
     type Item = (&'a Value, &'a Value);
@@ -477,6 +505,23 @@ mod tests {
         };
         assert_eq!(h(&vec_form), h(&tree_form));
         assert_eq!(h(&vec_form), h(&shaped));
+    }
+
+    #[test]
+    fn values_change_in_place_in_every_form() {
+        let entries: Vec<(Value, Value)> = (0..40).map(|i| (Value::int(i), Value::int(i))).collect();
+        let mut shapes = Shapes::default();
+        let mut tree = Map::new();
+        for (k, v) in entries.iter().rev().cloned() {
+            tree.insert(k, v);
+        }
+        for mut m in [entries.iter().cloned().collect::<Map>(), shapes.map(entries.clone()), tree] {
+            for (k, v) in m.iter_mut() {
+                *v = Value::int(k.as_number().and_then(|n| n.as_i64()).unwrap() * 2);
+            }
+            assert_eq!(m.get(&Value::int(39)), Some(&Value::int(78)));
+            assert_eq!(m.iter_mut().next_back().map(|(k, _)| k.clone()), Some(Value::int(39)));
+        }
     }
 
     #[test]

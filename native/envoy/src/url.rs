@@ -12,15 +12,6 @@ pub enum UrlError {
     Semicolon,
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Percent-decodes; `plus_is_space` for query components. Bytes that are not
 /// UTF-8 after decoding become U+FFFD (policies see strings).
 pub fn unescape(s: &str, plus_is_space: bool) -> Result<String, UrlError> {
@@ -28,29 +19,7 @@ pub fn unescape(s: &str, plus_is_space: bool) -> Result<String, UrlError> {
     if !b.iter().any(|&c| c == b'%' || (plus_is_space && c == b'+')) {
         return Ok(s.to_string());
     }
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hi = b.get(i + 1).copied().and_then(hex);
-                let lo = b.get(i + 2).copied().and_then(hex);
-                match (hi, lo) {
-                    (Some(h), Some(l)) => out.push(h << 4 | l),
-                    _ => return Err(UrlError::InvalidEscape),
-                }
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
+    let out = sark_engine::builtins::percent_decode(s, plus_is_space).map_err(|_| UrlError::InvalidEscape)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
@@ -82,7 +51,7 @@ pub fn validate_query(path: &str) -> Result<(), UrlError> {
         let mut i = 0;
         while i < b.len() {
             if b[i] == b'%' {
-                let ok = b.get(i + 1).copied().and_then(hex).is_some() && b.get(i + 2).copied().and_then(hex).is_some();
+                let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
                 if !ok {
                     return Err(UrlError::InvalidEscape);
                 }

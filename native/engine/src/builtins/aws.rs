@@ -361,30 +361,11 @@ fn path_byte_needs_escape(c: u8) -> bool {
 
 /// Percent-decodes `s`; Go's message for a malformed escape on failure.
 fn unescape(s: &str) -> Result<Vec<u8>, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hi = b.get(i + 1).copied().and_then(super::hex_val);
-            let lo = b.get(i + 2).copied().and_then(super::hex_val);
-            match (hi, lo) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                }
-                _ => {
-                    let end = (i + 3).min(b.len());
-                    let bad = String::from_utf8_lossy(&b[i..end]).into_owned();
-                    return Err(format!("invalid URL escape {}", Value::from(bad)));
-                }
-            }
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Ok(out)
+    super::percent_decode(s, false).map_err(|i| {
+        let b = s.as_bytes();
+        let bad = String::from_utf8_lossy(&b[i..(i + 3).min(b.len())]).into_owned();
+        format!("invalid URL escape {}", Value::from(bad))
+    })
 }
 
 impl GoUrl {

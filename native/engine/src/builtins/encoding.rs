@@ -790,37 +790,15 @@ fn query_escape(s: &str) -> String {
 
 /// Go's `url.QueryUnescape`.
 fn query_unescape(s: &str) -> Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hv = |j: usize| b.get(j).copied().and_then(super::hex_val);
-                match (hv(i + 1), hv(i + 2)) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                    }
-                    _ => {
-                        let rest = &s[i..];
-                        let bad: String = rest.chars().take(3).collect();
-                        let bad = if rest.len() > 3 { String::from_utf8_lossy(&rest.as_bytes()[..3]).into_owned() } else { bad };
-                        return Err(format!("invalid URL escape {:?}", bad));
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
+    match super::percent_decode(s, true) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(i) => {
+            let rest = &s[i..];
+            let bad: String = rest.chars().take(3).collect();
+            let bad = if rest.len() > 3 { String::from_utf8_lossy(&rest.as_bytes()[..3]).into_owned() } else { bad };
+            Err(format!("invalid URL escape {:?}", bad))
         }
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn urlquery_encode(_: &mut Ctx, a: &[Value]) -> BuiltinResult {

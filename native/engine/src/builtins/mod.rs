@@ -189,6 +189,36 @@ pub(crate) fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
+/// Percent-decodes `s` as Go's url package does (`+` is a space when
+/// `plus_is_space`, as in query components). A `%` not followed by two hex
+/// digits fails with its byte offset, for the caller's own message. Shared
+/// by the builtins (urlquery, AWS signing) and the Envoy input (paths, queries).
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<Vec<u8>, usize> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => match (b.get(i + 1).copied().and_then(hex_val), b.get(i + 2).copied().and_then(hex_val)) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                }
+                _ => return Err(i),
+            },
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 // ---- argument helpers: one line per operand in each builtin ----
 
 /// `operand N must be T but got U`, OPA's wording (N counts from 1).

@@ -1188,13 +1188,7 @@ impl<'a> Evaluator<'a> {
                     (Some(p), _) => ev.call_user(p, vals, span)?,
                     (None, Some(name)) => match c.builtin {
                         // Linked at compile time: no look-up by name.
-                        Some(crate::builtins::Builtin { func: Some(func), deterministic, .. }) => {
-                            if !deterministic {
-                                ev.cacheable = false;
-                            }
-                            let res = func(&mut ev.ctx, vals);
-                            ev.builtin_result(name, res, span)?
-                        }
+                        Some(b @ crate::builtins::Builtin { func: Some(_), .. }) => ev.call_registered(b, vals, span)?,
                         _ => ev.call_builtin(name, vals, span)?,
                     },
                     (None, None) => None,
@@ -1421,19 +1415,25 @@ impl<'a> Evaluator<'a> {
             let res = http_send_unavailable(args);
             return self.builtin_result(name, res, span);
         }
-        let res = match reg.get(name) {
-            Some(b) => {
-                if !b.deterministic {
-                    self.cacheable = false;
-                }
-                match b.func {
-                    Some(func) => func(&mut self.ctx, args),
-                    None => fallback(name, args),
-                }
+        match reg.get(name) {
+            Some(b) => self.call_registered(b, args, span),
+            None => {
+                let res = fallback(name, args);
+                self.builtin_result(name, res, span)
             }
-            None => fallback(name, args),
+        }
+    }
+
+    /// A registry builtin (one the evaluator does not implement itself).
+    fn call_registered(&mut self, b: &builtins::Builtin, args: &[Value], span: Span) -> Result<Option<Value>, EvalError> {
+        if !b.deterministic {
+            self.cacheable = false;
+        }
+        let res = match b.func {
+            Some(func) => func(&mut self.ctx, args),
+            None => fallback(b.name, args),
         };
-        self.builtin_result(name, res, span)
+        self.builtin_result(b.name, res, span)
     }
 
     /// A builtin's outcome under OPA's error rules: undefined, or an error

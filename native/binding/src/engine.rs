@@ -408,8 +408,7 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
     let started = std::time::Instant::now();
     let result = sark_envoy::decide(&p.query, &input, &decision_id, &options);
     st.last_eval_ns = started.elapsed().as_nanos() as u64;
-    st.last_decision_id = decision_id.clone();
-    Ok(match result {
+    let outcome = match result {
         CheckResult::Response { bytes, outcome, cacheable } => {
             let mut flags = if outcome == Outcome::Deny { FLAG_DENY } else { 0 };
             if cacheable {
@@ -427,7 +426,9 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
         }
         CheckResult::BadRequest { bytes, .. } => Ok((bytes, FLAG_BAD_REQUEST)),
         CheckResult::Error { code, detail } => Err((code, detail)),
-    })
+    };
+    st.last_decision_id = decision_id;
+    Ok(outcome)
 }
 
 /// A cached response: `[flags][offset u32 LE][response bytes]`, where the

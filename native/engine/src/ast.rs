@@ -21,7 +21,7 @@ pub struct Term {
     pub span: Span,
     /// For a reference into `data` whose leading constant segments lead
     /// through packages to a rule: that rule's tree node and how many path
-    /// segments reach it, found once by the compiler (see `compile::resolve_data_refs`).
+    /// segments reach it, found once by the compiler (see `compile::resolve_refs`).
     pub data_node: Option<(u32, u32)>,
 }
 

@@ -139,12 +139,10 @@ impl Tree {
         self.nodes.get(n).and_then(|node| node.children.get(key).copied())
     }
 
-    /// The rule node a `data` reference reaches through packages: the path
-    /// the evaluator would walk step by step (constant segments, through
-    /// nodes without rules), ending at a node with rules; and the number of
-    /// segments consumed.
-    pub fn rule_node_of(&self, path: &[Term]) -> Option<(u32, u32)> {
-        let mut n = 0;
+    /// Follows the constant segments of `path` from node `n` through
+    /// packages (nodes without rules or functions): the node reached and the
+    /// number of segments consumed.
+    pub fn through_packages(&self, mut n: usize, path: &[Term]) -> (usize, usize) {
         let mut used = 0;
         for seg in path {
             let nd = &self.nodes[n];
@@ -156,6 +154,13 @@ impl Tree {
             n = c;
             used += 1;
         }
+        (n, used)
+    }
+
+    /// The rule node a `data` reference reaches through packages, and the
+    /// number of segments that reach it; `None` when it ends elsewhere.
+    pub fn rule_node_of(&self, path: &[Term]) -> Option<(u32, u32)> {
+        let (n, used) = self.through_packages(0, path);
         let nd = &self.nodes[n];
         let has_rules = !nd.rules.is_empty() || nd.default.is_some();
         (has_rules && !nd.is_func).then(|| (n as u32, used as u32))
@@ -620,12 +625,9 @@ impl<'a> Compiler<'a> {
         self.check_conflicts();
         self.check_recursion();
         self.build_indexes();
-        for r in &mut self.rules {
-            fold_rule_constants(r);
-        }
         let tree = &self.tree;
         for r in &mut self.rules {
-            resolve_rule_refs(tree, r);
+            finish_rule(tree, r);
         }
         // OPA stops at the first failing stage: calls to unknown functions are
         // reported before safety, whose errors they would only cascade into.
@@ -2031,43 +2033,41 @@ fn collect_rule_refs(r: &CRule, out: &mut Vec<Vec<Option<Value>>>) {
 }
 
 #[allow(dead_code)]
-/// Turns constant collections in rule bodies and values (`["GET", "HEAD"]`,
-/// `{"a": 1}`) into values built once, instead of on every evaluation. Runs
-/// after every check, so errors still point at what was written. Terms are
-/// visited innermost first, so nested constants fold outward.
-fn fold_rule_constants(r: &mut CRule) {
+/// The last pass over a rule, after every check (so errors still point at
+/// what was written), in one walk, innermost terms first:
+/// - constant collections (`["GET", "HEAD"]`, `{"a": 1}`) become values built
+///   once instead of on every evaluation; nested ones fold outward;
+/// - what the rule refers to is linked (`link_term`), so evaluation skips the look-ups.
+fn finish_rule(tree: &Tree, r: &mut CRule) {
     visit_terms_mut(&mut r.body, &mut r.value, r.key.as_mut(), &mut |t| {
-        let folded = match &t.kind {
-            TermKind::Array(items) => items.iter().map(scalar_of).collect::<Option<Vec<Value>>>().map(Value::from_array),
-            TermKind::Set(items) => items.iter().map(scalar_of).collect::<Option<crate::value::Set>>().map(Value::from_set),
-            TermKind::Object(items) => items.iter().map(|(k, v)| Some((scalar_of(k)?, scalar_of(v)?))).collect::<Option<crate::value::Map>>().map(Value::from_map),
-            _ => None,
-        };
-        if let Some(v) = folded {
-            t.kind = TermKind::Scalar(v);
-        }
+        fold_constant(t);
+        link_term(tree, t);
     });
     if let Some(e) = &mut r.else_ {
-        fold_rule_constants(e);
+        finish_rule(tree, e);
     }
 }
 
-/// Links what a rule refers to, once, so evaluation skips the look-ups:
-/// every `data` reference gets the rule node it reaches (`Tree::rule_node_of`,
-/// no walk through packages), every builtin call its registry entry (no
-/// look-up by name).
-fn resolve_rule_refs(tree: &Tree, r: &mut CRule) {
-    visit_terms_mut(&mut r.body, &mut r.value, r.key.as_mut(), &mut |t| link_term(tree, t));
-    if let Some(e) = &mut r.else_ {
-        resolve_rule_refs(tree, e);
+fn fold_constant(t: &mut Term) {
+    let folded = match &t.kind {
+        TermKind::Array(items) => items.iter().map(scalar_of).collect::<Option<Vec<Value>>>().map(Value::from_array),
+        TermKind::Set(items) => items.iter().map(scalar_of).collect::<Option<crate::value::Set>>().map(Value::from_set),
+        TermKind::Object(items) => items.iter().map(|(k, v)| Some((scalar_of(k)?, scalar_of(v)?))).collect::<Option<crate::value::Map>>().map(Value::from_map),
+        _ => None,
+    };
+    if let Some(v) = folded {
+        t.kind = TermKind::Scalar(v);
     }
 }
 
-/// The same for one query term (a prepared decision path).
+/// Links the references of one query term (a prepared decision path).
 pub fn resolve_refs(tree: &Tree, t: &mut Term) {
     walk_term_mut(t, &mut |t| link_term(tree, t));
 }
 
+/// Every `data` reference gets the rule node it reaches (`Tree::rule_node_of`,
+/// no walk through packages), every builtin call its registry entry (no
+/// look-up by name).
 fn link_term(tree: &Tree, t: &mut Term) {
     match &mut t.kind {
         TermKind::Ref(head, path) if matches!(head.kind, TermKind::Data) => t.data_node = tree.rule_node_of(path),

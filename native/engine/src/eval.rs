@@ -753,18 +753,14 @@ impl<'a> Evaluator<'a> {
         // Fast path: constant segments through package nodes (no rules, no
         // `with` overrides) walk the tree directly, without a closure per step.
         let (mut node, mut path) = (node, path);
-        if self.st.overrides.is_empty() {
-            while let (Some(n), Some((seg, rest))) = (node, path.split_first()) {
-                let nd = &self.pol.tree.nodes[n];
-                if nd.is_func || !nd.rules.is_empty() || nd.default.is_some() {
-                    break;
-                }
-                let TermKind::Scalar(key) = &seg.kind else { break };
-                let Some(child) = self.pol.tree.child(n, key) else { break };
-                node = Some(child);
-                prefix.push(key.clone());
-                path = rest;
-            }
+        if let (Some(n), true) = (node, self.st.overrides.is_empty()) {
+            let (reached, used) = self.pol.tree.through_packages(n, path);
+            prefix.extend(path[..used].iter().filter_map(|seg| match &seg.kind {
+                TermKind::Scalar(key) => Some(key.clone()),
+                _ => None,
+            }));
+            node = Some(reached);
+            path = &path[used..];
         }
         if !self.st.overrides.is_empty() {
             if let Some(ov) = self.override_for(prefix) {

@@ -100,8 +100,9 @@ impl Str {
         Some(Str(StrRepr::Inline(InlineStr { bytes, len: InlineLen::new(s.len()) })))
     }
 
-    /// True when the string lives behind a shared allocation.
-    pub fn is_shared(&self) -> bool {
+    /// True when the string lives behind a shared allocation (tests check the boundary).
+    #[cfg(test)]
+    fn is_shared(&self) -> bool {
         matches!(self.0, StrRepr::Shared(_))
     }
 }

@@ -29,8 +29,15 @@ impl fmt::Display for Diagnostic {
 /// A run-time failure. Codes are OPA's: `eval_conflict_error`,
 /// `eval_type_error`, `eval_builtin_error`, plus our own
 /// `eval_limit_error` (step budget, depth) and `eval_timeout` (deadline).
+///
+/// Boxed: every evaluation step returns a `Result<_, EvalError>`, and one
+/// pointer keeps that result in registers instead of a 72-byte copy.
 #[derive(Clone, Debug, PartialEq)]
-pub struct EvalError {
+pub struct EvalError(Box<EvalErrorData>);
+
+/// The fields of an [`EvalError`] (read through it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalErrorData {
     pub code: &'static str,
     pub message: String,
     /// (file, line, col) of the expression that failed, when known.
@@ -39,7 +46,20 @@ pub struct EvalError {
 
 impl EvalError {
     pub fn new(code: &'static str, message: impl Into<String>) -> EvalError {
-        EvalError { code, message: message.into(), location: None }
+        EvalError(Box::new(EvalErrorData { code, message: message.into(), location: None }))
+    }
+}
+
+impl std::ops::Deref for EvalError {
+    type Target = EvalErrorData;
+    fn deref(&self) -> &EvalErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for EvalError {
+    fn deref_mut(&mut self) -> &mut EvalErrorData {
+        &mut self.0
     }
 }
 

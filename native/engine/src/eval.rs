@@ -31,9 +31,23 @@ pub struct Frame {
     trail: Vec<u32>,
 }
 
+thread_local! {
+    /// Spare frame vectors: every rule body evaluated needs a frame, and
+    /// reusing them saves two allocations apiece.
+    static FRAME_POOL: std::cell::RefCell<Vec<(Vec<Option<Value>>, Vec<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A spare rule-value cache, so that each evaluation need not grow a new table.
+    static CACHE_POOL: std::cell::RefCell<Option<HashMap<usize, Option<Value>, crate::fasthash::FastHash>>> = const { std::cell::RefCell::new(None) };
+}
+
 impl Frame {
     pub fn new(n: u32) -> Frame {
-        Frame { slots: vec![None; n as usize], trail: Vec::new() }
+        if n == 0 {
+            // Nothing to bind: no vectors to take (most rule bodies).
+            return Frame { slots: Vec::new(), trail: Vec::new() };
+        }
+        let (mut slots, trail) = FRAME_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default();
+        slots.resize(n as usize, None);
+        Frame { slots, trail }
     }
     fn get(&self, s: u32) -> Option<&Value> {
         self.slots.get(s as usize).and_then(|v| v.as_ref())
@@ -62,6 +76,36 @@ impl Frame {
 enum Mock {
     Value(Value),
     Func(CallTarget),
+}
+
+impl Drop for Frame {
+    /// Returns the vectors to the pool, emptied (they keep no values alive).
+    fn drop(&mut self) {
+        if self.slots.capacity() == 0 || self.slots.capacity() > 256 || self.trail.capacity() > 1024 {
+            return;
+        }
+        let (mut slots, mut trail) = (std::mem::take(&mut self.slots), std::mem::take(&mut self.trail));
+        slots.clear();
+        trail.clear();
+        let _ = FRAME_POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < 64 {
+                p.push((slots, trail));
+            }
+        });
+    }
+}
+
+fn take_cache() -> HashMap<usize, Option<Value>, crate::fasthash::FastHash> {
+    CACHE_POOL.try_with(|c| c.borrow_mut().take()).ok().flatten().unwrap_or_default()
+}
+
+fn give_cache(mut cache: HashMap<usize, Option<Value>, crate::fasthash::FastHash>) {
+    if cache.capacity() > 1024 {
+        return;
+    }
+    cache.clear();
+    let _ = CACHE_POOL.try_with(|c| *c.borrow_mut() = Some(cache));
 }
 
 #[derive(Default)]
@@ -133,11 +177,17 @@ pub fn conflict(msg: String) -> EvalError {
     EvalError::new("eval_conflict_error", msg)
 }
 
+impl Drop for Evaluator<'_> {
+    fn drop(&mut self) {
+        give_cache(std::mem::take(&mut self.st.cache));
+    }
+}
+
 impl<'a> Evaluator<'a> {
     pub fn new(pol: &'a Compiled, data: Value, input: Option<Value>, strict: bool, limits: Limits) -> Evaluator<'a> {
         Evaluator {
             pol,
-            st: State { input, data, ..Default::default() },
+            st: State { input, data, cache: take_cache(), ..Default::default() },
             saved: Vec::new(),
             ctx: Ctx::new(Ctx::now(), strict),
             strict,
@@ -832,6 +882,12 @@ impl<'a> Evaluator<'a> {
 
     /// The whole document at a tree node: rule values merged with base data and children.
     fn node_doc(&mut self, n: usize, prefix: &[Value]) -> Result<Option<Value>, EvalError> {
+        let nd = &self.pol.tree.nodes[n];
+        if nd.children.is_empty() && self.st.overrides.is_empty() && !nd.is_func && (!nd.rules.is_empty() || nd.default.is_some()) {
+            // A rule leaf (the common case): its value, without the document
+            // cache (leaves are not kept there) or the base document below it.
+            return self.rule_value(n);
+        }
         if let Some(v) = self.st.dcache.get(&n) {
             return Ok(v.clone());
         }

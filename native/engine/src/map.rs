@@ -9,7 +9,7 @@
 //! one stays O(n log n). The form never shows: iteration is in key order
 //! and equality, order and hashing depend on the entries alone.
 
-use crate::value::Value;
+use crate::value::{Value, STRING_RANK};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -36,9 +36,30 @@ impl Default for Repr {
     }
 }
 
+/// Key order. Object keys are nearly always strings: comparing them here,
+/// inline, saves the general `Value::cmp` dispatch on every probe.
+#[inline]
+fn key_cmp(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Binary search of a sorted key list for `key`.
+#[inline]
+fn find(keys: &[Value], key: &Value) -> Result<usize, usize> {
+    keys.binary_search_by(|k| key_cmp(k, key))
+}
+
 impl Map {
     pub const fn new() -> Map {
         Map(Repr::Vec(Vec::new()))
+    }
+
+    /// Room for `n` entries before the first reallocation.
+    pub fn with_capacity(n: usize) -> Map {
+        Map(Repr::Vec(Vec::with_capacity(n)))
     }
 
     /// Values for a shared sorted key list (`keys.len() == vals.len()`).
@@ -62,9 +83,23 @@ impl Map {
 
     pub fn get(&self, key: &Value) -> Option<&Value> {
         match &self.0 {
-            Repr::Vec(v) => v.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|i| &v[i].1),
-            Repr::Shaped { keys, vals } => keys.binary_search(key).ok().map(|i| &vals[i]),
+            Repr::Vec(v) => v.binary_search_by(|(k, _)| key_cmp(k, key)).ok().map(|i| &v[i].1),
+            Repr::Shaped { keys, vals } => find(keys, key).ok().map(|i| &vals[i]),
             Repr::Tree(t) => t.get(key),
+        }
+    }
+
+    /// `get` for a string key, without making a `Value` of it.
+    pub fn get_str(&self, key: &str) -> Option<&Value> {
+        let probe = |k: &Value| match k {
+            Value::String(s) => s.cmp_str(key),
+            // Keys of other types sit before (scalars) or after (collections) strings.
+            other => other.type_rank().cmp(&STRING_RANK),
+        };
+        match &self.0 {
+            Repr::Vec(v) => v.binary_search_by(|(k, _)| probe(k)).ok().map(|i| &v[i].1),
+            Repr::Shaped { keys, vals } => keys.binary_search_by(probe).ok().map(|i| &vals[i]),
+            Repr::Tree(t) => t.get(&Value::string(key)),
         }
     }
 
@@ -74,11 +109,11 @@ impl Map {
 
     pub fn get_mut(&mut self, key: &Value) -> Option<&mut Value> {
         match &mut self.0 {
-            Repr::Vec(v) => match v.binary_search_by(|(k, _)| k.cmp(key)) {
+            Repr::Vec(v) => match v.binary_search_by(|(k, _)| key_cmp(k, key)) {
                 Ok(i) => Some(&mut v[i].1),
                 Err(_) => None,
             },
-            Repr::Shaped { keys, vals } => match keys.binary_search(key) {
+            Repr::Shaped { keys, vals } => match find(keys, key) {
                 Ok(i) => Some(&mut vals[i]),
                 Err(_) => None,
             },
@@ -103,11 +138,11 @@ impl Map {
         match &self.0 {
             Repr::Vec(v) => match v.last() {
                 // Appending in key order (sorted sources, protobuf fields) skips the search.
-                Some((last, _)) if *last < *key => Err(v.len()),
+                Some((last, _)) if key_cmp(last, key) == Ordering::Less => Err(v.len()),
                 None => Err(0),
-                _ => v.binary_search_by(|(k, _)| k.cmp(key)),
+                _ => v.binary_search_by(|(k, _)| key_cmp(k, key)),
             },
-            Repr::Shaped { keys, .. } => keys.binary_search(key),
+            Repr::Shaped { keys, .. } => find(keys, key),
             Repr::Tree(t) => {
                 if t.contains_key(key) {
                     Ok(0)
@@ -163,7 +198,7 @@ impl Map {
         self.unshare();
         match &mut self.0 {
             Repr::Vec(v) => {
-                let i = v.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                let i = v.binary_search_by(|(k, _)| key_cmp(k, key)).ok()?;
                 Some(v.remove(i).1)
             }
             Repr::Tree(t) => t.remove(key),
@@ -475,6 +510,25 @@ mod tests {
 
     fn s(x: &str) -> Value {
         Value::from(x)
+    }
+
+    #[test]
+    fn string_lookups_agree_with_value_lookups_among_keys_of_every_type() {
+        let long = "a key longer than twenty-two bytes";
+        let keys = [Value::Null, Value::Bool(true), Value::int(3), s(""), s("a"), s("ab"), s(long), Value::from_array(vec![s("a")]), Value::empty_object()];
+        let entries: Vec<(Value, Value)> = keys.iter().enumerate().map(|(i, k)| (k.clone(), Value::int(i as i64))).collect();
+        let vec_form: Map = entries.iter().cloned().collect();
+        let mut tree_form = Map::new();
+        for (k, v) in entries.iter().cloned().chain((0..40).map(|i| (s(&format!("k{i:02}")), Value::Null))) {
+            tree_form.insert(k, v);
+        }
+        for m in [&vec_form, &tree_form] {
+            for probe in ["", "a", "ab", "b", long, "k07", "zz"] {
+                assert_eq!(m.get_str(probe), m.get(&s(probe)), "{probe:?}");
+            }
+        }
+        assert_eq!(vec_form.get_str("ab"), Some(&Value::int(5)));
+        assert_eq!(vec_form.get_str("b"), None);
     }
 
     #[test]

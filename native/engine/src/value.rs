@@ -49,14 +49,20 @@ enum StrRepr {
     Shared(Arc<str>),
 }
 
+/// The sort rank of strings among the types (`Value::type_rank`).
+pub(crate) const STRING_RANK: u8 = 3;
+
 /// As many bytes as fit beside the length in a 24-byte `Value`.
 pub const INLINE_MAX: usize = 22;
 
 /// The text first, at offset 0, and the length last: the length's unused
 /// values (23..=255) are where `StrRepr` and `Value` keep their variant tags,
-/// so a `Value` is three aligned words that moves as such.
+/// so a `Value` is three aligned words that moves as such. Aligned to 8 so
+/// that the compiler must use that niche: with byte alignment it prefers a
+/// tag byte in front, which puts the text at offset 1 and turns every move
+/// of a string value into unaligned partial copies (store-forwarding stalls).
 #[derive(Clone, Copy)]
-#[repr(C)]
+#[repr(C, align(8))]
 struct InlineStr {
     bytes: [u8; INLINE_MAX],
     len: InlineLen,
@@ -72,7 +78,7 @@ enum InlineLen {
 }
 
 impl InlineLen {
-    fn new(n: usize) -> InlineLen {
+    const fn new(n: usize) -> InlineLen {
         assert!(n <= INLINE_MAX);
         // SAFETY: `InlineLen` is `repr(u8)` with a variant for every value 0..=INLINE_MAX.
         unsafe { std::mem::transmute::<u8, InlineLen>(n as u8) }
@@ -89,6 +95,26 @@ impl Str {
             StrRepr::Inline(i) => unsafe { std::str::from_utf8_unchecked(&i.bytes[..i.len as usize]) },
             StrRepr::Shared(a) => a,
         }
+    }
+
+    /// Byte order against a plain string (as `Ord` orders two `Str`s).
+    #[inline]
+    pub fn cmp_str(&self, other: &str) -> Ordering {
+        cmp_bytes(self.as_bytes(), other.as_bytes())
+    }
+
+    /// A short string built at compile time (static keys); `None` when too long to be inline.
+    pub const fn const_inline(s: &'static str) -> Option<Str> {
+        if s.len() > INLINE_MAX {
+            return None;
+        }
+        let mut bytes = [0u8; INLINE_MAX];
+        let mut i = 0;
+        while i < s.len() {
+            bytes[i] = s.as_bytes()[i];
+            i += 1;
+        }
+        Some(Str(StrRepr::Inline(InlineStr { bytes, len: InlineLen::new(s.len()) })))
     }
 
     fn inline(s: &str) -> Option<Str> {
@@ -373,7 +399,7 @@ impl Value {
     /// Object field by string key.
     pub fn field(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Object(o) => o.get(&Value::string(key)),
+            Value::Object(o) => o.get_str(key),
             _ => None,
         }
     }
@@ -496,12 +522,13 @@ impl fmt::Display for Value {
 impl Value {
     /// Position of the type in OPA's cross-type order:
     /// null < boolean < number < string < array < object < set.
-    fn type_rank(&self) -> u8 {
+    /// Where values of each type sort among the others (OPA's order).
+    pub(crate) fn type_rank(&self) -> u8 {
         match self {
             Value::Null => 0,
             Value::Bool(_) => 1,
             Value::Number(_) => 2,
-            Value::String(_) => 3,
+            Value::String(_) => STRING_RANK,
             Value::Array(_) => 6,
             Value::Object(_) => 7,
             Value::Set(_) => 8,
@@ -618,6 +645,15 @@ mod tests {
         let text = r#"{"a":[1,2.5,"x\n",null,true],"b":{"c":12345678901234567890123}}"#;
         let v = Value::from_json_str(text).unwrap();
         assert_eq!(v.to_json(), text);
+    }
+
+    #[test]
+    fn compile_time_strings_equal_run_time_ones() {
+        const KEY: Option<Str> = Str::const_inline("socketAddress");
+        assert_eq!(KEY, Some(Str::from("socketAddress")));
+        assert_eq!(Str::const_inline("networkNamespaceFilepath"), None);
+        assert_eq!(Str::from("ab").cmp_str("abc"), Ordering::Less);
+        assert_eq!(Str::from("abcdefghij").cmp_str("abcdefghij"), Ordering::Equal);
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn parse(headers: &Map, body: &str, raw_body: &[u8]) -> Result<(Value, bool)
 
 /// [`parse`], with gRPC bodies decoded when `grpc` gives a descriptor set.
 pub fn parse_with(headers: &Map, body: &str, raw_body: &[u8], grpc: Option<Grpc<'_>>) -> Result<(Value, bool), BodyError> {
-    let header = |name: &str| headers.get(&Value::from(name)).and_then(|v| v.as_str());
+    let header = |name: &str| headers.get_str(name).and_then(|v| v.as_str());
     // Envoy marks a body cut at max_request_bytes, whatever the framing.
     if header("x-envoy-auth-partial-body") == Some("true") {
         return Ok((Value::Null, true));

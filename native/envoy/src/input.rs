@@ -56,7 +56,7 @@ fn s(k: &'static str) -> Value {
 
 /// `v[k]` for a static key, without allocating the key.
 fn fld<'v>(v: &'v Value, k: &'static str) -> Option<&'v Value> {
-    v.as_object()?.get(&s(k))
+    v.as_object()?.get_str(k)
 }
 
 /// `CheckRequest.attributes` (field 1), decoded as far as `sel` reaches;
@@ -99,7 +99,8 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
         None => Sel::All,
         Some(p) => p.attributes(),
     };
-    let mut input = Map::new();
+    // attributes, version, parsed_path, parsed_query, parsed_body, truncated_body, source_principal
+    let mut input = Map::with_capacity(7);
     if let Some(attrs) = decode_attributes(bytes, naming, sel)? {
         input.insert(s("attributes"), Value::from_map(attrs));
     }
@@ -107,7 +108,7 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
     let empty = Map::new();
     let http = http_request(&input).unwrap_or(&empty);
     // Shared, not copied: the strings stay in the document too.
-    let get_str = |k: &'static str| match http.get(&s(k)) {
+    let get_str = |k: &'static str| match http.get_str(k) {
         Some(Value::String(a)) => Some(a.clone()),
         _ => None,
     };
@@ -115,7 +116,7 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
     let body_arc = get_str("body");
     let path: &str = path_arc.as_deref().unwrap_or("");
     let body_text: &str = body_arc.as_deref().unwrap_or("");
-    let raw_body = match http.get(&s(if naming == Naming::Json { "rawBody" } else { "raw_body" })) {
+    let raw_body = match http.get_str(if naming == Naming::Json { "rawBody" } else { "raw_body" }) {
         Some(Value::String(b64)) => base64::decode(b64.as_bytes()).unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -123,8 +124,8 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
     // Beyond the plugin: raw headers (`encode_raw_headers`) folded into the
     // `headers` object that policies already read.
     let header_map_key = if naming == Naming::Json { "headerMap" } else { "header_map" };
-    let folded = fold_header_map(http.get(&s(header_map_key)), naming);
-    let mut headers: Arc<Map> = match http.get(&s("headers")) {
+    let folded = fold_header_map(http.get_str(header_map_key), naming);
+    let mut headers: Arc<Map> = match http.get_str("headers") {
         Some(Value::Object(h)) => h.clone(),
         _ => Arc::new(Map::new()),
     };
@@ -181,11 +182,11 @@ fn make_version_info(version: ApiVersion) -> Value {
 }
 
 fn http_request(input: &Map) -> Option<&Map> {
-    fld(fld(input.get(&s("attributes"))?, "request")?, "http")?.as_object()
+    fld(fld(input.get_str("attributes")?, "request")?, "http")?.as_object()
 }
 
 fn source_principal(input: &Map) -> Option<Value> {
-    let p = fld(fld(input.get(&s("attributes"))?, "source")?, "principal")?;
+    let p = fld(fld(input.get_str("attributes")?, "source")?, "principal")?;
     match p {
         Value::String(x) if !x.is_empty() => Some(p.clone()),
         _ => None,

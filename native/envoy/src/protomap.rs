@@ -28,13 +28,20 @@ pub fn decode(msg: &'static Message, bytes: &[u8], naming: Naming) -> WireResult
 /// Decodes only the fields (and map entries) `sel` names; the rest is
 /// skipped on the wire (still checked to be well-formed framing).
 pub fn decode_selected(msg: &'static Message, bytes: &[u8], naming: Naming, sel: Sel<'_>) -> WireResult<Map> {
-    let mut out = Map::new();
+    let mut out = Map::with_capacity(expected_fields(msg, sel));
     decode_into(msg, bytes, naming, &mut out, 0, sel)?;
     Ok(out)
 }
 
 fn key(f: &Field, naming: Naming) -> Value {
-    Value::interned(field_name(f, naming))
+    let built = match naming {
+        Naming::Json => &f.json_key,
+        Naming::Proto => &f.proto_key,
+    };
+    match built {
+        Some(k) => Value::String(k.clone()),
+        None => Value::interned(field_name(f, naming)),
+    }
 }
 
 fn utf8_ref(b: &[u8]) -> WireResult<&str> {
@@ -112,6 +119,15 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
     Ok(())
 }
 
+/// How many fields of `m` a selection can produce: room enough for most
+/// messages without growing, not more than a few entries.
+fn expected_fields(m: &Message, sel: Sel<'_>) -> usize {
+    match sel {
+        Sel::All => m.fields.len().min(8),
+        Sel::Some(n) => n.children.len().min(m.fields.len()),
+    }
+}
+
 /// The list gathered for field key `k` (a message has few such fields: a scan is enough).
 fn pending<T>(lists: &mut Vec<(Value, Vec<T>)>, k: Value) -> &mut Vec<T> {
     let i = match lists.iter().position(|(key, _)| *key == k) {
@@ -169,7 +185,7 @@ fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32, 
         Kind::Double => Value::float(f64::from_bits(r.fixed64()?)),
         Kind::Float => Value::float(f32::from_bits(r.fixed32()?) as f64),
         Kind::Message(m) => {
-            let mut inner = Map::new();
+            let mut inner = Map::with_capacity(expected_fields(m, sel));
             decode_into(m, r.bytes()?, naming, &mut inner, depth + 1, sel)?;
             Value::from_map(inner)
         }

@@ -3,6 +3,8 @@
 //! opa-envoy-plugin's `protomap`) gives them. v2 uses the Go struct names
 //! (snake_case), which is what the plugin's `encoding/json` produces there.
 
+use sark_engine::value::Str;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     String,
@@ -31,6 +33,10 @@ pub struct Field {
     pub json: &'static str,
     /// The proto name, used for v2 (snake_case).
     pub proto: &'static str,
+    /// `json` and `proto` as object keys, built at compile time (`None`: too
+    /// long to be stored inline; such keys are interned when decoding).
+    pub json_key: Option<Str>,
+    pub proto_key: Option<Str>,
     pub kind: Kind,
     pub repeated: bool,
     /// Member of a oneof: present when on the wire, even with a default value.
@@ -52,18 +58,25 @@ impl Message {
     }
 }
 
+/// A field with its flags (`repeated`, `oneof`, `v3_only`); written out in
+/// full because a `const fn` cannot drop the partial value `..` would make.
+const fn field(number: u32, json: &'static str, proto: &'static str, kind: Kind, flags: (bool, bool, bool)) -> Field {
+    let json_key = Str::const_inline(json);
+    let proto_key = Str::const_inline(proto);
+    Field { number, json, proto, json_key, proto_key, kind, repeated: flags.0, oneof: flags.1, v3_only: flags.2 }
+}
 const fn f(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
-    Field { number, json, proto, kind, repeated: false, oneof: false, v3_only: false }
+    field(number, json, proto, kind, (false, false, false))
 }
 const fn rep(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
-    Field { number, json, proto, kind, repeated: true, oneof: false, v3_only: false }
+    field(number, json, proto, kind, (true, false, false))
 }
 const fn one(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
-    Field { number, json, proto, kind, repeated: false, oneof: true, v3_only: false }
+    field(number, json, proto, kind, (false, true, false))
 }
 /// A field v2's API does not have.
 const fn v3(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {
-    Field { number, json, proto, kind, repeated: false, oneof: false, v3_only: true }
+    field(number, json, proto, kind, (false, false, true))
 }
 
 pub static TIMESTAMP: Message = Message {

@@ -189,7 +189,7 @@ impl<'a> Evaluator<'a> {
             pol,
             st: State { input, data, cache: take_cache(), ..Default::default() },
             saved: Vec::new(),
-            ctx: Ctx::new(Ctx::now(), strict),
+            ctx: Ctx::with_clock(strict),
             strict,
             cacheable: true,
             prints: Vec::new(),

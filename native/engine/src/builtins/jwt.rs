@@ -288,7 +288,7 @@ fn parse_constraints(obj: &Map, now_ns: i64) -> Result<Constraints, BuiltinError
 
 fn decode_verify(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
     let mut token = arg_str(args, 0)?.to_string();
-    let c = parse_constraints(arg_object(args, 1)?, ctx.now_ns)?;
+    let c = parse_constraints(arg_object(args, 1)?, ctx.now_ns())?;
     let unverified = || Ok(Value::from_array(vec![Value::Bool(false), Value::empty_object(), Value::empty_object()]));
     let (header, payload_text) = loop {
         let t = split_token(&token)?;

@@ -66,8 +66,9 @@ pub type BuiltinResult = Result<Value, BuiltinError>;
 
 /// Per-query state shared by the builtins of one evaluation.
 pub struct Ctx {
-    /// Nanoseconds since the epoch, fixed for the whole query as OPA does.
-    pub now_ns: i64,
+    /// Nanoseconds since the epoch, fixed for the whole query as OPA does;
+    /// read from the clock on first use (most queries never ask).
+    now_ns: Option<i64>,
     /// Whether errors are to be raised (the evaluator reads it too).
     pub strict: bool,
     /// Per-query memo for non-deterministic builtins (`rand.intn` returns the
@@ -76,8 +77,19 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A context whose clock reads `now_ns` (tests, replays).
     pub fn new(now_ns: i64, strict: bool) -> Ctx {
-        Ctx { now_ns, strict, memo: HashMap::new() }
+        Ctx { now_ns: Some(now_ns), strict, memo: HashMap::new() }
+    }
+
+    /// A context that reads the clock when the query first asks for the time.
+    pub fn with_clock(strict: bool) -> Ctx {
+        Ctx { now_ns: None, strict, memo: HashMap::new() }
+    }
+
+    /// The query's time, the same on every call.
+    pub fn now_ns(&mut self) -> i64 {
+        *self.now_ns.get_or_insert_with(Ctx::now)
     }
 
     pub fn now() -> i64 {

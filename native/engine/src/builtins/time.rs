@@ -32,7 +32,7 @@ fn eval(msg: impl Into<String>) -> BuiltinError {
 }
 
 fn now_ns(ctx: &mut Ctx, _: &[Value]) -> BuiltinResult {
-    Ok(Value::int(ctx.now_ns))
+    Ok(Value::int(ctx.now_ns()))
 }
 
 /// Nanoseconds since the epoch as an i64, or OPA's range error.

@@ -728,13 +728,13 @@ fn verify_result(input: &str, now_ns: i64, dns: Option<&str>, usages: &[i64]) ->
 
 fn parse_and_verify(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
     // Go's default: the chain must be valid for server authentication.
-    Ok(verify_result(arg_str(args, 0)?, ctx.now_ns, None, &[1]))
+    Ok(verify_result(arg_str(args, 0)?, ctx.now_ns(), None, &[1]))
 }
 
 fn parse_and_verify_with_options(ctx: &mut Ctx, args: &[Value]) -> BuiltinResult {
     let input = arg_str(args, 0)?;
     let opts = super::arg_object(args, 1)?;
-    let mut now = ctx.now_ns;
+    let mut now = ctx.now_ns();
     let mut dns = None;
     let mut usages = vec![1];
     for (k, v) in opts.iter() {

@@ -1656,12 +1656,34 @@ fn member(coll: &Value, x: &Value) -> bool {
 }
 
 /// (key, value) pairs of a collection: array index, object key, set element.
-pub fn children(v: &Value) -> Vec<(Value, Value)> {
+/// The (key, value) pairs of a collection: index and element for arrays,
+/// key and value for objects, element twice for sets; none for scalars.
+/// Read lazily from `v` (nothing is gathered up front).
+pub fn children(v: &Value) -> Children<'_> {
     match v {
-        Value::Array(a) => a.iter().enumerate().map(|(i, x)| (Value::int(i as i64), x.clone())).collect(),
-        Value::Object(o) => o.iter().map(|(k, x)| (k.clone(), x.clone())).collect(),
-        Value::Set(s) => s.iter().map(|x| (x.clone(), x.clone())).collect(),
-        _ => Vec::new(),
+        Value::Array(a) => Children::Array(a.iter().enumerate()),
+        Value::Object(o) => Children::Object(o.iter()),
+        Value::Set(s) => Children::Set(s.iter()),
+        _ => Children::None,
+    }
+}
+
+pub enum Children<'v> {
+    Array(std::iter::Enumerate<std::slice::Iter<'v, Value>>),
+    Object(crate::map::Iter<'v>),
+    Set(std::collections::btree_set::Iter<'v, Value>),
+    None,
+}
+
+impl Iterator for Children<'_> {
+    type Item = (Value, Value);
+    fn next(&mut self) -> Option<(Value, Value)> {
+        match self {
+            Children::Array(it) => it.next().map(|(i, x)| (Value::int(i as i64), x.clone())),
+            Children::Object(it) => it.next().map(|(k, x)| (k.clone(), x.clone())),
+            Children::Set(it) => it.next().map(|x| (x.clone(), x.clone())),
+            Children::None => None,
+        }
     }
 }
 

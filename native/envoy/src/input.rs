@@ -70,7 +70,10 @@ fn decode_attributes(bytes: &[u8], naming: Naming, sel: Sel<'_>) -> Result<Optio
                 let m = protomap::decode_selected(&schema::ATTRIBUTE_CONTEXT, r.bytes().map_err(RequestError::Malformed)?, naming, sel)
                     .map_err(RequestError::Malformed)?;
                 // A message field seen twice merges, as in protobuf.
-                attrs.get_or_insert_with(Map::new).extend(m);
+                match &mut attrs {
+                    None => attrs = Some(m),
+                    Some(a) => a.extend(m),
+                }
             }
             (_, wt) => r.skip(wt).map_err(RequestError::Malformed)?,
         }

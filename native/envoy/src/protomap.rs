@@ -9,6 +9,7 @@ use crate::wire::{Reader, WireError, WireResult, FIXED32, FIXED64, LEN, VARINT};
 use num_bigint_free::u64_to_number;
 use sark_engine::value::{Map, Str};
 use sark_engine::{Number, Value};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Which field names to emit: v3's protojson names or v2's Go struct names.
@@ -58,8 +59,10 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
     }
     // Map entries and repeated elements are gathered first and placed once
     // at the end: one sort per map, one allocation per array.
-    let mut maps: Vec<(Value, Vec<(Value, Value)>)> = Vec::new();
-    let mut arrays: Vec<(Value, Vec<Value>)> = Vec::new();
+    // Inline room for one of each: most messages have at most one map field
+    // and one repeated field, so the lists need no allocation of their own.
+    let mut maps: SmallVec<[(Value, Vec<(Value, Value)>); 1]> = SmallVec::new();
+    let mut arrays: SmallVec<[(Value, Vec<Value>); 1]> = SmallVec::new();
     let mut r = Reader::new(bytes);
     while !r.done() {
         let (num, wt) = r.tag()?;
@@ -129,7 +132,7 @@ fn expected_fields(m: &Message, sel: Sel<'_>) -> usize {
 }
 
 /// The list gathered for field key `k` (a message has few such fields: a scan is enough).
-fn pending<T>(lists: &mut Vec<(Value, Vec<T>)>, k: Value) -> &mut Vec<T> {
+fn pending<T>(lists: &mut SmallVec<[(Value, Vec<T>); 1]>, k: Value) -> &mut Vec<T> {
     let i = match lists.iter().position(|(key, _)| *key == k) {
         Some(i) => i,
         None => {

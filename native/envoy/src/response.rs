@@ -68,7 +68,8 @@ pub fn encode_check_response(decision: &Value, decision_id: &str, opts: Response
         Some(other) => return Err(malformed(format!("expected dynamic_metadata to be an object but got {}", other.type_name()))),
     };
 
-    let mut w = Writer::default();
+    // Room for the status and the decision id without growing.
+    let mut w = Writer { buf: Vec::with_capacity(128) };
     let outcome = if allowed { Outcome::Allow } else { Outcome::Deny };
     let grpc_code = if allowed || opts.dry_run { GRPC_OK } else { GRPC_PERMISSION_DENIED };
     w.message_field(1, |st| st.int_field(1, grpc_code));

@@ -1,6 +1,7 @@
 //! Go's `url.PathUnescape` and `url.ParseQuery`, which opa-envoy-plugin uses
 //! to build `parsed_path` and `parsed_query`: same escapes, same errors.
 
+use std::borrow::Cow;
 use sark_engine::value::Map;
 use sark_engine::Value;
 
@@ -14,13 +15,13 @@ pub enum UrlError {
 
 /// Percent-decodes; `plus_is_space` for query components. Bytes that are not
 /// UTF-8 after decoding become U+FFFD (policies see strings).
-pub fn unescape(s: &str, plus_is_space: bool) -> Result<String, UrlError> {
+pub fn unescape(s: &str, plus_is_space: bool) -> Result<Cow<'_, str>, UrlError> {
     let b = s.as_bytes();
     if !b.iter().any(|&c| c == b'%' || (plus_is_space && c == b'+')) {
-        return Ok(s.to_string());
+        return Ok(Cow::Borrowed(s));
     }
     let out = sark_engine::builtins::percent_decode(s, plus_is_space).map_err(|_| UrlError::InvalidEscape)?;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
 }
 
 /// `parsed_path`: the decoded path without its query, one leading `/`
@@ -84,7 +85,7 @@ pub fn parse_query(raw: &str) -> Result<Map, UrlError> {
                 continue;
             }
         };
-        m.entry(Value::from(k)).or_insert_with(Value::empty_array).array_push(Value::from(v));
+        m.entry(Value::from(&*k)).or_insert_with(Value::empty_array).array_push(Value::from(&*v));
     }
     match err {
         Some(e) => Err(e),

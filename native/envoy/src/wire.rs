@@ -182,16 +182,54 @@ impl Writer {
     }
 
     /// A nested message, always written (presence matters for messages).
+    /// Written in place: one byte is kept for the length and widened
+    /// afterwards if the message is 128 bytes or longer, so nesting costs
+    /// no buffer of its own.
     pub fn message_field(&mut self, num: u32, f: impl FnOnce(&mut Writer)) {
-        let mut inner = Writer::default();
-        f(&mut inner);
-        self.bytes_field(num, &inner.buf);
+        self.tag(num, LEN);
+        let at = self.buf.len();
+        self.buf.push(0);
+        f(self);
+        let len = self.buf.len() - at - 1;
+        if len < 0x80 {
+            self.buf[at] = len as u8;
+        } else {
+            let mut prefix = Writer::default();
+            prefix.varint(len as u64);
+            self.buf.splice(at..at + 1, prefix.buf);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_messages_of_every_length_prefix_size_read_back() {
+        for n in [0usize, 1, 126, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let body = "x".repeat(n);
+            let mut w = Writer::default();
+            w.message_field(3, |outer| {
+                outer.message_field(1, |inner| inner.string_field(2, &body));
+                outer.uint_field(4, 9);
+            });
+            let mut r = Reader::new(&w.buf);
+            assert_eq!(r.tag().unwrap(), (3, LEN));
+            let mut outer = Reader::new(r.bytes().unwrap());
+            assert!(r.done());
+            assert_eq!(outer.tag().unwrap(), (1, LEN));
+            let mut inner = Reader::new(outer.bytes().unwrap());
+            if n > 0 {
+                assert_eq!(inner.tag().unwrap(), (2, LEN));
+                assert_eq!(inner.bytes().unwrap().len(), n);
+            }
+            assert!(inner.done());
+            assert_eq!(outer.tag().unwrap(), (4, VARINT));
+            assert_eq!(outer.varint().unwrap(), 9);
+            assert!(outer.done());
+        }
+    }
 
     #[test]
     fn varints_round_trip() {

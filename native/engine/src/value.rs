@@ -156,7 +156,13 @@ impl std::borrow::Borrow<str> for Str {
 impl PartialEq for Str {
     #[inline]
     fn eq(&self, other: &Str) -> bool {
-        self.as_str() == other.as_str()
+        match (&self.0, &other.0) {
+            // Unused inline bytes are always zero, so equal texts have equal
+            // arrays: a few word compares instead of a call into `memcmp`.
+            (StrRepr::Inline(a), StrRepr::Inline(b)) => a.len as u8 == b.len as u8 && a.bytes == b.bytes,
+            (StrRepr::Shared(a), StrRepr::Shared(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.as_str() == other.as_str(),
+        }
     }
 }
 impl Eq for Str {}
@@ -654,6 +660,10 @@ mod tests {
         assert_eq!(Str::const_inline("networkNamespaceFilepath"), None);
         assert_eq!(Str::from("ab").cmp_str("abc"), Ordering::Less);
         assert_eq!(Str::from("abcdefghij").cmp_str("abcdefghij"), Ordering::Equal);
+        // Inline equality compares lengths too: a trailing NUL is text, not padding.
+        assert_ne!(Str::from("ab"), Str::from("ab\0"));
+        assert_eq!(Str::from(""), Str::from(String::new().as_str()));
+        assert_ne!(Str::from("a"), Str::from("b"));
     }
 
     #[test]

@@ -15,7 +15,9 @@
 // mode servers are started once, up front, and the rounds are interleaved:
 // round r runs every mode once, in an order rotated by r, and each ratio is
 // taken within one round (the same minute of noise) before the median over
-// rounds is reported.
+// rounds is reported. With a round count that is a multiple of the number of
+// modes (`make bench`: 8 rounds, 4 modes), every mode runs in every position
+// of a round equally often.
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -163,8 +165,28 @@ async function stopServers() {
   }));
 }
 
-/** One h2load run against one server. Asynchronous, so that SIGINT is handled while it runs. */
+// Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ; 100 on Linux).
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** CPU seconds (user + system) a process has used so far; NaN when unreadable. */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * One h2load run against one server. Asynchronous, so that SIGINT is handled while it runs.
+ * Besides h2load's figures, the server's CPU time per request (the server
+ * runs its core flat out, so this is the cost that sets its req/s).
+ */
 function h2load(server, reqFile, log) {
+  const cpuBefore = cpuSeconds(server.proc.pid);
   return new Promise((resolve, reject) => {
     const child = spawn('taskset', ['-c', '0', 'h2load', '-n', String(REQUESTS), '-c', String(CLIENTS), '-m', String(STREAMS), '-t', '1',
       '-d', reqFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`,
@@ -179,7 +201,8 @@ function h2load(server, reqFile, log) {
       if (code !== 0) return reject(new Error(`h2load against ${server.mode} failed (${code}): ${out}`));
       const rps = Number((out.match(/finished in [^,]+, ([0-9.]+) req\/s/) || [])[1]);
       const lat = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2])).sort((a, b) => a - b);
-      resolve({ rps, p50: percentile(lat, 50), p99: percentile(lat, 99) });
+      const cpuUs = ((cpuSeconds(server.proc.pid) - cpuBefore) * 1e6) / REQUESTS;
+      resolve({ rps, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUs });
     });
   });
 }
@@ -237,13 +260,13 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     const results = {};
     for (const mode of MODES) {
       const of = (k) => median(rounds.map((rd) => rd.results[mode][k]));
-      results[mode] = { mode, rps: of('rps'), p50: of('p50'), p99: of('p99'),
+      results[mode] = { mode, rps: of('rps'), p50: of('p50'), p99: of('p99'), cpuUs: of('cpuUs'),
         codes: HAS_METRICS ? await scrapeGrpcCodes(byMode[mode].metricsPort) : null };
     }
 
-    console.log('\nmode      req/s      p50 µs   p99 µs   gRPC codes (server-side)');
+    console.log('\nmode      req/s      p50 µs   p99 µs   server CPU µs/req   gRPC codes (server-side)');
     for (const r of Object.values(results)) {
-      console.log(`${r.mode.padEnd(9)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(0).padStart(8)} ${r.p99.toFixed(0).padStart(8)}   ${r.codes ? JSON.stringify(r.codes) : 'n/a'}`);
+      console.log(`${r.mode.padEnd(9)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(0).padStart(8)} ${r.p99.toFixed(0).padStart(8)}   ${r.cpuUs.toFixed(1).padStart(17)}   ${r.codes ? JSON.stringify(r.codes) : 'n/a'}`);
     }
 
     if (RATIOS.length) {

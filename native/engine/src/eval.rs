@@ -36,8 +36,11 @@ thread_local! {
     /// reusing them saves two allocations apiece.
     static FRAME_POOL: std::cell::RefCell<Vec<(Vec<Option<Value>>, Vec<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A spare rule-value cache, so that each evaluation need not grow a new table.
-    static CACHE_POOL: std::cell::RefCell<Option<HashMap<usize, Option<Value>, crate::fasthash::FastHash>>> = const { std::cell::RefCell::new(None) };
+    static CACHE_POOL: std::cell::RefCell<Option<RuleCache>> = const { std::cell::RefCell::new(None) };
 }
+
+/// Rule values by tree node, per context (`with` starts a new one).
+type RuleCache = HashMap<usize, Option<Value>, crate::fasthash::FastHash>;
 
 impl Frame {
     pub fn new(n: u32) -> Frame {
@@ -96,11 +99,11 @@ impl Drop for Frame {
     }
 }
 
-fn take_cache() -> HashMap<usize, Option<Value>, crate::fasthash::FastHash> {
+fn take_cache() -> RuleCache {
     CACHE_POOL.try_with(|c| c.borrow_mut().take()).ok().flatten().unwrap_or_default()
 }
 
-fn give_cache(mut cache: HashMap<usize, Option<Value>, crate::fasthash::FastHash>) {
+fn give_cache(mut cache: RuleCache) {
     if cache.capacity() > 1024 {
         return;
     }
@@ -114,7 +117,7 @@ struct State {
     data: Value,
     overrides: Vec<(Vec<Value>, Value)>,
     mocks: HashMap<String, Mock>,
-    cache: HashMap<usize, Option<Value>, crate::fasthash::FastHash>,
+    cache: RuleCache,
     /// Whole documents of tree nodes with children (packages), per context.
     dcache: HashMap<usize, Option<Value>, crate::fasthash::FastHash>,
     /// Function results by (node, arguments), per context like `cache`.
@@ -1655,7 +1658,6 @@ fn member(coll: &Value, x: &Value) -> bool {
     }
 }
 
-/// (key, value) pairs of a collection: array index, object key, set element.
 /// The (key, value) pairs of a collection: index and element for arrays,
 /// key and value for objects, element twice for sets; none for scalars.
 /// Read lazily from `v` (nothing is gathered up front).

@@ -40,10 +40,22 @@ thread_local! {
 /// A string value: up to `INLINE_MAX` bytes are stored in the value itself
 /// (no allocation; most keys, names and roles are this short), longer ones
 /// behind a shared `Arc<str>`. Reads as a `&str`.
-#[derive(Clone)]
 pub struct Str(StrRepr);
 
-#[derive(Clone)]
+impl Clone for Str {
+    #[inline]
+    fn clone(&self) -> Str {
+        match &self.0 {
+            // SAFETY: an inline string owns nothing, so a bitwise copy is a
+            // clone. Copied whole it moves as three words; the derived clone
+            // copied the text and the length separately, and reading the
+            // value back as words then stalled on the partial stores.
+            StrRepr::Inline(_) => unsafe { std::ptr::read(self) },
+            StrRepr::Shared(a) => Str(StrRepr::Shared(Arc::clone(a))),
+        }
+    }
+}
+
 enum StrRepr {
     Inline(InlineStr),
     Shared(Arc<str>),

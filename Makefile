@@ -56,7 +56,7 @@ conformance: build
 	@echo 'summary: .build/conformance-v1.md'
 
 bench: build
-	node bench/grpc-bench.js --requests 40000 --rounds 8
+	node bench/grpc-bench.js --requests 40000 --rounds 12
 
 bench-engine: build
 	node bench/engine.js

@@ -16,7 +16,7 @@
 // round r runs every mode once, in an order rotated by r, and each ratio is
 // taken within one round (the same minute of noise) before the median over
 // rounds is reported. With a round count that is a multiple of the number of
-// modes (`make bench`: 8 rounds, 4 modes), every mode runs in every position
+// modes (`make bench`: 12 rounds, 4 modes), every mode runs in every position
 // of a round equally often.
 'use strict';
 

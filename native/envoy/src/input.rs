@@ -54,11 +54,6 @@ fn s(k: &'static str) -> Value {
     Value::interned(k)
 }
 
-/// `v[k]` for a static key, without allocating the key.
-fn fld<'v>(v: &'v Value, k: &'static str) -> Option<&'v Value> {
-    v.as_object()?.get_str(k)
-}
-
 /// `CheckRequest.attributes` (field 1), decoded as far as `sel` reaches;
 /// `None` when absent.
 fn decode_attributes(bytes: &[u8], naming: Naming, sel: Sel<'_>) -> Result<Option<Map>, RequestError> {
@@ -185,11 +180,11 @@ fn make_version_info(version: ApiVersion) -> Value {
 }
 
 fn http_request(input: &Map) -> Option<&Map> {
-    fld(fld(input.get_str("attributes")?, "request")?, "http")?.as_object()
+    input.get_str("attributes")?.field("request")?.field("http")?.as_object()
 }
 
 fn source_principal(input: &Map) -> Option<Value> {
-    let p = fld(fld(input.get_str("attributes")?, "source")?, "principal")?;
+    let p = input.get_str("attributes")?.field("source")?.field("principal")?;
     match p {
         Value::String(x) if !x.is_empty() => Some(p.clone()),
         _ => None,

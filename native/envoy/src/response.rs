@@ -52,7 +52,7 @@ fn malformed(msg: impl Into<String>) -> DecisionError {
 pub fn encode_check_response(decision: &Value, decision_id: &str, opts: ResponseOptions) -> Result<(Vec<u8>, Outcome), DecisionError> {
     let (allowed, obj) = match decision {
         Value::Bool(b) => (*b, None),
-        Value::Object(o) => match o.get(&Value::from("allowed")) {
+        Value::Object(o) => match o.get_str("allowed") {
             Some(Value::Bool(b)) => (*b, Some(decision)),
             Some(other) => return Err(malformed(format!("expected allowed to be a boolean but got {}", other.type_name()))),
             None => return Err(malformed("missing \"allowed\" key in decision")),
@@ -192,12 +192,12 @@ fn push_header_object(obj: &Value, what: &str, out: &mut Vec<Header>) -> Result<
                 }
             }
             Value::Object(spec) => {
-                let action = match spec.get(&Value::from("append_action")) {
+                let action = match spec.get_str("append_action") {
                     None => None,
                     Some(Value::String(a)) => Some(append_action_number(a).ok_or_else(|| malformed(format!("unknown append_action '{}'", a)))?),
                     Some(_) => return Err(bad()),
                 };
-                let values: Vec<String> = match (spec.get(&Value::from("value")), spec.get(&Value::from("values"))) {
+                let values: Vec<String> = match (spec.get_str("value"), spec.get_str("values")) {
                     (Some(Value::String(s)), None) => vec![s.to_string()],
                     (None, Some(Value::Array(a))) => a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(bad)).collect::<Result<_, _>>()?,
                     _ => return Err(bad()),

@@ -155,15 +155,15 @@ fn sign_req(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
             format!("missing required request parameters(s): {}", key_set(missing.into_iter())),
         ));
     }
-    let headers: Option<&Map> = match req.get(&Value::from("headers")) {
+    let headers: Option<&Map> = match req.get_str("headers") {
         None => None,
         Some(Value::Object(o)) => Some(o),
         Some(other) => {
             return Err(BuiltinError::Type(format!("operand 0 must be object but got {}", other.type_name())))
         }
     };
-    let url_v = req.get(&Value::from("url"));
-    let method_v = req.get(&Value::from("method"));
+    let url_v = req.get_str("url");
+    let method_v = req.get_str("method");
     let mut bad: Vec<&str> = Vec::new();
     if !matches!(url_v, Some(Value::String(_))) {
         bad.push("url");
@@ -182,7 +182,7 @@ fn sign_req(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
 
     let body = body_bytes(req)?;
 
-    let disable_payload_signing = match config.get(&Value::from("disable_payload_signing")) {
+    let disable_payload_signing = match config.get_str("disable_payload_signing") {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
@@ -242,10 +242,10 @@ fn signing_dates(ns: i64) -> Result<(String, String), BuiltinError> {
 /// The payload: `raw_body` as given (a non-string one is empty) if present,
 /// else `body` serialized as Go's `json.Marshal` does, else nothing.
 fn body_bytes(req: &Map) -> Result<Vec<u8>, BuiltinError> {
-    if let Some(raw) = req.get(&Value::from("raw_body")) {
+    if let Some(raw) = req.get_str("raw_body") {
         return Ok(str_or_empty(Some(raw)).as_bytes().to_vec());
     }
-    let Some(body) = req.get(&Value::from("body")) else {
+    let Some(body) = req.get_str("body") else {
         return Ok(Vec::new());
     };
     // json.marshal is Go's encoder (sets as arrays, HTML-safe escaping).

@@ -781,19 +781,6 @@ impl<'a> Evaluator<'a> {
             // are the only thing that can change the way, and there are none.
             let pol = self.pol;
             if let (Some(node), Some(rest)) = (pol.tree.nodes.get(n as usize), path.get(used as usize..)) {
-                // A rule leaf whose value this context has computed (every
-                // reference after the first): straight from the table.
-                if node.children.is_empty() {
-                    if let Some(known) = self.st.cache.get(&(n as usize)) {
-                        return match known {
-                            Some(v) => {
-                                let v = v.clone();
-                                self.index_value(f, v, rest, k)
-                            }
-                            None => Ok(true),
-                        };
-                    }
-                }
                 return match self.node_doc(n as usize, &node.path)? {
                     Some(v) => self.index_value(f, v, rest, k),
                     None => Ok(true),

@@ -115,8 +115,9 @@ impl Str {
         cmp_bytes(self.as_bytes(), other.as_bytes())
     }
 
-    /// A short string built at compile time (static keys); `None` when too long to be inline.
-    pub const fn const_inline(s: &'static str) -> Option<Str> {
+    /// The inline form of a short string; `None` when too long to be
+    /// inline. `const`, so static keys can be built at compile time.
+    pub const fn inline(s: &str) -> Option<Str> {
         if s.len() > INLINE_MAX {
             return None;
         }
@@ -126,15 +127,6 @@ impl Str {
             bytes[i] = s.as_bytes()[i];
             i += 1;
         }
-        Some(Str(StrRepr::Inline(InlineStr { bytes, len: InlineLen::new(s.len()) })))
-    }
-
-    fn inline(s: &str) -> Option<Str> {
-        if s.len() > INLINE_MAX {
-            return None;
-        }
-        let mut bytes = [0u8; INLINE_MAX];
-        bytes[..s.len()].copy_from_slice(s.as_bytes());
         Some(Str(StrRepr::Inline(InlineStr { bytes, len: InlineLen::new(s.len()) })))
     }
 
@@ -667,9 +659,9 @@ mod tests {
 
     #[test]
     fn compile_time_strings_equal_run_time_ones() {
-        const KEY: Option<Str> = Str::const_inline("socketAddress");
+        const KEY: Option<Str> = Str::inline("socketAddress");
         assert_eq!(KEY, Some(Str::from("socketAddress")));
-        assert_eq!(Str::const_inline("networkNamespaceFilepath"), None);
+        assert_eq!(Str::inline("networkNamespaceFilepath"), None);
         assert_eq!(Str::from("ab").cmp_str("abc"), Ordering::Less);
         assert_eq!(Str::from("abcdefghij").cmp_str("abcdefghij"), Ordering::Equal);
         // Inline equality compares lengths too: a trailing NUL is text, not padding.

@@ -61,8 +61,8 @@ impl Message {
 /// A field with its flags (`repeated`, `oneof`, `v3_only`); written out in
 /// full because a `const fn` cannot drop the partial value `..` would make.
 const fn field(number: u32, json: &'static str, proto: &'static str, kind: Kind, flags: (bool, bool, bool)) -> Field {
-    let json_key = Str::const_inline(json);
-    let proto_key = Str::const_inline(proto);
+    let json_key = Str::inline(json);
+    let proto_key = Str::inline(proto);
     Field { number, json, proto, json_key, proto_key, kind, repeated: flags.0, oneof: flags.1, v3_only: flags.2 }
 }
 const fn f(number: u32, json: &'static str, proto: &'static str, kind: Kind) -> Field {

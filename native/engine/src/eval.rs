@@ -31,12 +31,30 @@ pub struct Frame {
     trail: Vec<u32>,
 }
 
+/// Spare containers, per thread: evaluation needs many short-lived ones
+/// (frames, argument lists, the rule-value table), and reusing them saves
+/// an allocation apiece. Each pool holds at most a few dozen, emptied.
+type Pool<T> = std::thread::LocalKey<std::cell::RefCell<Vec<T>>>;
+
 thread_local! {
-    /// Spare frame vectors: every rule body evaluated needs a frame, and
-    /// reusing them saves two allocations apiece.
     static FRAME_POOL: std::cell::RefCell<Vec<(Vec<Option<Value>>, Vec<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// A spare rule-value cache, so that each evaluation need not grow a new table.
-    static CACHE_POOL: std::cell::RefCell<Option<RuleCache>> = const { std::cell::RefCell::new(None) };
+    static VEC_POOL: std::cell::RefCell<Vec<Vec<Value>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static CACHE_POOL: std::cell::RefCell<Vec<RuleCache>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A spare from `pool`, if there is one.
+fn take_spare<T>(pool: &'static Pool<T>) -> Option<T> {
+    pool.try_with(|p| p.borrow_mut().pop()).ok().flatten()
+}
+
+/// Keeps `spare` (already emptied by the caller) unless the pool holds `max`.
+fn give_spare<T>(pool: &'static Pool<T>, spare: T, max: usize) {
+    let _ = pool.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < max {
+            p.push(spare);
+        }
+    });
 }
 
 /// Rule values by tree node, per context (`with` starts a new one).
@@ -48,7 +66,7 @@ impl Frame {
             // Nothing to bind: no vectors to take (most rule bodies).
             return Frame { slots: Vec::new(), trail: Vec::new() };
         }
-        let (mut slots, trail) = FRAME_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default();
+        let (mut slots, trail) = take_spare(&FRAME_POOL).unwrap_or_default();
         slots.resize(n as usize, None);
         Frame { slots, trail }
     }
@@ -90,17 +108,12 @@ impl Drop for Frame {
         let (mut slots, mut trail) = (std::mem::take(&mut self.slots), std::mem::take(&mut self.trail));
         slots.clear();
         trail.clear();
-        let _ = FRAME_POOL.try_with(|p| {
-            let mut p = p.borrow_mut();
-            if p.len() < 64 {
-                p.push((slots, trail));
-            }
-        });
+        give_spare(&FRAME_POOL, (slots, trail), 64);
     }
 }
 
 fn take_cache() -> RuleCache {
-    CACHE_POOL.try_with(|c| c.borrow_mut().take()).ok().flatten().unwrap_or_default()
+    take_spare(&CACHE_POOL).unwrap_or_default()
 }
 
 fn give_cache(mut cache: RuleCache) {
@@ -108,7 +121,7 @@ fn give_cache(mut cache: RuleCache) {
         return;
     }
     cache.clear();
-    let _ = CACHE_POOL.try_with(|c| *c.borrow_mut() = Some(cache));
+    give_spare(&CACHE_POOL, cache, 1);
 }
 
 #[derive(Default)]
@@ -152,14 +165,9 @@ pub struct Evaluator<'a> {
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
 type BodyK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame) -> R;
 
-thread_local! {
-    /// Spare short vectors (call arguments, data paths): each call and data
-    /// reference needs one, and reusing them saves an allocation apiece.
-    static VEC_POOL: std::cell::RefCell<Vec<Vec<Value>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
+/// A short vector for call arguments or a data path.
 fn take_vec() -> Vec<Value> {
-    VEC_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| Vec::with_capacity(4))
+    take_spare(&VEC_POOL).unwrap_or_else(|| Vec::with_capacity(4))
 }
 
 /// Returns a vector to the pool, emptied (it keeps no values alive).
@@ -168,12 +176,7 @@ fn give_vec(mut v: Vec<Value>) {
         return;
     }
     v.clear();
-    let _ = VEC_POOL.try_with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() < 64 {
-            p.push(v);
-        }
-    });
+    give_spare(&VEC_POOL, v, 64);
 }
 
 pub fn conflict(msg: String) -> EvalError {

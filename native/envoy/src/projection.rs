@@ -39,10 +39,15 @@ impl Node {
 
     /// What to decode below key `k` of this node.
     pub fn child(&self, k: &str) -> Option<Sel<'_>> {
+        self.child_bytes(k.as_bytes())
+    }
+
+    /// As `child`, for a key still in wire bytes (not yet checked to be UTF-8).
+    pub fn child_bytes(&self, k: &[u8]) -> Option<Sel<'_>> {
         if self.all {
             return Some(Sel::All);
         }
-        self.children.iter().find(|(name, _)| &**name == k).map(|(_, n)| if n.all { Sel::All } else { Sel::Some(n) })
+        self.children.iter().find(|(name, _)| name.as_bytes() == k).map(|(_, n)| if n.all { Sel::All } else { Sel::Some(n) })
     }
 }
 
@@ -55,9 +60,12 @@ pub enum Sel<'a> {
 
 impl<'a> Sel<'a> {
     pub fn child(self, k: &str) -> Option<Sel<'a>> {
+        self.child_bytes(k.as_bytes())
+    }
+    pub fn child_bytes(self, k: &[u8]) -> Option<Sel<'a>> {
         match self {
             Sel::All => Some(Sel::All),
-            Sel::Some(n) => n.child(k),
+            Sel::Some(n) => n.child_bytes(k),
         }
     }
     pub fn is_all(self) -> bool {

@@ -64,31 +64,32 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
     let mut maps: SmallVec<[(Value, Vec<(Value, Value)>); 1]> = SmallVec::new();
     let mut arrays: SmallVec<[(Value, Vec<Value>); 1]> = SmallVec::new();
     let mut r = Reader::new(bytes);
+    // The last field looked up: map entries and repeated elements come as
+    // runs of one field number (a request's headers), looked up once per run.
+    let mut last: (u32, u32, Option<(&'static Field, Sel<'_>)>) = (0, 0, None);
     while !r.done() {
         let (num, wt) = r.tag()?;
-        let Some(field) = known_field(msg, num, wt, naming) else {
+        if (num, wt) != (last.0, last.1) {
+            let found = known_field(msg, num, wt, naming).and_then(|field| sel.child(field_name(field, naming)).map(|sub| (field, sub)));
+            last = (num, wt, found);
+        }
+        let Some((field, sub)) = last.2 else {
             r.skip(wt)?;
             continue;
         };
-        let Some(sub) = sel.child(field_name(field, naming)) else {
-            r.skip(wt)?;
-            continue;
-        };
-        let k = key(field, naming);
         match field.kind {
             Kind::MapString => {
                 let entry_bytes = r.bytes()?;
-                let mk = map_entry_key(entry_bytes)?;
                 // Unselected entries are skipped before their value is even read.
-                if sub.child(mk).is_some() {
+                if sub.child_bytes(map_entry_key(entry_bytes)?).is_some() {
                     let (mk, mv) = map_entry_strings(entry_bytes)?;
-                    pending(&mut maps, k).push((Value::string(mk), Value::string(mv)));
+                    pending(&mut maps, field, naming).push((Value::string(mk), Value::string(mv)));
                 }
             }
             Kind::MapMessage(m) => {
                 let (mk, mv) = map_entry_message(r.bytes()?, m, naming, depth)?;
                 if sub.child(&mk).is_some() {
-                    pending(&mut maps, k).push((Value::String(mk), mv));
+                    pending(&mut maps, field, naming).push((Value::String(mk), mv));
                 }
             }
             _ => {
@@ -96,18 +97,22 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
                 let sub = if field.repeated { Sel::All } else { sub };
                 let v = scalar_or_message(field, &mut r, naming, depth, sub)?;
                 if field.repeated {
-                    pending(&mut arrays, k).push(v);
-                } else if is_default(&v) && !field.oneof && !matches!(field.kind, Kind::Message(_) | Kind::Struct) {
+                    pending(&mut arrays, field, naming).push(v);
+                    continue;
+                }
+                let k = key(field, naming);
+                if is_default(&v) && !field.oneof && !matches!(field.kind, Kind::Message(_) | Kind::Struct) {
                     // proto3: a default scalar is indistinguishable from an absent one.
                     out.remove(&k);
-                } else if let (Some(Value::Object(prev)), Value::Object(new)) = (out.get_mut(&k), &v) {
+                } else if let Some(Value::Object(mut prev)) = out.insert(k.clone(), v) {
                     // A message field seen twice merges, as in protobuf.
-                    let prev = Arc::make_mut(prev);
-                    for (nk, nv) in new.iter() {
-                        prev.insert(nk.clone(), nv.clone());
+                    if let Some(Value::Object(new)) = out.get_mut(&k) {
+                        let merged = Arc::make_mut(&mut prev);
+                        for (nk, nv) in new.iter() {
+                            merged.insert(nk.clone(), nv.clone());
+                        }
+                        *new = prev;
                     }
-                } else {
-                    out.insert(k, v);
                 }
             }
         }
@@ -131,12 +136,13 @@ fn expected_fields(m: &Message, sel: Sel<'_>) -> usize {
     }
 }
 
-/// The list gathered for field key `k` (a message has few such fields: a scan is enough).
-fn pending<T>(lists: &mut SmallVec<[(Value, Vec<T>); 1]>, k: Value) -> &mut Vec<T> {
-    let i = match lists.iter().position(|(key, _)| *key == k) {
+/// The list gathered for `field` (a message has few such fields: a scan is enough).
+fn pending<'l, T>(lists: &'l mut SmallVec<[(Value, Vec<T>); 1]>, field: &Field, naming: Naming) -> &'l mut Vec<T> {
+    let name = field_name(field, naming);
+    let i = match lists.iter().position(|(key, _)| key.as_str() == Some(name)) {
         Some(i) => i,
         None => {
-            lists.push((k, Vec::new()));
+            lists.push((key(field, naming), Vec::new()));
             lists.len() - 1
         }
     };
@@ -197,13 +203,15 @@ fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32, 
     })
 }
 
-/// The key of a map entry (field 1), borrowed from the wire.
-fn map_entry_key(bytes: &[u8]) -> WireResult<&str> {
+/// The key of a map entry (field 1), borrowed from the wire. Only compared
+/// with selected names here: an entry that is kept has its key checked to be
+/// UTF-8 when it is read (`map_entry_strings`).
+fn map_entry_key(bytes: &[u8]) -> WireResult<&[u8]> {
     let mut r = Reader::new(bytes);
-    let mut k = "";
+    let mut k: &[u8] = b"";
     while !r.done() {
         match r.tag()? {
-            (1, LEN) => k = utf8_ref(r.bytes()?)?,
+            (1, LEN) => k = r.bytes()?,
             (_, wt) => r.skip(wt)?,
         }
     }
@@ -323,6 +331,7 @@ mod num_bigint_free {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::projection::Projection;
     use crate::wire::Writer;
 
     #[test]
@@ -362,6 +371,57 @@ mod tests {
         });
         let m = decode(&schema::METADATA, &w.buf, Naming::Json).unwrap();
         assert_eq!(Value::from_map(m).to_json(), r#"{"filterMetadata":{"envoy.filters.http.jwt_authn":{"n":2,"sub":"alice"}}}"#);
+    }
+
+    /// A projection naming `attributes.request.http.{method, headers.x-role}`.
+    fn method_and_role() -> Projection {
+        let path = |steps: &[&str]| steps.iter().map(|s| Value::from(*s)).collect::<Vec<_>>();
+        let paths = vec![path(&["attributes", "request", "http", "method"]), path(&["attributes", "request", "http", "headers", "x-role"])];
+        Projection::from_input_paths(&paths, true)
+    }
+
+    #[test]
+    fn selected_entries_survive_interleaved_and_repeated_fields() {
+        // Header entries split by other fields, a field repeated (last wins), an unselected header.
+        let mut w = Writer::default();
+        w.message_field(4, |req| {
+            req.message_field(2, |http| {
+                let header = |http: &mut Writer, k: &str, v: &str| {
+                    http.message_field(3, |e| {
+                        e.string_field(1, k);
+                        e.string_field(2, v);
+                    })
+                };
+                header(http, "x-role", "viewer");
+                http.string_field(2, "GET");
+                header(http, "user-agent", "curl");
+                http.string_field(2, "POST");
+                header(http, "x-role", "admin");
+            })
+        });
+        let projection = method_and_role();
+        let m = decode_selected(&schema::ATTRIBUTE_CONTEXT, &w.buf, Naming::Json, projection.attributes()).unwrap();
+        assert_eq!(Value::from_map(m).to_json(), r#"{"request":{"http":{"headers":{"x-role":"admin"},"method":"POST"}}}"#);
+    }
+
+    #[test]
+    fn a_header_key_that_is_not_utf8_is_refused_when_read() {
+        let request = |key: &[u8]| {
+            let mut w = Writer::default();
+            w.message_field(4, |req| {
+                req.message_field(2, |http| {
+                    http.message_field(3, |e| {
+                        e.bytes_field(1, key);
+                        e.string_field(2, "v");
+                    })
+                })
+            });
+            w.buf
+        };
+        let projection = method_and_role();
+        // Not selected: skipped like its value. Read whole: refused.
+        assert!(decode_selected(&schema::ATTRIBUTE_CONTEXT, &request(&[0xff, b'x']), Naming::Json, projection.attributes()).is_ok());
+        assert!(decode(&schema::ATTRIBUTE_CONTEXT, &request(&[0xff, b'x']), Naming::Json).is_err());
     }
 
     #[test]

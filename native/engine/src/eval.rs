@@ -36,6 +36,30 @@ pub struct Frame {
 /// an allocation apiece. Each pool holds at most a few dozen, emptied.
 type Pool<T> = std::thread::LocalKey<std::cell::RefCell<Vec<T>>>;
 
+/// Follows the leading constant steps of `path` from `v`: the value they
+/// reach and the steps left; `None` when a constant key is absent (undefined).
+fn follow_constants<'v, 't>(v: &'v Value, path: &'t [Term]) -> Option<(&'v Value, &'t [Term])> {
+    let mut cur = v;
+    let mut i = 0;
+    while let Some(Term { kind: TermKind::Scalar(key), .. }) = path.get(i) {
+        cur = cur.get(key)?;
+        i += 1;
+    }
+    Some((cur, &path[i..]))
+}
+
+/// About where the stack is now (the address of a local).
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let probe = 0u8;
+    std::hint::black_box(&probe) as *const u8 as usize
+}
+
+/// The lowest usable address of the current stack segment, as `stacker` knows it.
+fn stack_floor_here() -> usize {
+    stacker::remaining_stack().and_then(|room| stack_pointer().checked_sub(room)).unwrap_or(usize::MAX)
+}
+
 thread_local! {
     static FRAME_POOL: std::cell::RefCell<Vec<(Vec<Option<Value>>, Vec<u32>)>> = const { std::cell::RefCell::new(Vec::new()) };
     static VEC_POOL: std::cell::RefCell<Vec<Vec<Value>>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -57,8 +81,37 @@ fn give_spare<T>(pool: &'static Pool<T>, spare: T, max: usize) {
     });
 }
 
-/// Rule values by tree node, per context (`with` starts a new one).
-type RuleCache = HashMap<usize, Option<Value>, crate::fasthash::FastHash>;
+/// Rule values by tree node, per context (`with` starts a new one): a
+/// table indexed by node (a look-up is an index, not a hash), emptied
+/// through the list of the slots filled, so reuse costs what was used.
+#[derive(Default)]
+struct RuleCache {
+    slots: Vec<Option<Option<Value>>>,
+    filled: Vec<usize>,
+}
+
+impl RuleCache {
+    #[inline]
+    fn get(&self, n: usize) -> Option<&Option<Value>> {
+        self.slots.get(n)?.as_ref()
+    }
+
+    fn insert(&mut self, n: usize, v: Option<Value>) {
+        if n >= self.slots.len() {
+            self.slots.resize(n + 1, None);
+        }
+        if self.slots[n].is_none() {
+            self.filled.push(n);
+        }
+        self.slots[n] = Some(v);
+    }
+
+    fn clear(&mut self) {
+        for n in self.filled.drain(..) {
+            self.slots[n] = None;
+        }
+    }
+}
 
 impl Frame {
     pub fn new(n: u32) -> Frame {
@@ -117,9 +170,6 @@ fn take_cache() -> RuleCache {
 }
 
 fn give_cache(mut cache: RuleCache) {
-    if cache.capacity() > 1024 {
-        return;
-    }
     cache.clear();
     give_spare(&CACHE_POOL, cache, 1);
 }
@@ -160,6 +210,9 @@ pub struct Evaluator<'a> {
     pub qvals: Vec<Value>,
     /// The rule whose body is being evaluated (for `rego.metadata.*`).
     cur_rule: Option<&'a CRule>,
+    /// The lowest usable stack address of the segment evaluation runs on
+    /// (`usize::MAX` when unknown: every check then asks `stacker`).
+    stack_floor: usize,
 }
 
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
@@ -205,6 +258,7 @@ impl<'a> Evaluator<'a> {
             in_progress: Vec::new(),
             qvals: Vec::new(),
             cur_rule: None,
+            stack_floor: stack_floor_here(),
         }
     }
 
@@ -275,13 +329,31 @@ impl<'a> Evaluator<'a> {
         f.get(s).cloned()
     }
 
+    /// Runs `g` with at least `RED_ZONE` of stack, on a new segment if need
+    /// be. The usual case is one compare against the known floor: asking
+    /// `stacker` costs a call and a thread-local look-up at every step.
+    #[inline]
+    fn with_stack<T>(&mut self, g: impl FnOnce(&mut Self) -> T) -> T {
+        if stack_pointer().checked_sub(self.stack_floor).is_some_and(|room| room >= RED_ZONE) {
+            return g(self);
+        }
+        let floor = self.stack_floor;
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            // Possibly on a new segment now: its own floor.
+            self.stack_floor = stack_floor_here();
+            g(self)
+        });
+        self.stack_floor = floor;
+        r
+    }
+
     fn eval_expr(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
         self.step()?;
-        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+        self.with_stack(|ev| {
             if !e.with.is_empty() {
-                return self.eval_with(f, e, k);
+                return ev.eval_with(f, e, k);
             }
-            self.eval_expr_plain(f, e, k)
+            ev.eval_expr_plain(f, e, k)
         })
     }
 
@@ -395,7 +467,7 @@ impl<'a> Evaluator<'a> {
             data: self.st.data.clone(),
             overrides: self.st.overrides.clone(),
             mocks: self.st.mocks.clone(),
-            cache: HashMap::default(),
+            cache: RuleCache::default(),
             dcache: HashMap::default(),
             fcache: HashMap::new(),
         };
@@ -598,7 +670,7 @@ impl<'a> Evaluator<'a> {
     pub fn eval_term(&mut self, f: &mut Frame, t: &'a Term, k: TermK<'_, 'a>) -> R {
         match &t.kind {
             TermKind::Scalar(v) => k(self, f, v.clone()),
-            _ => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.eval_term_inner(f, t, k)),
+            _ => self.with_stack(|ev| ev.eval_term_inner(f, t, k)),
         }
     }
 
@@ -618,12 +690,17 @@ impl<'a> Evaluator<'a> {
             },
             TermKind::Data => self.eval_data_root(f, None, &[], k),
             TermKind::Var(n) => Err(self.err_at("rego_unsafe_var_error", format!("var {} is unsafe", n), t.span)),
-            TermKind::Ref(h, path) => {
-                if let TermKind::Data = h.kind {
-                    return self.eval_data_root(f, t.data_node, path, k);
+            TermKind::Ref(h, path) => match h.kind {
+                TermKind::Data => self.eval_data_root(f, t.data_node, path, k),
+                TermKind::Input => {
+                    // `input.a.b`: walked in place, without a copy of the whole input first.
+                    let Some(input) = &self.st.input else { return Ok(true) };
+                    let Some((reached, rest)) = follow_constants(input, path) else { return Ok(true) };
+                    let reached = reached.clone();
+                    self.index_value_at(f, reached, rest, k)
                 }
-                self.eval_term(f, h, &mut |ev, f, v| ev.index_value(f, v, path, k))
-            }
+                _ => self.eval_term(f, h, &mut |ev, f, v| ev.index_value(f, v, path, k)),
+            },
             TermKind::Array(items) => {
                 let mut acc = Vec::with_capacity(items.len());
                 self.eval_list(f, items, &mut acc, &mut |ev, f, vals| k(ev, f, Value::from_array(vals.to_vec())))
@@ -726,6 +803,19 @@ impl<'a> Evaluator<'a> {
 
     /// Follows `path[i..]` into `v`, enumerating unbound keys.
     fn index_value(&mut self, f: &mut Frame, v: Value, path: &'a [Term], k: TermK<'_, 'a>) -> R {
+        // Constant steps (`.request.http`, `[0]`) are followed by reference:
+        // no continuation and no clone per step, one clone where they end.
+        let Some((reached, rest)) = follow_constants(&v, path) else { return Ok(true) };
+        if rest.len() < path.len() {
+            let reached = reached.clone();
+            drop(v);
+            return self.index_value_at(f, reached, rest, k);
+        }
+        self.index_value_at(f, v, path, k)
+    }
+
+    /// `index_value` from a step that may not be constant.
+    fn index_value_at(&mut self, f: &mut Frame, v: Value, path: &'a [Term], k: TermK<'_, 'a>) -> R {
         let Some((seg, rest)) = path.split_first() else { return k(self, f, v) };
         if self.is_pattern(f, seg) {
             for (ck, cv) in children(&v) {
@@ -897,7 +987,7 @@ impl<'a> Evaluator<'a> {
         if let Some(v) = self.st.dcache.get(&n) {
             return Ok(v.clone());
         }
-        let v = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.node_doc_inner(n, prefix))?;
+        let v = self.with_stack(|ev| ev.node_doc_inner(n, prefix))?;
         if !self.pol.tree.nodes[n].children.is_empty() {
             self.st.dcache.insert(n, v.clone());
         }
@@ -982,7 +1072,7 @@ impl<'a> Evaluator<'a> {
 
     /// The value the rules at node `n` define (memoized per context).
     fn rule_value(&mut self, n: usize) -> Result<Option<Value>, EvalError> {
-        if let Some(v) = self.st.cache.get(&n) {
+        if let Some(v) = self.st.cache.get(n) {
             return Ok(v.clone());
         }
         if self.in_progress.contains(&n) {

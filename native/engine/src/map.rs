@@ -36,6 +36,9 @@ impl Default for Repr {
     }
 }
 
+/// Objects up to this size are searched by a scan rather than by halving.
+const SCAN_MAX: usize = 8;
+
 /// Key order. Object keys are nearly always strings: comparing them here,
 /// inline, saves the general `Value::cmp` dispatch on every probe.
 #[inline]
@@ -82,6 +85,17 @@ impl Map {
     }
 
     pub fn get(&self, key: &Value) -> Option<&Value> {
+        if let Value::String(ks) = key {
+            // Small objects (most of an input document) by a scan of equality
+            // tests: short strings compare as words, cheaper than ordering them.
+            match &self.0 {
+                Repr::Vec(v) if v.len() <= SCAN_MAX => return v.iter().find(|(k, _)| matches!(k, Value::String(s) if s == ks)).map(|(_, x)| x),
+                Repr::Shaped { keys, vals } if keys.len() <= SCAN_MAX => {
+                    return keys.iter().position(|k| matches!(k, Value::String(s) if s == ks)).map(|i| &vals[i]);
+                }
+                _ => {}
+            }
+        }
         match &self.0 {
             Repr::Vec(v) => v.binary_search_by(|(k, _)| key_cmp(k, key)).ok().map(|i| &v[i].1),
             Repr::Shaped { keys, vals } => find(keys, key).ok().map(|i| &vals[i]),
@@ -91,6 +105,13 @@ impl Map {
 
     /// `get` for a string key, without making a `Value` of it.
     pub fn get_str(&self, key: &str) -> Option<&Value> {
+        match &self.0 {
+            Repr::Vec(v) if v.len() <= SCAN_MAX => return v.iter().find(|(k, _)| matches!(k, Value::String(s) if s.as_str() == key)).map(|(_, x)| x),
+            Repr::Shaped { keys, vals } if keys.len() <= SCAN_MAX => {
+                return keys.iter().position(|k| matches!(k, Value::String(s) if s.as_str() == key)).map(|i| &vals[i]);
+            }
+            _ => {}
+        }
         let probe = |k: &Value| match k {
             Value::String(s) => s.cmp_str(key),
             // Keys of other types sit before (scalars) or after (collections) strings.
@@ -529,6 +550,29 @@ mod tests {
         }
         assert_eq!(vec_form.get_str("ab"), Some(&Value::int(5)));
         assert_eq!(vec_form.get_str("b"), None);
+    }
+
+    #[test]
+    fn small_objects_scanned_find_what_larger_ones_search() {
+        // Around the scan limit, in the vector and shaped forms, with keys of other types beside.
+        for n in [0, 1, SCAN_MAX - 1, SCAN_MAX, SCAN_MAX + 1, 3 * SCAN_MAX] {
+            let mut entries: Vec<(Value, Value)> = (0..n).map(|i| (s(&format!("key{i}")), Value::int(i as i64))).collect();
+            entries.push((Value::int(1), s("number key")));
+            entries.sort();
+            let vec_form: Map = entries.iter().cloned().collect();
+            let shaped = Shapes::default().map(entries.clone());
+            for m in [&vec_form, &shaped] {
+                for i in 0..n {
+                    let k = format!("key{i}");
+                    assert_eq!(m.get(&s(&k)), Some(&Value::int(i as i64)), "{n}: {k}");
+                    assert_eq!(m.get_str(&k), Some(&Value::int(i as i64)), "{n}: {k}");
+                }
+                assert_eq!(m.get(&s("absent")), None);
+                assert_eq!(m.get_str("key"), None);
+                assert_eq!(m.get(&Value::int(1)), Some(&s("number key")));
+                assert_eq!(m.get(&s("1")), None, "a string key is not the number");
+            }
+        }
     }
 
     #[test]

@@ -122,11 +122,7 @@ impl Str {
             return None;
         }
         let mut bytes = [0u8; INLINE_MAX];
-        let mut i = 0;
-        while i < s.len() {
-            bytes[i] = s.as_bytes()[i];
-            i += 1;
-        }
+        bytes.split_at_mut(s.len()).0.copy_from_slice(s.as_bytes());
         Some(Str(StrRepr::Inline(InlineStr { bytes, len: InlineLen::new(s.len()) })))
     }
 
@@ -190,7 +186,24 @@ impl PartialOrd for Str {
 impl Ord for Str {
     #[inline]
     fn cmp(&self, other: &Str) -> Ordering {
-        cmp_bytes(self.as_bytes(), other.as_bytes())
+        match (&self.0, &other.0) {
+            (StrRepr::Inline(a), StrRepr::Inline(b)) => a.order_words().cmp(&b.order_words()).then((a.len as u8).cmp(&(b.len as u8))),
+            _ => cmp_bytes(self.as_bytes(), other.as_bytes()),
+        }
+    }
+}
+
+impl InlineStr {
+    /// The text as three big-endian words. Unused bytes are zero, so the
+    /// words order as the texts do, except that a text ordering before
+    /// another it is a prefix of (or equal to) only shows in the lengths.
+    #[inline]
+    fn order_words(&self) -> (u64, u64, u64) {
+        let b = &self.bytes;
+        let word = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let mut last = [0u8; 8];
+        last[..INLINE_MAX - 16].copy_from_slice(&b[16..]);
+        (word(0), word(8), u64::from_be_bytes(last))
     }
 }
 
@@ -698,6 +711,19 @@ mod tests {
         for a in words {
             for b in words {
                 assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.as_bytes().cmp(b.as_bytes()), "{:?} vs {:?}", a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn inline_strings_order_as_their_bytes() {
+        // Prefixes, NUL bytes, the word boundaries (8, 16) and the inline limit (22).
+        let texts = ["", "\u{0}", "\u{0}\u{0}", "a", "a\u{0}", "ab", "abcdefg", "abcdefgh", "abcdefgh\u{0}", "abcdefghi", "abcdefgi", "abcdefghijklmnop", "abcdefghijklmnoq", "abcdefghijklmnopq", "abcdefghijklmnopqrstuv", "abcdefghijklmnopqrstuw", "abcdefghijklmnopqrstu\u{0}", "b", "ä", "\u{7f}"];
+        for a in texts {
+            for b in texts {
+                let (x, y) = (Str::from(a), Str::from(b));
+                assert_eq!(x.cmp(&y), a.as_bytes().cmp(b.as_bytes()), "{:?} vs {:?}", a, b);
+                assert_eq!(x == y, a == b, "{:?} vs {:?}", a, b);
             }
         }
     }

@@ -13,6 +13,7 @@ use crate::compile::{path_string, Compiled, CRule};
 use crate::error::EvalError;
 use crate::number::Number;
 use crate::value::{Map, Set, Value};
+use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -46,6 +47,14 @@ fn follow_constants<'v, 't>(v: &'v Value, path: &'t [Term]) -> Option<(&'v Value
         i += 1;
     }
     Some((cur, &path[i..]))
+}
+
+/// What `Evaluator::single` found.
+enum Single {
+    Value(Value),
+    Undefined,
+    /// The term may have several values (or bind variables): evaluate it with a continuation.
+    Many,
 }
 
 /// About where the stack is now (the address of a local).
@@ -254,7 +263,8 @@ impl<'a> Evaluator<'a> {
             prints: Vec::new(),
             steps: 0,
             depth: 0,
-            limits,
+            // No budget (0) as one too large to reach: `step` then tests one bound.
+            limits: Limits { max_steps: if limits.max_steps == 0 { u64::MAX } else { limits.max_steps }, ..limits },
             in_progress: Vec::new(),
             qvals: Vec::new(),
             cur_rule: None,
@@ -271,8 +281,18 @@ impl<'a> Evaluator<'a> {
         e
     }
 
+    #[inline]
     fn step(&mut self) -> Result<(), EvalError> {
         self.steps += 1;
+        // One test on the usual path: the budget is checked with the deadline.
+        if self.steps & 1023 != 0 && self.steps < self.limits.max_steps {
+            return Ok(());
+        }
+        self.step_checks()
+    }
+
+    #[inline(never)]
+    fn step_checks(&mut self) -> Result<(), EvalError> {
         if self.limits.max_steps > 0 && self.steps > self.limits.max_steps {
             return Err(EvalError::new("eval_limit_error", format!("evaluation exceeded {} steps", self.limits.max_steps)));
         }
@@ -306,7 +326,7 @@ impl<'a> Evaluator<'a> {
             ExprKind::Term(t) if e.with.is_empty() => {
                 self.step()?;
                 self.eval_term(f, t, &mut |ev, f, v| {
-                    if v == Value::Bool(false) {
+                    if matches!(v, Value::Bool(false)) {
                         return Ok(true);
                     }
                     if let Some(slot) = ev.qvals.get_mut(i) {
@@ -359,7 +379,17 @@ impl<'a> Evaluator<'a> {
 
     fn eval_expr_plain(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
         match &e.kind {
-            ExprKind::Term(t) => self.eval_term(f, t, &mut |ev, f, v| if v == Value::Bool(false) { Ok(true) } else { k(ev, f) }),
+            ExprKind::Term(t) => match self.single(f, t)? {
+                Single::Value(v) => {
+                    if matches!(v, Value::Bool(false)) {
+                        Ok(true)
+                    } else {
+                        k(self, f)
+                    }
+                }
+                Single::Undefined => Ok(true),
+                Single::Many => self.eval_term(f, t, &mut |ev, f, v| if matches!(v, Value::Bool(false)) { Ok(true) } else { k(ev, f) }),
+            },
             ExprKind::Unify(a, b, _) => self.unify(f, a, b, k),
             ExprKind::Not(inner) => {
                 let mark = f.mark();
@@ -775,15 +805,94 @@ impl<'a> Evaluator<'a> {
     }
 
     fn eval_list(&mut self, f: &mut Frame, items: &'a [Term], acc: &mut Vec<Value>, k: &mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, &[Value]) -> R) -> R {
-        let i = acc.len();
-        if i == items.len() {
-            return k(self, f, acc);
+        let start = acc.len();
+        // Items with one value at most are taken in a loop; a continuation
+        // is only needed from the first item that may enumerate.
+        let r = loop {
+            let i = acc.len();
+            if i == items.len() {
+                break k(self, f, acc);
+            }
+            match self.single(f, &items[i]) {
+                Ok(Single::Value(v)) => acc.push(v),
+                Ok(Single::Undefined) => break Ok(true),
+                Ok(Single::Many) => {
+                    break self.eval_term(f, &items[i], &mut |ev, f, v| {
+                        acc.push(v);
+                        let r = ev.eval_list(f, items, acc, k);
+                        acc.pop();
+                        r
+                    })
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        acc.truncate(start);
+        r
+    }
+
+    /// The value of `t` without a continuation, when `t` cannot enumerate:
+    /// a constant, a bound variable, or a reference along constant steps
+    /// from the input, a bound variable or a rule. `Many` otherwise.
+    fn single(&mut self, f: &Frame, t: &'a Term) -> Result<Single, EvalError> {
+        let along = |v: Option<&Value>, path: &[Term]| match v.and_then(|v| follow_constants(v, path)) {
+            Some((reached, [])) => Single::Value(reached.clone()),
+            Some(_) => Single::Many,
+            None => Single::Undefined,
+        };
+        Ok(match &t.kind {
+            TermKind::Scalar(v) => Single::Value(v.clone()),
+            TermKind::Local(s, _) => match f.get(*s) {
+                Some(v) => Single::Value(v.clone()),
+                None => Single::Many,
+            },
+            TermKind::Ref(h, path) => match &h.kind {
+                TermKind::Input => along(self.st.input.as_ref(), path),
+                TermKind::Local(s, _) => match f.get(*s) {
+                    Some(v) => along(Some(v), path),
+                    None => Single::Many,
+                },
+                // As `eval_data_root` takes a reference the compiler resolved to a rule.
+                TermKind::Data => match (t.data_node, self.st.overrides.is_empty()) {
+                    (Some((n, used)), true) => {
+                        let pol = self.pol;
+                        match (pol.tree.nodes.get(n as usize), path.get(used as usize..)) {
+                            (Some(node), Some(rest)) if rest.iter().all(|s| matches!(s.kind, TermKind::Scalar(_))) => {
+                                let doc = self.node_doc(n as usize, &node.path)?;
+                                match doc {
+                                    Some(v) if rest.is_empty() => Single::Value(v),
+                                    _ => along(doc.as_ref(), rest),
+                                }
+                            }
+                            _ => Single::Many,
+                        }
+                    }
+                    _ => Single::Many,
+                },
+                _ => Single::Many,
+            },
+            // A builtin call on such terms (`count(path) > 1`, `startswith(p, "/x")`);
+            // mocked builtins, relations and special forms take the long way.
+            TermKind::Call(c) if self.st.mocks.is_empty() && c.arity == Some(c.args.len()) => match c.builtin {
+                Some(b @ crate::builtins::Builtin { func: Some(_), .. }) => self.with_stack(|ev| ev.single_call(f, b, &c.args, t.span))?,
+                _ => Single::Many,
+            },
+            _ => Single::Many,
+        })
+    }
+
+    fn single_call(&mut self, f: &Frame, b: &crate::builtins::Builtin, args: &'a [Term], span: Span) -> Result<Single, EvalError> {
+        self.step()?;
+        let mut vals: SmallVec<[Value; 3]> = SmallVec::new();
+        for a in args {
+            match self.single(f, a)? {
+                Single::Value(v) => vals.push(v),
+                other => return Ok(other),
+            }
         }
-        self.eval_term(f, &items[i], &mut |ev, f, v| {
-            acc.push(v);
-            let r = ev.eval_list(f, items, acc, k);
-            acc.pop();
-            r
+        Ok(match self.call_registered(b, &vals, span)? {
+            Some(v) => Single::Value(v),
+            None => Single::Undefined,
         })
     }
 
@@ -1071,10 +1180,17 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The value the rules at node `n` define (memoized per context).
+    #[inline]
     fn rule_value(&mut self, n: usize) -> Result<Option<Value>, EvalError> {
         if let Some(v) = self.st.cache.get(n) {
             return Ok(v.clone());
         }
+        self.rule_value_first(n)
+    }
+
+    /// A rule's value the first time it is asked for in this context.
+    #[inline(never)]
+    fn rule_value_first(&mut self, n: usize) -> Result<Option<Value>, EvalError> {
         if self.in_progress.contains(&n) {
             let p = self.pol.tree.nodes[n].rules.first().map(|&r| path_string(&self.pol.rules[r].path)).unwrap_or_default();
             return Err(EvalError::new("rego_recursion_error", format!("rule {} is recursive", p)));

@@ -95,6 +95,21 @@ fn step_limit() {
 }
 
 #[test]
+fn step_budget_is_exact_and_zero_means_none() {
+    // 1,000 iterations take more than 1,000 steps: refused with a budget of
+    // 1,000, answered with none (0) and with the default.
+    let pol = policy("package t\np := count([x | some x in numbers.range(1, 1000)])");
+    let q = pol.prepare("data.t.p").unwrap();
+    let err = q.eval(None, &EvalLimits { max_steps: 1000, ..Default::default() }).err().unwrap();
+    assert_eq!(err.code, "eval_limit_error");
+    assert!(err.message.contains("1000 steps"), "{}", err.message);
+    for max_steps in [0, 10_000_000] {
+        let d = q.eval(None, &EvalLimits { max_steps, ..Default::default() }).unwrap();
+        assert_eq!(d.value, Some(Value::int(1000)));
+    }
+}
+
+#[test]
 fn query_rows() {
     let pol = policy("package t\np := 1");
     let r = pol.query("x := data.t.p; y := x + 1", None, &EvalLimits::default()).unwrap();

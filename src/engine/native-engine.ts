@@ -63,9 +63,16 @@ function decisionFrom(json: string): EngineDecision {
   return { value: d.value, cacheable: d.cacheable };
 }
 
+/** Response lengths below this get a reused view of the output buffer. */
+const VIEW_CACHE_MAX = 1024;
+
 export class NativePreparedPolicy implements PreparedPolicy {
   /** Reused for every response; grown when a response does not fit. */
   private out = Buffer.allocUnsafe(64 * 1024);
+  /** Views of `out` by length (responses of one policy have a few lengths): `checkView` allocates nothing. */
+  private views: Array<Buffer | undefined> = new Array<Buffer | undefined>(VIEW_CACHE_MAX).fill(undefined);
+  /** Outcome flags of the last `checkView`. */
+  private flags = 0;
 
   constructor(
     private readonly engine: RustOPAEngineInstance,
@@ -118,6 +125,45 @@ export class NativePreparedPolicy implements PreparedPolicy {
    * code (`request_malformed`, `decision_undefined`, `eval_timeout`, `eval_*`).
    */
   checkBytes(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs = 0): NativeCheckOutcome {
+    const len = this.run(request, version, cache, deadlineMs);
+    return {
+      bytes: Buffer.from(this.out.subarray(0, len)),
+      outcome: this.lastOutcome,
+      cacheHit: this.lastCacheHit,
+      cacheable: (this.flags & FLAG_CACHEABLE) !== 0,
+    };
+  }
+
+  /**
+   * `checkBytes` for the server's hot path, allocating nothing: the response
+   * is a view of this policy's output buffer, valid until its next check.
+   * The caller must hand it on at once: the server gives it to grpc-js,
+   * which copies it into the response frame before the handler returns.
+   * The outcome is `lastOutcome` / `lastCacheHit`.
+   */
+  checkView(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs = 0): Buffer {
+    const len = this.run(request, version, cache, deadlineMs);
+    if (len >= VIEW_CACHE_MAX) return this.out.subarray(0, len);
+    let view = this.views[len];
+    if (view === undefined || view.buffer !== this.out.buffer) {
+      view = this.out.subarray(0, len);
+      this.views[len] = view;
+    }
+    return view;
+  }
+
+  /** The last check's outcome. */
+  get lastOutcome(): NativeCheckOutcome['outcome'] {
+    return this.flags & FLAG_BAD_REQUEST ? 'bad_request' : this.flags & FLAG_DENY ? 'deny' : 'allow';
+  }
+
+  /** Whether the last check was answered from the decision cache. */
+  get lastCacheHit(): boolean {
+    return (this.flags & FLAG_CACHE_HIT) !== 0;
+  }
+
+  /** Runs one Check into `out`; the response's length (flags kept in `flags`). */
+  private run(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number): number {
     let r: number;
     try {
       r = this.engine.check(this.handle, request, version, this.out, cache, deadlineMs);
@@ -132,22 +178,16 @@ export class NativePreparedPolicy implements PreparedPolicy {
       const { code, detail } = JSON.parse(this.engine.lastError()) as { code: string; detail: string };
       throw new EngineError(code, detail);
     }
-    const len = Math.floor(r / 16);
-    const flags = r % 16;
-    return {
-      bytes: Buffer.from(this.out.subarray(0, len)),
-      outcome: flags & FLAG_BAD_REQUEST ? 'bad_request' : flags & FLAG_DENY ? 'deny' : 'allow',
-      cacheHit: (flags & FLAG_CACHE_HIT) !== 0,
-      cacheable: (flags & FLAG_CACHEABLE) !== 0,
-    };
+    this.flags = r % 16;
+    return Math.floor(r / 16);
   }
 
-  /** Seconds the last `checkBytes` spent evaluating (and encoding); 0 for a cache hit or a bad request. */
+  /** Seconds the last check spent evaluating (and encoding); 0 for a cache hit or a bad request. */
   lastEvalSeconds(): number {
     return this.engine.lastEvalNs() / 1e9;
   }
 
-  /** The decision id of the last `checkBytes` (in the response's dynamic metadata). */
+  /** The decision id of the last check (in the response's dynamic metadata). */
   lastDecisionId(): string {
     return this.engine.lastDecisionId();
   }

@@ -106,7 +106,7 @@ function rawMethod(service: string): grpc.MethodDefinition<Buffer, Uint8Array> {
     responseStream: false,
     requestSerialize: (b: Buffer) => b,
     requestDeserialize: (b: Buffer) => b,
-    responseSerialize: (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    responseSerialize: (b: Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
     responseDeserialize: (b: Buffer) => b,
   };
 }
@@ -154,12 +154,13 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       try {
         if (hotPath === 'native' && policy instanceof NativePreparedPolicy) {
           const p = policy;
-          const r = p.checkBytes(call.request, wire, nativeCache, deadlineMs(call));
-          callback(null, r.bytes);
+          // A view of the policy's output buffer: grpc-js copies it into the
+          // response frame within this callback, before the next Check runs.
+          callback(null, p.checkView(call.request, wire, nativeCache, deadlineMs(call)));
           // Nothing is allocated for the observer unless there is one.
           if (observer) {
             const evalSeconds = p.lastEvalSeconds();
-            observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: evalSeconds > 0 ? evalSeconds : undefined, decisionId: () => p.lastDecisionId() });
+            observe(call, started, { outcome: p.lastOutcome, grpcStatus: 0, cacheHit: p.lastCacheHit, evalSeconds: evalSeconds > 0 ? evalSeconds : undefined, decisionId: () => p.lastDecisionId() });
           }
         } else {
           const result = check(policy, call.request, version, { ...options.check, deadlineMs: deadlineMs(call) });

@@ -70,6 +70,21 @@ for (const mode of SERVER_MODES) {
       });
     }
 
+    it('gives each of 400 concurrent Checks its own answer and decision id', async () => {
+      // Allowed and denied requests interleaved on one connection: a response
+      // sent from a buffer reused by a later Check would show up here.
+      const client = v3Client(srv.addr);
+      try {
+        const specs = Array.from({ length: 400 }, (_, i) => cases[i % cases.length]);
+        const answers = await Promise.all(specs.map(([, spec]) => checkV3(client, envoyCheckRequest(spec))));
+        answers.forEach((res, i) => expect(res.status?.code, specs[i][0]).to.equal(specs[i][2] ? GrpcStatus.OK : GrpcStatus.PERMISSION_DENIED));
+        const ids = new Set(answers.map((res) => res.dynamicMetadata?.decision_id));
+        expect(ids.size).to.equal(400);
+      } finally {
+        client.close();
+      }
+    });
+
     it('reports SERVING on grpc.health.v1', async () => {
       expect(await healthCheck(srv.addr)).to.equal('SERVING');
       expect(await healthCheck(srv.addr, 'envoy.service.auth.v3.Authorization')).to.equal('SERVING');

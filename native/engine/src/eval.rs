@@ -874,7 +874,7 @@ impl<'a> Evaluator<'a> {
             // A builtin call on such terms (`count(path) > 1`, `startswith(p, "/x")`);
             // mocked builtins, relations and special forms take the long way.
             TermKind::Call(c) if self.st.mocks.is_empty() && c.arity == Some(c.args.len()) => match c.builtin {
-                Some(b @ crate::builtins::Builtin { func: Some(_), .. }) => self.with_stack(|ev| ev.single_call(f, b, &c.args, t.span))?,
+                Some(b) if b.func.is_some() || matches!(b.name, "internal.member_2" | "internal.member_3") => self.with_stack(|ev| ev.single_call(f, b, &c.args, t.span))?,
                 _ => Single::Many,
             },
             _ => Single::Many,
@@ -890,7 +890,9 @@ impl<'a> Evaluator<'a> {
                 other => return Ok(other),
             }
         }
-        Ok(match self.call_registered(b, &vals, span)? {
+        // Membership (`x in xs`) is the evaluator's own; every other builtin here is registered.
+        let r = if b.func.is_some() { self.call_registered(b, &vals, span) } else { self.call_builtin(b.name, &vals, span) };
+        Ok(match r? {
             Some(v) => Single::Value(v),
             None => Single::Undefined,
         })

@@ -858,7 +858,20 @@ impl<'a> Evaluator<'a> {
                         let pol = self.pol;
                         match (pol.tree.nodes.get(n as usize), path.get(used as usize..)) {
                             (Some(node), Some(rest)) if rest.iter().all(|s| matches!(s.kind, TermKind::Scalar(_))) => {
-                                let doc = self.node_doc(n as usize, &node.path)?;
+                                let n = n as usize;
+                                if node.children.is_empty() && !node.is_func && (!node.rules.is_empty() || node.default.is_some()) {
+                                    // A rule leaf, as `node_doc` takes it: followed inside the
+                                    // cached value, so only what is reached is copied (`path[0]`
+                                    // copies a string, not a reference to the array).
+                                    if self.st.cache.get(n).is_none() {
+                                        self.rule_value_first(n)?;
+                                    }
+                                    return Ok(match self.st.cache.get(n) {
+                                        Some(doc) => along(doc.as_ref(), rest),
+                                        None => Single::Many,
+                                    });
+                                }
+                                let doc = self.node_doc(n, &node.path)?;
                                 match doc {
                                     Some(v) if rest.is_empty() => Single::Value(v),
                                     _ => along(doc.as_ref(), rest),

@@ -13,7 +13,7 @@ NAPI         := npx napi
 POLICY       ?= envoy/policies/example.rego
 ADDR         ?= 127.0.0.1:9191
 
-.PHONY: build deps native native-debug gen ts run test test-rust test-node conformance bench bench-engine clean
+.PHONY: build deps native native-debug gen ts run test test-rust test-node conformance bench bench-engine bench-instructions clean
 
 ## build: install missing system/npm packages, build the native addon, generate proto types, compile TypeScript.
 build: deps native gen ts
@@ -60,6 +60,10 @@ bench: build
 
 bench-engine: build
 	node bench/engine.js
+
+# Instructions per request of each server mode, under valgrind's callgrind (apt-get install valgrind).
+bench-instructions: build
+	node bench/instructions.js
 
 clean:
 	rm -rf dist native/target native/target-* .build native/binding/*.node

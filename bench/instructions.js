@@ -119,12 +119,17 @@ async function measure(mode) {
     const r = results[mode];
     console.log(`${mode.padEnd(8)} ${k(r.total)} ${k(r.addon)} ${k(r.libc)} ${k(r.node)} ${k(r.jit)} ${k(r.other)}  (${k(r.turbofan).trim()})`);
   }
+  // V8 keeps compiling (and flushing, and recompiling) functions in every
+  // mode, in amounts that differ from run to run: compare without it.
+  const work = (m) => results[m].total - results[m].turbofan;
+  console.log('\nwithout the optimising compiler:');
+  for (const mode of MODES) console.log(`${mode.padEnd(8)} ${k(work(mode))}`);
   if (results.native && results.ceiling) {
-    const extra = results.native.total - results.ceiling.total;
-    console.log(`\nnative adds ${k(extra).trim()}k instructions per request to the ceiling's: ceiling/native = ${(results.ceiling.total / results.native.total).toFixed(3)}`);
+    const extra = work('native') - work('ceiling');
+    console.log(`native adds ${k(extra).trim()}k instructions per request to the ceiling's: ceiling/native = ${(work('ceiling') / work('native')).toFixed(3)}`);
   }
   if (results.native && results.js) {
-    console.log(`js/native = ${(results.js.total / results.native.total).toFixed(2)}`);
+    console.log(`js/native = ${(work('js') / work('native')).toFixed(2)}`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 })().catch((err) => {

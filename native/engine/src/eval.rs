@@ -49,6 +49,11 @@ fn follow_constants<'v, 't>(v: &'v Value, path: &'t [Term]) -> Option<(&'v Value
     Some((cur, &path[i..]))
 }
 
+/// A node holding rules (not a function) and nothing below: its document is its rules' value.
+fn is_rule_leaf(nd: &crate::compile::Node) -> bool {
+    nd.children.is_empty() && !nd.is_func && (!nd.rules.is_empty() || nd.default.is_some())
+}
+
 /// What `Evaluator::single` found.
 enum Single {
     Value(Value),
@@ -180,7 +185,8 @@ fn take_cache() -> RuleCache {
 
 fn give_cache(mut cache: RuleCache) {
     cache.clear();
-    give_spare(&CACHE_POOL, cache, 1);
+    // One per evaluation, one more per level of nested `with`.
+    give_spare(&CACHE_POOL, cache, 4);
 }
 
 #[derive(Default)]
@@ -497,7 +503,8 @@ impl<'a> Evaluator<'a> {
             data: self.st.data.clone(),
             overrides: self.st.overrides.clone(),
             mocks: self.st.mocks.clone(),
-            cache: RuleCache::default(),
+            // From the pool: a fresh table would be sized to the highest rule node it meets.
+            cache: take_cache(),
             dcache: HashMap::default(),
             fcache: HashMap::new(),
         };
@@ -545,7 +552,7 @@ impl<'a> Evaluator<'a> {
             r
         });
         if let Some(old) = self.saved.pop() {
-            self.st = old;
+            give_cache(std::mem::replace(&mut self.st, old).cache);
         }
         r
     }
@@ -859,7 +866,7 @@ impl<'a> Evaluator<'a> {
                         match (pol.tree.nodes.get(n as usize), path.get(used as usize..)) {
                             (Some(node), Some(rest)) if rest.iter().all(|s| matches!(s.kind, TermKind::Scalar(_))) => {
                                 let n = n as usize;
-                                if node.children.is_empty() && !node.is_func && (!node.rules.is_empty() || node.default.is_some()) {
+                                if is_rule_leaf(node) {
                                     // A rule leaf, as `node_doc` takes it: followed inside the
                                     // cached value, so only what is reached is copied (`path[0]`
                                     // copies a string, not a reference to the array).
@@ -1103,7 +1110,7 @@ impl<'a> Evaluator<'a> {
     /// The whole document at a tree node: rule values merged with base data and children.
     fn node_doc(&mut self, n: usize, prefix: &[Value]) -> Result<Option<Value>, EvalError> {
         let nd = &self.pol.tree.nodes[n];
-        if nd.children.is_empty() && self.st.overrides.is_empty() && !nd.is_func && (!nd.rules.is_empty() || nd.default.is_some()) {
+        if is_rule_leaf(nd) && self.st.overrides.is_empty() {
             // A rule leaf (the common case): its value, without the document
             // cache (leaves are not kept there) or the base document below it.
             return self.rule_value(n);

@@ -7,6 +7,13 @@ const net = require('node:net');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+
+/** The value after `--name` on the command line, or `dflt`. */
+function opt(name, dflt) {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+}
 const { encodeCheckRequest, envoyRequest } = require(path.join(root, 'dist/test/differential/corpus.js'));
 
 function freePort() {
@@ -57,4 +64,4 @@ function modeFlags(mode) {
   }
 }
 
-module.exports = { root, freePort, requestFile, waitForPort, modeFlags };
+module.exports = { root, opt, freePort, requestFile, waitForPort, modeFlags };

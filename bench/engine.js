@@ -16,12 +16,8 @@ const root = path.resolve(__dirname, '..');
 const { createEngine } = require(path.join(root, 'dist/src/engine/native-engine.js'));
 const { loadPolicyModules } = require(path.join(root, 'dist/src/config/policy-files.js'));
 const { encodeCheckRequest, envoyRequest } = require(path.join(root, 'dist/test/differential/corpus.js'));
+const { opt } = require('./common');
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const COUNT = Number(opt('count', 20000));
 const ROUNDS = Number(opt('rounds', 7));
 const DATA_MB = Number(opt('data-mb', 50));

@@ -26,11 +26,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const { opt, freePort, requestFile, waitForPort, modeFlags } = require('./common');
 const REQUESTS = Number(opt('requests', 30000));
 const CLIENTS = Number(opt('clients', 8));
 const STREAMS = Number(opt('streams', 16));
@@ -49,7 +45,6 @@ const RATIOS = [
   { name: 'cached/ceiling', num: 'cached', den: 'ceiling', bar: 0.9 },
 ].filter((x) => MODES.includes(x.num) && MODES.includes(x.den));
 
-const { freePort, requestFile, waitForPort, modeFlags } = require('./common');
 
 async function scrapeGrpcCodes(metricsPort) {
   try {

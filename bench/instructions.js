@@ -18,13 +18,8 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { root, freePort, requestFile, waitForPort, modeFlags } = require('./common');
+const { root, opt, freePort, requestFile, waitForPort, modeFlags } = require('./common');
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const REQUESTS = Number(opt('requests', 5000));
 const WARMUP = Number(opt('warmup', 40000));
 const POLICY = opt('policy', 'envoy/policies/example.rego');

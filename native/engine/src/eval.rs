@@ -220,7 +220,8 @@ pub struct Evaluator<'a> {
     steps: u64,
     depth: u32,
     limits: Limits,
-    in_progress: Vec<usize>,
+    /// Rules being computed (a recursion check); a few deep, so kept inline.
+    in_progress: SmallVec<[usize; 16]>,
     /// Expression values of the current query row.
     pub qvals: Vec<Value>,
     /// The rule whose body is being evaluated (for `rego.metadata.*`).
@@ -271,7 +272,7 @@ impl<'a> Evaluator<'a> {
             depth: 0,
             // No budget (0) as one too large to reach: `step` then tests one bound.
             limits: Limits { max_steps: if limits.max_steps == 0 { u64::MAX } else { limits.max_steps }, ..limits },
-            in_progress: Vec::new(),
+            in_progress: SmallVec::new(),
             qvals: Vec::new(),
             cur_rule: None,
             stack_floor: stack_floor_here(),

@@ -125,10 +125,23 @@ pub fn encode_check_response(decision: &Value, decision_id: &str, opts: Response
     }
 
     metadata.retain(|(k, _)| k != "decision_id");
-    metadata.push(("decision_id".to_string(), Value::from(decision_id)));
-    metadata.sort_by(|a, b| a.0.cmp(&b.0));
-    w.message_field(4, |st| write_struct_fields(st, &metadata));
+    if metadata.is_empty() {
+        // The usual decision: the id alone, written without building a list.
+        w.message_field(4, |st| write_decision_id(st, decision_id));
+    } else {
+        metadata.push(("decision_id".to_string(), Value::from(decision_id)));
+        metadata.sort_by(|a, b| a.0.cmp(&b.0));
+        w.message_field(4, |st| write_struct_fields(st, &metadata));
+    }
     Ok((w.buf, outcome))
+}
+
+/// The Struct entry `decision_id: "<id>"`, as `write_struct_fields` writes a string.
+fn write_decision_id(w: &mut Writer, decision_id: &str) {
+    w.message_field(1, |entry| {
+        entry.string_field(1, "decision_id");
+        entry.message_field(2, |pv| pv.bytes_field(3, decision_id.as_bytes()));
+    });
 }
 
 /// The 400 deny for a request whose path, query or body cannot be read:
@@ -140,8 +153,7 @@ pub fn encode_bad_request(decision_id: &str) -> Vec<u8> {
         denied.message_field(1, |hs| hs.int_field(1, 400));
         denied.string_field(3, "bad request");
     });
-    let meta = vec![("decision_id".to_string(), Value::from(decision_id))];
-    w.message_field(4, |st| write_struct_fields(st, &meta));
+    w.message_field(4, |st| write_decision_id(st, decision_id));
     w.buf
 }
 
@@ -312,6 +324,21 @@ mod tests {
         assert_eq!(&allow[..2], &[0x0a, 0x00]);
         let deny = enc("false").unwrap();
         assert_eq!(&deny[..4], &[0x0a, 0x02, 0x08, 0x07]);
+    }
+
+    #[test]
+    fn the_decision_id_alone_is_written_as_any_struct_field() {
+        let id = "9a7f3c1e-55b2-4d0e-8f6a-0c2b9e41d7aa";
+        let mut direct = Writer::default();
+        write_decision_id(&mut direct, id);
+        let mut listed = Writer::default();
+        write_struct_fields(&mut listed, &[("decision_id".to_string(), Value::from(id))]);
+        assert_eq!(direct.buf, listed.buf);
+        // With other metadata the id joins the sorted list; without, it stands alone.
+        let with_meta = encode_check_response(&Value::from_json_str(r#"{"allowed":true,"dynamic_metadata":{"a":1}}"#).unwrap(), id, ResponseOptions::default()).unwrap().0;
+        let alone = encode_check_response(&Value::Bool(true), id, ResponseOptions::default()).unwrap().0;
+        assert!(alone.ends_with(&direct.buf));
+        assert!(with_meta.ends_with(&direct.buf), "decision_id sorts after a");
     }
 
     #[test]

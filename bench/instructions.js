@@ -48,10 +48,13 @@ function h2load(port, n) {
   if (ok !== n) throw new Error(`h2load: ${ok} of ${n} requests answered 2xx`);
 }
 
+/** V8's garbage collector, by its function names (scavenger, marking, sweeping, evacuation, heap walks). */
+const GC_FUNCTION = /v8::internal::(Scaveng|Marking|MarkCompact|ConcurrentMarking|MinorMarkCompact|Sweeper|Evacuat|Heap::|HeapObject::SizeFromMap|IterateAndScavenge|PretenuringHandler|BodyDescriptor|MemoryChunk|PagedSpace|SemiSpace|ExternalStringTable)|heap::base::/;
+
 /** Instructions by shared object (and the optimising compiler's share) from one callgrind dump. */
 function breakdown(file) {
   const text = run('callgrind_annotate', ['--threshold=100', file]);
-  const by = { addon: 0, libc: 0, node: 0, jit: 0, other: 0, turbofan: 0 };
+  const by = { addon: 0, libc: 0, node: 0, jit: 0, other: 0, turbofan: 0, gc: 0 };
   let total = 0;
   for (const line of text.split('\n')) {
     const m = line.match(/^\s*([\d,]+) \([^)]*\)\s+(.*)$/);
@@ -68,6 +71,7 @@ function breakdown(file) {
     else if (obj === '???' || obj === '') by.jit += n;
     else by.other += n;
     if (/v8::internal::compiler::/.test(m[2])) by.turbofan += n;
+    else if (GC_FUNCTION.test(m[2])) by.gc += n;
   }
   return { total, ...by };
 }
@@ -109,22 +113,25 @@ async function measure(mode) {
   }
   const k = (x) => (x / 1000).toFixed(1).padStart(7);
   console.log('\nthousands of instructions per request');
-  console.log('mode        total   addon    libc    node     JIT   other  (V8 optimising compiler, in node)');
+  console.log('mode        total   addon    libc    node     JIT   other   (in node: optimising compiler, GC)');
   for (const mode of MODES) {
     const r = results[mode];
-    console.log(`${mode.padEnd(8)} ${k(r.total)} ${k(r.addon)} ${k(r.libc)} ${k(r.node)} ${k(r.jit)} ${k(r.other)}  (${k(r.turbofan).trim()})`);
+    console.log(`${mode.padEnd(8)} ${k(r.total)} ${k(r.addon)} ${k(r.libc)} ${k(r.node)} ${k(r.jit)} ${k(r.other)}   (${k(r.turbofan).trim()}, ${k(r.gc).trim()})`);
   }
-  // V8 keeps compiling (and flushing, and recompiling) functions in every
-  // mode, in amounts that differ from run to run: compare without it.
-  const work = (m) => results[m].total - results[m].turbofan;
-  console.log('\nwithout the optimising compiler:');
+  // V8 keeps compiling (and flushing, and recompiling) functions, and its
+  // collector's work depends on where collections fall: both differ from run
+  // to run by more than the modes differ. Compare without them as well.
+  const work = (m) => results[m].total - results[m].turbofan - results[m].gc;
+  console.log('\nwithout the optimising compiler and the garbage collector:');
   for (const mode of MODES) console.log(`${mode.padEnd(8)} ${k(work(mode))}`);
   if (results.native && results.ceiling) {
     const extra = work('native') - work('ceiling');
-    console.log(`native adds ${k(extra).trim()}k instructions per request to the ceiling's: ceiling/native = ${(work('ceiling') / work('native')).toFixed(3)}`);
+    const all = results.native.total - results.ceiling.total;
+    console.log(`native adds ${k(extra).trim()}k instructions per request to the ceiling's (${k(all).trim()}k counting everything): ` +
+      `ceiling/native = ${(work('ceiling') / work('native')).toFixed(3)} (${(results.ceiling.total / results.native.total).toFixed(3)})`);
   }
   if (results.native && results.js) {
-    console.log(`js/native = ${(work('js') / work('native')).toFixed(2)}`);
+    console.log(`js/native = ${(work('js') / work('native')).toFixed(2)} (${(results.js.total / results.native.total).toFixed(2)})`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 })().catch((err) => {

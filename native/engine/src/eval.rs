@@ -860,34 +860,13 @@ impl<'a> Evaluator<'a> {
                     Some(v) => along(Some(v), path),
                     None => Single::Many,
                 },
-                // As `eval_data_root` takes a reference the compiler resolved to a rule.
-                TermKind::Data => match (t.data_node, self.st.overrides.is_empty()) {
-                    (Some((n, used)), true) => {
-                        let pol = self.pol;
-                        match (pol.tree.nodes.get(n as usize), path.get(used as usize..)) {
-                            (Some(node), Some(rest)) if rest.iter().all(|s| matches!(s.kind, TermKind::Scalar(_))) => {
-                                let n = n as usize;
-                                if is_rule_leaf(node) {
-                                    // A rule leaf, as `node_doc` takes it: followed inside the
-                                    // cached value, so only what is reached is copied (`path[0]`
-                                    // copies a string, not a reference to the array).
-                                    if self.st.cache.get(n).is_none() {
-                                        self.rule_value_first(n)?;
-                                    }
-                                    return Ok(match self.st.cache.get(n) {
-                                        Some(doc) => along(doc.as_ref(), rest),
-                                        None => Single::Many,
-                                    });
-                                }
-                                let doc = self.node_doc(n, &node.path)?;
-                                match doc {
-                                    Some(v) if rest.is_empty() => Single::Value(v),
-                                    _ => along(doc.as_ref(), rest),
-                                }
-                            }
-                            _ => Single::Many,
-                        }
-                    }
+                // As `eval_data_root` takes a reference the compiler resolved to a rule;
+                // every step constant, so every step is followed.
+                TermKind::Data => match self.resolved_steps(t.data_node, path) {
+                    Some((n, rest)) if rest.iter().all(|s| matches!(s.kind, TermKind::Scalar(_))) => match self.resolved_doc(n, rest)? {
+                        Some((v, _)) => Single::Value(v),
+                        None => Single::Undefined,
+                    },
                     _ => Single::Many,
                 },
                 _ => Single::Many,
@@ -1001,21 +980,46 @@ impl<'a> Evaluator<'a> {
     /// `data` followed by `path`, with a spare vector for the path walked so far.
     /// `resolved`: the rule node the compiler found the path to reach (`Term::data_node`).
     fn eval_data_root(&mut self, f: &mut Frame, resolved: Option<(u32, u32)>, path: &'a [Term], k: TermK<'_, 'a>) -> R {
-        if let (Some((n, used)), true) = (resolved, self.st.overrides.is_empty()) {
-            // What the walk below would find, without walking: `with` overrides
-            // are the only thing that can change the way, and there are none.
-            let pol = self.pol;
-            if let (Some(node), Some(rest)) = (pol.tree.nodes.get(n as usize), path.get(used as usize..)) {
-                return match self.node_doc(n as usize, &node.path)? {
-                    Some(v) => self.index_value(f, v, rest, k),
-                    None => Ok(true),
-                };
-            }
+        if let Some((n, rest)) = self.resolved_steps(resolved, path) {
+            return match self.resolved_doc(n, rest)? {
+                Some((v, rest)) => self.index_value_at(f, v, rest, k),
+                None => Ok(true),
+            };
         }
         let mut prefix = take_vec();
         let r = self.eval_data_ref(f, Some(0), &mut prefix, path, k);
         give_vec(prefix);
         r
+    }
+
+    /// The rule node a `data` reference was resolved to by the compiler and
+    /// the steps after it, when that still holds: `with` overrides are the only
+    /// thing that can change the way, and there are none.
+    fn resolved_steps(&self, resolved: Option<(u32, u32)>, path: &'a [Term]) -> Option<(usize, &'a [Term])> {
+        let (n, used) = resolved?;
+        if !self.st.overrides.is_empty() || n as usize >= self.pol.tree.nodes.len() {
+            return None;
+        }
+        Some((n as usize, path.get(used as usize..)?))
+    }
+
+    /// The document of node `n` followed along the leading constant steps of
+    /// `rest` (`path[0]`), and the steps left; `None` when undefined. A rule
+    /// leaf is read in place in the rule-value table, so only what is
+    /// reached is copied (a string, not a reference to the whole array).
+    /// Without `with` overrides only (`resolved_steps`).
+    fn resolved_doc(&mut self, n: usize, rest: &'a [Term]) -> Result<Option<(Value, &'a [Term])>, EvalError> {
+        let pol = self.pol;
+        let node = &pol.tree.nodes[n];
+        if is_rule_leaf(node) {
+            if self.st.cache.get(n).is_none() {
+                self.rule_value_first(n)?;
+            }
+            let doc = self.st.cache.get(n).and_then(|d| d.as_ref());
+            return Ok(doc.and_then(|d| follow_constants(d, rest)).map(|(v, r)| (v.clone(), r)));
+        }
+        let doc = self.node_doc(n, &node.path)?;
+        Ok(doc.as_ref().and_then(|d| follow_constants(d, rest)).map(|(v, r)| (v.clone(), r)))
     }
 
     /// Follows `path` from tree node `node` (`None`: below the rules, in base

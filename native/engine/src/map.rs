@@ -9,7 +9,7 @@
 //! one stays O(n log n). The form never shows: iteration is in key order
 //! and equality, order and hashing depend on the entries alone.
 
-use crate::value::{Value, STRING_RANK};
+use crate::value::{Str, Value, STRING_RANK};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -86,14 +86,8 @@ impl Map {
 
     pub fn get(&self, key: &Value) -> Option<&Value> {
         if let Value::String(ks) = key {
-            // Small objects (most of an input document) by a scan of equality
-            // tests: short strings compare as words, cheaper than ordering them.
-            match &self.0 {
-                Repr::Vec(v) if v.len() <= SCAN_MAX => return v.iter().find(|(k, _)| matches!(k, Value::String(s) if s == ks)).map(|(_, x)| x),
-                Repr::Shaped { keys, vals } if keys.len() <= SCAN_MAX => {
-                    return keys.iter().position(|k| matches!(k, Value::String(s) if s == ks)).map(|i| &vals[i]);
-                }
-                _ => {}
+            if let Some(found) = self.scan(|s| s == ks) {
+                return found;
             }
         }
         match &self.0 {
@@ -105,12 +99,8 @@ impl Map {
 
     /// `get` for a string key, without making a `Value` of it.
     pub fn get_str(&self, key: &str) -> Option<&Value> {
-        match &self.0 {
-            Repr::Vec(v) if v.len() <= SCAN_MAX => return v.iter().find(|(k, _)| matches!(k, Value::String(s) if s.as_str() == key)).map(|(_, x)| x),
-            Repr::Shaped { keys, vals } if keys.len() <= SCAN_MAX => {
-                return keys.iter().position(|k| matches!(k, Value::String(s) if s.as_str() == key)).map(|i| &vals[i]);
-            }
-            _ => {}
+        if let Some(found) = self.scan(|s| s.as_str() == key) {
+            return found;
         }
         let probe = |k: &Value| match k {
             Value::String(s) => s.cmp_str(key),
@@ -121,6 +111,20 @@ impl Map {
             Repr::Vec(v) => v.binary_search_by(|(k, _)| probe(k)).ok().map(|i| &v[i].1),
             Repr::Shaped { keys, vals } => keys.binary_search_by(probe).ok().map(|i| &vals[i]),
             Repr::Tree(t) => t.get(&Value::string(key)),
+        }
+    }
+
+    /// Small objects (most of an input document) are searched by a scan of
+    /// equality tests on string keys: short strings compare as words, cheaper
+    /// than ordering them. The value of the key `is_key` accepts (`Some(None)`:
+    /// absent); `None` for an object large enough to be searched by halving.
+    #[inline]
+    fn scan(&self, is_key: impl Fn(&Str) -> bool) -> Option<Option<&Value>> {
+        let key_of = |k: &Value| matches!(k, Value::String(s) if is_key(s));
+        match &self.0 {
+            Repr::Vec(v) if v.len() <= SCAN_MAX => Some(v.iter().find(|(k, _)| key_of(k)).map(|(_, x)| x)),
+            Repr::Shaped { keys, vals } if keys.len() <= SCAN_MAX => Some(keys.iter().position(key_of).map(|i| &vals[i])),
+            _ => None,
         }
     }
 

@@ -1,25 +1,27 @@
 # sark-authz — one entry point for building, running and testing.
 # `make run` and `make test` work on a fresh machine: they install what is
-# missing (apt packages, npm packages) and build offline.
+# missing (apt packages, a Python venv, pinned Go tools, npm packages), then build.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 CARGO        ?= cargo
-# Debian's packaged crates stand in for crates.io (unreachable here); drop
-# this flag where crates.io is reachable and the same manifests build as usual.
-CARGO_SOURCE := --config $(CURDIR)/native/config/debian-registry.toml
 NAPI         := npx napi
 POLICY       ?= envoy/policies/example.rego
 ADDR         ?= 127.0.0.1:9191
 
-.PHONY: build deps native native-debug gen ts run test test-rust test-node conformance bench bench-engine bench-instructions clean
+.PHONY: build deps test-deps native native-debug gen ts run test test-rust test-node conformance bench bench-engine bench-instructions clean
 
 ## build: install missing system/npm packages, build the native addon, generate proto types, compile TypeScript.
 build: deps native gen ts
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh system
+
+## test-deps: what only the tests need: a Python venv with grpcio, and opa + grpcurl at pinned versions.
+test-deps:
+	@scripts/install-deps.sh python
+	@scripts/install-deps.sh go-tools
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -42,11 +44,11 @@ run: build
 	node bin/sark-authz.js serve --policy $(POLICY) --addr $(ADDR)
 
 ## test: every suite (Rust unit tests, conformance, mocha); ends with one `N passed, N failed` line.
-test: build
+test: build test-deps
 	@node scripts/run-tests.js
 
 test-rust:
-	cd native && $(CARGO) test $(CARGO_SOURCE) --workspace
+	cd native && $(CARGO) test --locked --workspace
 
 ## conformance: OPA's conformance cases (v1, and v0 in v0 mode), per-case reports in .build/, a markdown summary.
 conformance: build

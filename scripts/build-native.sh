@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Node-API addon offline and places it, named by platform, at
+# Builds the Node-API addon and places it, named by platform, at
 # native/binding/sark-authz.<platform>.node (e.g. linux-x64-gnu), where
-# src/native/ looks for it. Crates come from Debian's packages through a
-# cargo directory source chosen here (not in the manifests), so the same
-# Cargo.toml files build normally where crates.io is reachable.
+# src/native/ looks for it. Crates come from crates.io, as Cargo.lock pins them.
 #
 # usage: scripts/build-native.sh [release|debug]
 set -euo pipefail
@@ -13,14 +11,12 @@ profile=${1:-release}
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null || { echo "error: cargo not found" >&2; exit 1; }
 
-source_flag=(--config "$PWD/native/config/debian-registry.toml")
-[ "${SARK_CRATES_IO:-0}" = "1" ] && source_flag=()
 
 flags=(--platform --manifest-path native/binding/Cargo.toml --output-dir native/binding --js false --dts __ignored.d.ts)
 [ "$profile" = "release" ] && flags+=(--release)
 
 export CARGO_TARGET_DIR="$PWD/native/target"
 # napi-cli forwards everything after `--` to cargo.
-npx --no-install napi build "${flags[@]}" -- --offline "${source_flag[@]}"
+npx --no-install napi build "${flags[@]}" -- --locked
 rm -f native/binding/__ignored.d.ts
 ls native/binding/*.node

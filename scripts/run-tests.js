@@ -16,7 +16,7 @@ const suites = [
   {
     name: 'rust (cargo test)',
     cmd: 'cargo',
-    args: ['test', '--config', path.join(root, 'native/config/debian-registry.toml'), '--workspace', '--no-fail-fast', '--color', 'never'],
+    args: ['test', '--workspace', '--no-fail-fast', '--color', 'never'],
     cwd: path.join(root, 'native'),
     parse: parseCargo,
   },

@@ -1,13 +1,14 @@
-/** Debian's python3-grpcio as a second, independent gRPC client. */
+/** Python's grpcio (PyPI, in the project's own venv) as a second, independent gRPC client. */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from './server';
 
-export const PYTHON = '/usr/bin/python3';
+/** The venv scripts/install-deps.sh makes: independent of which python3 is first on PATH. */
+export const PYTHON = path.join(ROOT, '.build', 'venv', 'bin', 'python');
 
-/** True when /usr/bin/python3 has grpc and grpc_tools (python3-grpcio, python3-grpc-tools). */
+/** True when the venv has grpc and grpc_tools (grpcio, grpcio-tools). */
 export function pythonGrpcAvailable(): boolean {
   return fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import grpc, grpc_tools'], { stdio: 'ignore' }).status === 0;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Calls sark-authz with Debian's python3-grpcio, as another gRPC stack would.
+"""Calls sark-authz with Python's grpcio, as another gRPC stack would.
 
 usage: check_client.py STUBS_DIR ADDR < cases.json > results.json
 

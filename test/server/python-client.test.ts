@@ -1,5 +1,5 @@
 /**
- * End to end with another gRPC stack: Debian's python3-grpcio, with stubs
+ * End to end with another gRPC stack: Python's grpcio, with stubs
  * generated from proto/ at test time, against the real server.
  */
 import { expect } from 'chai';
@@ -9,12 +9,12 @@ import * as path from 'node:path';
 import { generatePythonStubs, PYTHON, pythonGrpcAvailable } from '../helpers/python';
 import { FIXTURES, ROOT, startServer, type Running } from '../helpers/server';
 
-describe('server: python3-grpcio client', function () {
+describe('server: Python grpcio client', function () {
   this.timeout(60000);
   let srv: Running;
   let stubs: string;
   before(async function () {
-    if (!pythonGrpcAvailable()) throw new Error(`${PYTHON} lacks grpc/grpc_tools: apt-get install python3-grpcio python3-grpc-tools (scripts/install-deps.sh)`);
+    if (!pythonGrpcAvailable()) throw new Error(`${PYTHON} lacks grpc/grpc_tools: run scripts/install-deps.sh python`);
     stubs = generatePythonStubs();
     srv = await startServer(path.join(FIXTURES, 'policies', 'decisions.rego'));
   });

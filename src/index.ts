@@ -14,7 +14,8 @@ export { decisionToResponse, badRequestResponse, toV2Response } from './envoy/re
 export type { Outcome, ResponseOptions } from './envoy/response';
 export { AuthzError } from './envoy/errors';
 export type { AuthzErrorCode } from './envoy/errors';
-export { loadPolicyModules, loadData, decisionRef } from './config/policy-files';
+export { loadPolicyModules, loadData } from './config/policy-files';
+export { decisionRef, normaliseDecisionPath, type DecisionPath } from './config/decision-path';
 export { main } from './cli/main';
 export type { PolicyEngine, PreparedPolicy, PolicyModule, EngineDecision, Diagnostic, CompileOptions } from './engine/types';
 export { EngineError } from './engine/types';

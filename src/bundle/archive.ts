@@ -6,6 +6,7 @@
  * (reported, not evaluated: the `.rego` modules are).
  */
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import YAML from 'yaml';
@@ -38,14 +39,24 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
 
 /** Bounds against archive bombs. */
 const MAX_FILES = 10_000;
-const MAX_BYTES = 512 * 1024 * 1024;
+/** The default of `bundle.size_limit_bytes`. */
+export const DEFAULT_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
-/** Reads the tarball's regular files. Throws AuthzError `bundle_corrupt`. */
-export async function readTarGz(archive: Buffer): Promise<Map<string, Buffer>> {
+const gunzip = promisify(zlib.gunzip);
+
+/**
+ * Reads the tarball's regular files, inflating at most `sizeLimitBytes`
+ * (off the main thread: a large bundle does not stall Checks). Throws
+ * AuthzError `bundle_too_large` past the limit, `bundle_corrupt` otherwise.
+ */
+export async function readTarGz(archive: Buffer, sizeLimitBytes = DEFAULT_SIZE_LIMIT_BYTES): Promise<Map<string, Buffer>> {
+  if (archive.length > sizeLimitBytes) throw tooLarge(`the archive is ${archive.length} bytes`, sizeLimitBytes);
   let tarBytes: Buffer;
   try {
-    tarBytes = zlib.gunzipSync(archive, { maxOutputLength: MAX_BYTES });
+    tarBytes = await gunzip(archive, { maxOutputLength: sizeLimitBytes });
   } catch (err) {
+    // zlib stops as soon as the output would pass maxOutputLength.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge('it inflates beyond that', sizeLimitBytes);
     throw new AuthzError('bundle_corrupt', `not a gzip archive: ${(err as Error).message}`, { cause: err });
   }
   const files = new Map<string, Buffer>();
@@ -80,6 +91,10 @@ export async function readTarGz(archive: Buffer): Promise<Map<string, Buffer>> {
   });
   if (files.size === 0) throw new AuthzError('bundle_corrupt', 'the archive holds no files');
   return files;
+}
+
+function tooLarge(what: string, limit: number): AuthzError {
+  return new AuthzError('bundle_too_large', `the bundle is larger than bundle.size_limit_bytes (${limit} bytes): ${what}`);
 }
 
 /** `./a/b.rego` → `a/b.rego`; null for paths escaping the root. */
@@ -138,9 +153,12 @@ function underRoots(p: string, roots: string[]): boolean {
   return roots.some((r) => r === '' || p === r || p.startsWith(`${r}/`));
 }
 
-/** Parses a bundle archive. Throws AuthzError `bundle_corrupt` (archive) or `bundle_invalid` (content). */
-export async function parseBundle(archive: Buffer): Promise<Bundle> {
-  const files = await readTarGz(archive);
+/**
+ * Parses a bundle archive of at most `sizeLimitBytes`, compressed or inflated.
+ * Throws AuthzError `bundle_too_large`, `bundle_corrupt` (archive) or `bundle_invalid` (content).
+ */
+export async function parseBundle(archive: Buffer, sizeLimitBytes = DEFAULT_SIZE_LIMIT_BYTES): Promise<Bundle> {
+  const files = await readTarGz(archive, sizeLimitBytes);
   const manifest = parseManifest(files.get('.manifest'));
   const modules: PolicyModule[] = [];
   const data: Obj = {};

@@ -125,6 +125,8 @@ export interface BundleSourceOptions {
   /** First backoff after a failure, doubled each further failure up to maxDelayMs. Default 1000. */
   backoffBaseMs?: number;
   timeoutMs: number;
+  /** Largest archive, compressed or inflated (`bundle.size_limit_bytes`). Default 64 MiB. */
+  sizeLimitBytes?: number;
   signing?: SigningOptions;
   /** Watch a local bundle file. */
   watch: boolean;
@@ -172,7 +174,7 @@ export class BundleSource implements PolicySource {
     if (digest === this.activeDigest && this.options.manager.active?.source === this.source) return true;
     let bundle: Bundle;
     try {
-      bundle = await parseBundle(archive);
+      bundle = await parseBundle(archive, this.options.sizeLimitBytes);
       if (this.options.signing && Object.keys(this.options.signing.keys).length > 0) verifyBundle(bundle, this.options.signing);
     } catch (err) {
       this.options.manager.fail(this.source, err);

@@ -5,7 +5,8 @@
  * hit or miss the decision cache.
  */
 import { parseArgs } from 'node:util';
-import { decisionRef, loadData, loadPolicyModules } from '../config/policy-files';
+import { decisionRef } from '../config/decision-path';
+import { loadData, loadPolicyModules } from '../config/policy-files';
 import { createEngine } from '../engine/native-engine';
 import { EXIT, UsageError, type Command } from './command';
 

@@ -12,8 +12,9 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import pino, { type Level, type Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { decisionRef, listenAddress, loadProtoDescriptor } from '../config/policy-files';
-import { BY_KEY, ConfigError, mergeLayers, readConfigFile, readEnv, readFlags, SETTINGS, type ConfigValues } from '../config/config-file';
+import { normaliseDecisionPath, type DecisionPath } from '../config/decision-path';
+import { listenAddress, loadProtoDescriptor } from '../config/policy-files';
+import { BY_KEY, ConfigError, flagHelp, flagOptions, mergeLayers, readConfigFile, readEnv, readFlags, toSettings, type Settings } from '../config/config-file';
 import { serverCredentials } from '../config/tls';
 import { createEngine } from '../engine/native-engine';
 import type { Diagnostic, PreparedPolicy } from '../engine/types';
@@ -21,7 +22,7 @@ import { descriptorRegistry } from '../envoy/body';
 import { AuthzError } from '../envoy/errors';
 import { createDecisionCache } from '../cache/create-cache';
 import type { DecisionCache } from '../cache/types';
-import { createAuthzServer, DEFAULT_ADDR, type AuthzServer, type HotPath } from '../server/server';
+import { createAuthzServer, type AuthzServer } from '../server/server';
 import { PolicyManager, type PolicyContent } from '../bundle/policy-manager';
 import { BundleSource, FileSource, type PolicySource } from '../bundle/sources';
 import { validateKeys, type SigningOptions } from '../bundle/signature';
@@ -31,52 +32,24 @@ import { createOpsHttpServer, splitHostPort, type OpsHttpServer } from '../telem
 import { runPrimary, WORKER_READY } from './serve-cluster';
 import { EXIT, UsageError, type Command } from './command';
 
-export const DEFAULT_DECISION_PATH = 'envoy/authz/allow';
-
-const USAGE = `usage: sark-authz serve --policy FILE|DIR [--data FILE] [--addr HOST:PORT] [--path PATH]
+/** The help: a fixed head, then one line per flag of the settings schema. */
+function usage(): string {
+  return `usage: sark-authz serve --policy FILE|DIR [--data FILE] [--addr HOST:PORT] [--path PATH]
        sark-authz serve --bundle URL|FILE.tar.gz [flags]
        sark-authz serve --config FILE [flags]
 
 Serves Envoy ext_authz (envoy.service.auth.v3 and v2 Authorization/Check),
 grpc.health.v1 and server reflection, deciding with the given Rego policy.
 
-  --config FILE              YAML configuration (schema: docs/operations.md); flags and SARK_* variables override it
-  --policy FILE|DIR          a .rego file, or a directory of them (reloaded on change and on SIGHUP)
-  --data FILE                base document \`data\`: a JSON (or .yaml) object
-  --bundle URL|FILE          an OPA bundle (.tar.gz): http(s) URL polled with ETag, or a local file
-  --bundle-token TOKEN       bearer token for the bundle server
-  --addr HOST:PORT           listen address; unix:/path for a unix socket (default ${DEFAULT_ADDR})
-  --path PATH                the decision, e.g. envoy/authz/allow = data.envoy.authz.allow (default ${DEFAULT_DECISION_PATH})
-  --v0-compatible            parse the policy as Rego v0
-  --skip-request-body-parse  leave parsed_body and truncated_body out of the input
-  --proto-descriptor FILE    descriptor set (protoc --include_imports --descriptor_set_out) to parse application/grpc bodies
-  --dry-run                  evaluate and log, but always allow
-  --hot-path native|js       native: the whole Check in Rust (default); js: the TypeScript reference path
-  --no-cache                 evaluate every request (no decision cache)
-  --cache-size N             most cached decisions (default 100000)
-  --cache-bytes N            most bytes of cached keys and responses (default 67108864)
-  --cache-ttl MS             time to live of a cached decision in ms (default 0: until evicted or the policy changes)
-  --volatile-cache-ttl MS    cache decisions that reached a non-deterministic builtin for MS ms (default: never cache them)
-  --eval-timeout MS          wall-clock budget of one evaluation (default 0: Envoy's grpc-timeout only)
-  --transport-ceiling        benchmark mode: answer OK without reading requests
-  --enable-reflection BOOL   serve gRPC server reflection (default true)
-  --grpc-max-recv-msg-size N largest CheckRequest accepted, bytes (default 4194304, as opa-envoy-plugin)
-  --metrics-addr HOST:PORT   serve /metrics, /health and /health/ready over HTTP here (default: off)
-  --decision-log-console     write decision-log events as JSON lines on stdout
-  --decision-log-file FILE   append decision-log events as JSON lines to FILE
-  --decision-log-url URL     upload decision-log events, gzipped, to an OPA collector (URL/logs)
-  --tls-cert-file FILE       serve gRPC over TLS with this certificate (PEM) ...
-  --tls-private-key-file F   ... and this key; both re-read when they change
-  --tls-ca-cert-file FILE    require client certificates signed by this CA (mTLS)
-  --workers N                worker processes on the one address (default 1; 0 = one per CPU)
-  --watch BOOL               reload local policy files when they change (default true)
-  --shutdown-grace MS        on SIGTERM, how long running Checks may finish (default 5000)
-  --log-level LEVEL          trace, debug, info, warn, error (default info)
-  -h, --help                 this help
+  --config FILE  YAML configuration (schema: docs/operations.md); SARK_* variables and flags override it
+  -h, --help     this help
+
+${flagHelp()}
 
 Every option, its config key and SARK_* variable: docs/operations.md.
 Exit codes: 0 stopped by a signal, 1 policy or server failure, 2 bad usage.
 `;
+}
 
 /** `file:line:col: code: message`, one per compile diagnostic. */
 export function formatDiagnostics(diagnostics: Diagnostic[]): string {
@@ -89,70 +62,20 @@ function parse(argv: string[]) {
       args: argv,
       allowPositionals: false,
       strict: true,
-      options: {
-        config: { type: 'string' },
-        policy: { type: 'string' },
-        data: { type: 'string' },
-        bundle: { type: 'string' },
-        'bundle-token': { type: 'string' },
-        addr: { type: 'string' },
-        path: { type: 'string' },
-        'v0-compatible': { type: 'boolean' },
-        'skip-request-body-parse': { type: 'boolean' },
-        'proto-descriptor': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        'hot-path': { type: 'string' },
-        'no-cache': { type: 'boolean' },
-        'cache-size': { type: 'string' },
-        'cache-bytes': { type: 'string' },
-        'cache-ttl': { type: 'string' },
-        'volatile-cache-ttl': { type: 'string' },
-        'eval-timeout': { type: 'string' },
-        'transport-ceiling': { type: 'boolean', default: false },
-        'enable-reflection': { type: 'string' },
-        'grpc-max-recv-msg-size': { type: 'string' },
-        'metrics-addr': { type: 'string' },
-        'decision-log-console': { type: 'boolean' },
-        'decision-log-file': { type: 'string' },
-        'decision-log-url': { type: 'string' },
-        'tls-cert-file': { type: 'string' },
-        'tls-private-key-file': { type: 'string' },
-        'tls-ca-cert-file': { type: 'string' },
-        workers: { type: 'string' },
-        watch: { type: 'string' },
-        'shutdown-grace': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }).values;
+      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false }, ...flagOptions() },
+    }).values as Record<string, string | boolean | undefined>;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
 }
 
-type Flags = ReturnType<typeof parse>;
-
-/** The configuration, resolved and validated. Throws UsageError naming the bad key. */
-export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv): ConfigValues {
-  try {
-    const file = flags.config ?? env.SARK_CONFIG;
-    const layers = [file ? readConfigFile(file) : new Map(), readEnv(env), readFlags(flags)];
-    if (flags['no-cache']) layers.push(new Map([['cache.enabled', false]]));
-    return mergeLayers(...layers);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
-/** Typed access to resolved values. */
-function getter(cfg: ConfigValues) {
-  return {
-    str: (k: string) => cfg.get(k) as string | undefined,
-    int: (k: string) => cfg.get(k) as number | undefined,
-    bool: (k: string) => cfg.get(k) === true,
-    any: (k: string) => cfg.get(k),
-  };
+/** Everything `serve` runs with, resolved and checked once at startup. */
+export interface ServeConfig {
+  settings: Settings;
+  /** `--path`, normalised: the engine's reference and the path as written. */
+  decision: DecisionPath;
+  /** The listen address as grpc-js takes it (`:9191` → `0.0.0.0:9191`). */
+  addr: string;
 }
 
 /** Where a key's value may be set, for error messages: `--cache-size` or the key. */
@@ -161,12 +84,33 @@ function origin(key: string): string {
   return s?.flag ? `--${s.flag}` : key;
 }
 
+/**
+ * The configuration: defaults < `--config` file < `SARK_*` env < flags,
+ * validated, with the decision path and address normalised. Throws
+ * UsageError naming the bad key.
+ */
+export function resolveConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): ServeConfig {
+  let settings: Settings;
+  try {
+    const file = (flags.config as string | undefined) ?? env.SARK_CONFIG;
+    settings = toSettings(mergeLayers(file ? readConfigFile(file) : new Map(), readEnv(env), readFlags(flags)));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+  validate(settings);
+  try {
+    return { settings, decision: normaliseDecisionPath(settings.path), addr: listenAddress(settings.addr) };
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}`);
+  }
+}
+
 /** Checks the combinations and formats a single value cannot; throws UsageError. */
-function validate(cfg: ConfigValues): void {
-  const g = getter(cfg);
-  if (!g.str('policy') && !g.str('bundle.url')) throw new UsageError('--policy is required (or --bundle, or policy/bundle.url in --config)');
-  if (g.str('policy') && g.str('bundle.url')) throw new UsageError('--policy and --bundle cannot be combined: choose local files or one bundle');
-  const metricsAddr = g.str('metrics.addr');
+function validate(s: Settings): void {
+  if (!s.policy && !s['bundle.url']) throw new UsageError('--policy is required (or --bundle, or policy/bundle.url in --config)');
+  if (s.policy && s['bundle.url']) throw new UsageError('--policy and --bundle cannot be combined: choose local files or one bundle');
+  const metricsAddr = s['metrics.addr'];
   if (metricsAddr !== undefined) {
     try {
       splitHostPort(metricsAddr);
@@ -175,57 +119,55 @@ function validate(cfg: ConfigValues): void {
     }
   }
   try {
-    if (g.any('decision_logs.mask') !== undefined) validateMask(g.any('decision_logs.mask'));
-    if (g.any('bundle.signing.keys') !== undefined) validateKeys(g.any('bundle.signing.keys'));
+    if (s['decision_logs.mask'] !== undefined) validateMask(s['decision_logs.mask']);
+    if (s['bundle.signing.keys'] !== undefined) validateKeys(s['bundle.signing.keys']);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const min = g.int('bundle.polling.min_delay_seconds')!;
-  const max = g.int('bundle.polling.max_delay_seconds')!;
+  const min = s['bundle.polling.min_delay_seconds'];
+  const max = s['bundle.polling.max_delay_seconds'];
   if (max < min) throw new UsageError(`bundle.polling.max_delay_seconds (${max}) must be at least bundle.polling.min_delay_seconds (${min})`);
-  const url = g.str('decision_logs.service.url');
+  const url = s['decision_logs.service.url'];
   if (url !== undefined && !/^https?:\/\//.test(url)) throw new UsageError(`${origin('decision_logs.service.url')} must be an http(s) URL, got "${url}"`);
 }
 
 /**
  * The descriptor set for gRPC bodies (`--proto-descriptor`), read and
- * checked once at startup. Throws AuthzError `config_invalid` naming the file.
+ * checked once. Throws AuthzError `config_invalid` naming the file.
  */
-function protoDescriptorFrom(cfg: ConfigValues): Uint8Array | undefined {
-  const file = getter(cfg).str('proto_descriptor');
+function loadDescriptor(s: Settings): Uint8Array | undefined {
+  const file = s.proto_descriptor;
   if (file === undefined) return undefined;
   const bytes = loadProtoDescriptor(file);
   descriptorRegistry(bytes);
   return bytes;
 }
 
-function compileWith(cfg: ConfigValues) {
-  const g = getter(cfg);
+/** The policy compiler of this process: every revision is prepared at the one decision path. */
+function compilerFor(cfg: ServeConfig, descriptor: Uint8Array | undefined) {
+  const s = cfg.settings;
   const engine = createEngine();
-  const descriptor = protoDescriptorFrom(cfg);
   const protoDescriptorBase64 = descriptor ? Buffer.from(descriptor).toString('base64') : undefined;
   return (content: PolicyContent): PreparedPolicy =>
-    engine.prepare(content.modules, content.data, decisionRef(g.str('path')!), {
-      v0Compatible: g.bool('v0_compatible') || content.v0Compatible === true,
-      skipRequestBodyParse: g.bool('skip_request_body_parse'),
+    engine.prepare(content.modules, content.data, cfg.decision.ref, {
+      v0Compatible: s.v0_compatible || content.v0Compatible === true,
+      skipRequestBodyParse: s.skip_request_body_parse,
       protoDescriptorBase64,
-      dryRun: g.bool('dry_run'),
-      timeoutMs: g.int('eval_timeout'),
-      volatileTtlMs: g.int('cache.volatile_ttl'),
+      dryRun: s.dry_run,
+      timeoutMs: s.eval_timeout,
+      volatileTtlMs: s['cache.volatile_ttl'],
     });
 }
 
-function cacheFrom(cfg: ConfigValues): DecisionCache | null {
-  const g = getter(cfg);
-  if (!g.bool('cache.enabled')) return null;
-  return createDecisionCache({ maxEntries: g.int('cache.max_entries'), maxBytes: g.int('cache.max_bytes'), ttlMs: g.int('cache.ttl') });
+function cacheFrom(s: Settings): DecisionCache | null {
+  if (!s['cache.enabled']) return null;
+  return createDecisionCache({ maxEntries: s['cache.max_entries'], maxBytes: s['cache.max_bytes'], ttlMs: s['cache.ttl'] });
 }
 
-function signingFrom(cfg: ConfigValues): SigningOptions | undefined {
-  const g = getter(cfg);
-  const keys = g.any('bundle.signing.keys');
+function signingFrom(s: Settings): SigningOptions | undefined {
+  const keys = s['bundle.signing.keys'];
   if (keys === undefined) return undefined;
-  return { keys: validateKeys(keys), keyid: g.str('bundle.signing.keyid'), scope: g.str('bundle.signing.scope'), excludeFiles: g.any('bundle.signing.exclude_files') as string[] | undefined };
+  return { keys: validateKeys(keys), keyid: s['bundle.signing.keyid'], scope: s['bundle.signing.scope'], excludeFiles: s['bundle.signing.exclude_files'] as string[] | undefined };
 }
 
 function failStartup(err: unknown): number {
@@ -244,64 +186,60 @@ function stopSignal(): Promise<NodeJS.Signals> {
 }
 
 /** One serving process: the only one, or a cluster worker. */
-async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promise<number> {
-  const g = getter(cfg);
+async function runInstance(cfg: ServeConfig): Promise<number> {
+  const s = cfg.settings;
   const isWorker = cluster.isWorker;
-  let addr: string;
   let credentials;
+  let descriptor: Uint8Array | undefined;
+  let compile: (c: PolicyContent) => PreparedPolicy;
   try {
-    addr = listenAddress(g.str('addr')!);
-    decisionRef(g.str('path')!);
-    credentials = serverCredentials({ certFile: g.str('tls.cert_file'), privateKeyFile: g.str('tls.private_key_file'), caCertFile: g.str('tls.ca_cert_file'), refreshMs: g.int('tls.refresh_interval') });
+    credentials = serverCredentials({ certFile: s['tls.cert_file'], privateKeyFile: s['tls.private_key_file'], caCertFile: s['tls.ca_cert_file'], refreshMs: s['tls.refresh_interval'] });
+    descriptor = loadDescriptor(s);
+    compile = compilerFor(cfg, descriptor);
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     return failStartup(err);
   }
-  const base = pino({ name: 'sark-authz', level: g.str('log_level') as Level });
+  const base = pino({ name: 'sark-authz', level: s.log_level as Level });
   const logger: Logger = isWorker ? base.child({ worker: cluster.worker!.id }) : base;
 
-  const metricsAddr = g.str('metrics.addr');
+  const metricsAddr = s['metrics.addr'];
   const metrics: AuthzMetrics | null = metricsAddr !== undefined || isWorker ? createMetrics() : null;
   if (isWorker && metrics) {
     // Answer the primary's /metrics requests with this registry (constructing one installs prom-client's listener).
     AggregatorRegistry.setRegistries([metrics.registry]);
     new AggregatorRegistry();
   }
-  const cache = cacheFrom(cfg);
+  const cache = cacheFrom(s);
   metrics?.watchCache(cache);
 
   let server: AuthzServer | null = null;
-  let compile: (c: PolicyContent) => PreparedPolicy;
-  try {
-    compile = compileWith(cfg);
-  } catch (err) {
-    return failStartup(err);
-  }
   const manager = new PolicyManager({
     compile,
     activate: (a) => server?.setPolicy(a.policy),
     logger,
     onActivated: (a) => metrics?.policyActivated(a.revision, a.source, a.activatedAt.getTime()),
-    onFailed: (s, c) => metrics?.policyLoadFailed(s, c),
+    onFailed: (src, c) => metrics?.policyLoadFailed(src, c),
   });
 
   let source: PolicySource;
-  const bundleUrl = g.str('bundle.url');
+  const bundleUrl = s['bundle.url'];
   if (bundleUrl) {
     source = new BundleSource({
-      name: g.str('bundle.name')!,
+      name: s['bundle.name'],
       url: bundleUrl,
-      token: g.str('bundle.token'),
-      minDelayMs: g.int('bundle.polling.min_delay_seconds')! * 1000,
-      maxDelayMs: g.int('bundle.polling.max_delay_seconds')! * 1000,
-      timeoutMs: g.int('bundle.timeout')!,
-      signing: signingFrom(cfg),
-      watch: g.bool('watch'),
+      token: s['bundle.token'],
+      minDelayMs: s['bundle.polling.min_delay_seconds'] * 1000,
+      maxDelayMs: s['bundle.polling.max_delay_seconds'] * 1000,
+      timeoutMs: s['bundle.timeout'],
+      sizeLimitBytes: s['bundle.size_limit_bytes'],
+      signing: signingFrom(s),
+      watch: s.watch,
       manager,
       logger,
     });
   } else {
-    const files = new FileSource({ policy: g.str('policy')!, data: g.str('data'), watch: g.bool('watch'), manager, logger });
+    const files = new FileSource({ policy: s.policy!, data: s.data, watch: s.watch, manager, logger });
     try {
       const content = files.readInitial();
       manager.adopt(content, compile(content));
@@ -314,7 +252,7 @@ async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promis
   const readiness = () => {
     const active = manager.active;
     const bundleCurrent = source.current;
-    const ready = active !== null && (!g.bool('metrics.ready_requires_bundle') || bundleCurrent);
+    const ready = active !== null && (!s['metrics.ready_requires_bundle'] || bundleCurrent);
     return {
       ready,
       detail: {
@@ -331,22 +269,22 @@ async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promis
       : null;
 
   let decisionLogger: DecisionLogger | null = null;
-  if (g.bool('decision_logs.console') || g.str('decision_logs.file') || g.str('decision_logs.service.url')) {
-    const url = g.str('decision_logs.service.url');
+  const logUrl = s['decision_logs.service.url'];
+  if (s['decision_logs.console'] || s['decision_logs.file'] || logUrl) {
     decisionLogger = createDecisionLogger({
-      console: g.bool('decision_logs.console'),
-      file: g.str('decision_logs.file'),
-      service: url ? { url, resource: g.str('decision_logs.service.resource'), token: g.str('decision_logs.service.token'), timeoutMs: g.int('decision_logs.service.timeout') } : undefined,
-      mask: g.any('decision_logs.mask') as MaskRule[] | undefined,
-      maxQueued: g.int('decision_logs.max_queued'),
-      uploadSizeLimitBytes: g.int('decision_logs.upload_size_limit_bytes'),
-      bufferSizeLimitBytes: g.int('decision_logs.buffer_size_limit_bytes'),
-      flushIntervalMs: g.int('decision_logs.flush_interval'),
-      labels: g.any('decision_logs.labels') as Record<string, string> | undefined,
-      skipRequestBodyParse: g.bool('skip_request_body_parse'),
+      console: s['decision_logs.console'],
+      file: s['decision_logs.file'],
+      service: logUrl ? { url: logUrl, resource: s['decision_logs.service.resource'], token: s['decision_logs.service.token'], timeoutMs: s['decision_logs.service.timeout'] } : undefined,
+      mask: s['decision_logs.mask'] as MaskRule[] | undefined,
+      maxQueued: s['decision_logs.max_queued'],
+      uploadSizeLimitBytes: s['decision_logs.upload_size_limit_bytes'],
+      bufferSizeLimitBytes: s['decision_logs.buffer_size_limit_bytes'],
+      flushIntervalMs: s['decision_logs.flush_interval'],
+      labels: s['decision_logs.labels'] as Record<string, string> | undefined,
+      skipRequestBodyParse: s.skip_request_body_parse,
       policyInfo: (p) => manager.policyInfo(p),
       onDropped: (r, n) => metrics?.decisionLogsDropped(r, n),
-      onSent: (s, n) => metrics?.decisionLogsSent(s, n),
+      onSent: (sink, n) => metrics?.decisionLogsSent(sink, n),
       logger,
     });
   }
@@ -377,15 +315,17 @@ async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promis
 
   server = createAuthzServer({
     policy: manager.active!.policy,
-    addr,
+    addr: cfg.addr,
     logger,
-    check: { input: { skipRequestBodyParse: g.bool('skip_request_body_parse'), protoDescriptor: protoDescriptorFrom(cfg) }, response: { dryRun: g.bool('dry_run') } },
-    hotPath: g.str('hot_path') as HotPath,
+    check: { input: { skipRequestBodyParse: s.skip_request_body_parse, protoDescriptor: descriptor }, response: { dryRun: s.dry_run } },
+    hotPath: s.hot_path,
     cache,
     observer: combineObservers([metrics, decisionLogger]),
-    transportCeiling,
-    reflection: g.bool('enable_reflection'),
-    grpcOptions: { 'grpc.max_receive_message_length': g.int('grpc_max_recv_msg_size') },
+    transportCeiling: s.transport_ceiling,
+    reflection: s.enable_reflection,
+    grpcOptions: { 'grpc.max_receive_message_length': s.grpc_max_recv_msg_size },
+    handshakeTimeoutMs: s.handshake_timeout,
+    idleTimeoutMs: s.idle_timeout,
     credentials: credentials ?? undefined,
   });
   try {
@@ -406,7 +346,7 @@ async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promis
   logger.info({ signal }, 'shutting down');
   process.off('SIGHUP', onHup);
   source.stop();
-  await server.close(g.int('shutdown_grace'));
+  await server.close(s.shutdown_grace);
   await decisionLogger?.close();
   await ops?.close();
   return EXIT.ok;
@@ -415,32 +355,24 @@ async function runInstance(cfg: ConfigValues, transportCeiling: boolean): Promis
 async function run(argv: string[]): Promise<number> {
   const flags = parse(argv);
   if (flags.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage());
     return EXIT.ok;
   }
   const cfg = resolveConfig(flags, process.env);
-  validate(cfg);
-  const g = getter(cfg);
-  const workers = g.int('workers')!;
-  if (cluster.isPrimary && workers !== 1) {
+  const s = cfg.settings;
+  if (cluster.isPrimary && s.workers !== 1) {
     // Fail fast on a policy that does not compile, before forking.
-    if (g.str('policy')) {
+    if (s.policy) {
       try {
-        const files = new FileSource({ policy: g.str('policy')!, data: g.str('data'), watch: false, manager: null!, logger: pino({ level: 'silent' }) });
-        compileWith(cfg)(files.readInitial());
-        listenAddress(g.str('addr')!);
+        const files = new FileSource({ policy: s.policy, data: s.data, watch: false, manager: null!, logger: pino({ level: 'silent' }) });
+        compilerFor(cfg, loadDescriptor(s))(files.readInitial());
       } catch (err) {
         return failStartup(err);
       }
     }
-    return runPrimary({ workers, metricsAddr: g.str('metrics.addr'), logLevel: g.str('log_level') as Level, graceMs: g.int('shutdown_grace')! });
+    return runPrimary({ workers: s.workers, metricsAddr: s['metrics.addr'], logLevel: s.log_level as Level, graceMs: s.shutdown_grace });
   }
-  return runInstance(cfg, flags['transport-ceiling'] === true);
-}
-
-/** Every setting as `key | flag | env | default | unit | meaning` rows (docs). */
-export function settingsTable(): string {
-  return SETTINGS.map((s) => `| \`${s.key}\` | ${s.flag ? `\`--${s.flag}\`` : ''} | \`SARK_${s.key.toUpperCase().replace(/\./g, '_')}\` | ${s.default === undefined ? '(unset)' : `\`${String(s.default)}\``} | ${s.unit ?? ''} | ${s.doc} |`).join('\n');
+  return runInstance(cfg);
 }
 
 export const serveCommand: Command = { summary: 'serve Envoy ext_authz decisions from a Rego policy', run };

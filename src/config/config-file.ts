@@ -17,55 +17,70 @@ type Kind = 'string' | 'int' | 'bool' | 'enum' | 'list' | 'map';
 
 export interface Setting {
   /** Dotted key in the file. */
-  key: string;
-  kind: Kind;
+  readonly key: string;
+  readonly kind: Kind;
   /** The default (undefined = unset). */
-  default?: unknown;
+  readonly default?: unknown;
   /** Allowed values for `enum`. */
-  values?: string[];
+  readonly values?: readonly string[];
   /** Command-line flag (without `--`) setting it, if any. */
-  flag?: string;
-  /** Unit, for the docs. */
-  unit?: string;
-  doc: string;
+  readonly flag?: string;
+  /**
+   * The flag's value in the help (`HOST:PORT`). A `bool` flag without one is
+   * a switch: present = true (or false with `invert`, as `--no-cache`).
+   */
+  readonly arg?: string;
+  readonly invert?: boolean;
+  /** The flag's line in the help, when it reads differently from `doc` (`--no-cache`). */
+  readonly flagDoc?: string;
+  /** Unit, for the docs and the help. */
+  readonly unit?: string;
+  readonly doc: string;
 }
 
-/** The schema. docs/operations.md documents the same table. */
-export const SETTINGS: Setting[] = [
-  { key: 'addr', kind: 'string', default: '127.0.0.1:9191', flag: 'addr', doc: 'gRPC listen address; `:9191` for every interface; `unix:/path`' },
-  { key: 'policy', kind: 'string', flag: 'policy', doc: 'a .rego file or a directory of .rego files (watched for changes)' },
-  { key: 'data', kind: 'string', flag: 'data', doc: 'a JSON or YAML file loaded as the base document `data` (watched)' },
-  { key: 'path', kind: 'string', default: 'envoy/authz/allow', flag: 'path', doc: 'the decision to evaluate' },
+/**
+ * The schema: the file keys, `SARK_*` variables, flags, `serve --help` and
+ * the table in docs/operations.md all come from it.
+ */
+export const SETTINGS = [
+  { key: 'addr', kind: 'string', default: '127.0.0.1:9191', flag: 'addr', arg: 'HOST:PORT', doc: 'gRPC listen address; `:9191` for every interface; `unix:/path`' },
+  { key: 'policy', kind: 'string', flag: 'policy', arg: 'FILE|DIR', doc: 'a .rego file or a directory of .rego files (watched for changes)' },
+  { key: 'data', kind: 'string', flag: 'data', arg: 'FILE', doc: 'a JSON or YAML file loaded as the base document `data` (watched)' },
+  { key: 'path', kind: 'string', default: 'envoy/authz/allow', flag: 'path', arg: 'PATH', doc: 'the decision: one key per `/` segment, as opa-envoy-plugin (`test/com.foo/allow` = `data.test["com.foo"].allow`), or a `data.` reference' },
   { key: 'v0_compatible', kind: 'bool', default: false, flag: 'v0-compatible', doc: 'parse policies as Rego v0' },
   { key: 'skip_request_body_parse', kind: 'bool', default: false, flag: 'skip-request-body-parse', doc: 'leave parsed_body/truncated_body out of the input' },
-  { key: 'proto_descriptor', kind: 'string', flag: 'proto-descriptor', doc: 'a protobuf descriptor set (`protoc --include_imports --descriptor_set_out`) to parse `application/grpc` bodies' },
+  { key: 'proto_descriptor', kind: 'string', flag: 'proto-descriptor', arg: 'FILE', doc: 'a protobuf descriptor set (`protoc --include_imports --descriptor_set_out`) to parse `application/grpc` bodies' },
   { key: 'dry_run', kind: 'bool', default: false, flag: 'dry-run', doc: 'evaluate and log, but always allow' },
-  { key: 'hot_path', kind: 'enum', values: ['native', 'js'], default: 'native', flag: 'hot-path', doc: '`native` (the whole Check in Rust) or `js`' },
-  { key: 'enable_reflection', kind: 'bool', default: true, flag: 'enable-reflection', doc: 'serve gRPC server reflection' },
-  { key: 'grpc_max_recv_msg_size', kind: 'int', default: 4 * 1024 * 1024, flag: 'grpc-max-recv-msg-size', unit: 'bytes', doc: 'largest CheckRequest accepted' },
-  { key: 'eval_timeout', kind: 'int', default: 0, flag: 'eval-timeout', unit: 'ms', doc: 'wall-clock budget of one evaluation; 0 = Envoy\'s grpc-timeout only' },
-  { key: 'log_level', kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], default: 'info', flag: 'log-level', doc: 'log level' },
-  { key: 'watch', kind: 'bool', default: true, flag: 'watch', doc: 'reload local policy/data files when they change (also on SIGHUP)' },
-  { key: 'workers', kind: 'int', default: 1, flag: 'workers', doc: 'worker processes serving the one address (node:cluster); 0 = one per CPU' },
-  { key: 'shutdown_grace', kind: 'int', default: 5000, flag: 'shutdown-grace', unit: 'ms', doc: 'on SIGTERM, how long running Checks may finish' },
+  { key: 'hot_path', kind: 'enum', values: ['native', 'js'], default: 'native', flag: 'hot-path', arg: 'native|js', doc: '`native` (the whole Check in Rust) or `js` (the TypeScript reference path)' },
+  { key: 'transport_ceiling', kind: 'bool', default: false, flag: 'transport-ceiling', doc: 'benchmark mode: answer OK without reading requests' },
+  { key: 'enable_reflection', kind: 'bool', default: true, flag: 'enable-reflection', arg: 'BOOL', doc: 'serve gRPC server reflection' },
+  { key: 'grpc_max_recv_msg_size', kind: 'int', default: 4 * 1024 * 1024, flag: 'grpc-max-recv-msg-size', arg: 'N', unit: 'bytes', doc: 'largest CheckRequest accepted (as opa-envoy-plugin)' },
+  { key: 'handshake_timeout', kind: 'int', default: 5000, flag: 'handshake-timeout', arg: 'MS', unit: 'ms', doc: 'close a connection that has not completed its TLS and HTTP/2 handshake in this time; 0 = never' },
+  { key: 'idle_timeout', kind: 'int', default: 300000, flag: 'idle-timeout', arg: 'MS', unit: 'ms', doc: 'close (GOAWAY) a connection with no call for this long; 0 = never' },
+  { key: 'eval_timeout', kind: 'int', default: 0, flag: 'eval-timeout', arg: 'MS', unit: 'ms', doc: 'wall-clock budget of one evaluation; 0 = Envoy\'s grpc-timeout only' },
+  { key: 'log_level', kind: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], default: 'info', flag: 'log-level', arg: 'LEVEL', doc: 'log level' },
+  { key: 'watch', kind: 'bool', default: true, flag: 'watch', arg: 'BOOL', doc: 'reload local policy/data files when they change (also on SIGHUP)' },
+  { key: 'workers', kind: 'int', default: 1, flag: 'workers', arg: 'N', doc: 'worker processes serving the one address (node:cluster); 0 = one per CPU' },
+  { key: 'shutdown_grace', kind: 'int', default: 5000, flag: 'shutdown-grace', arg: 'MS', unit: 'ms', doc: 'on SIGTERM, how long running Checks may finish' },
 
-  { key: 'cache.enabled', kind: 'bool', default: true, doc: 'decision cache on (`--no-cache` turns it off)' },
-  { key: 'cache.max_entries', kind: 'int', default: 100000, flag: 'cache-size', doc: 'most cached decisions' },
-  { key: 'cache.max_bytes', kind: 'int', default: 64 * 1024 * 1024, flag: 'cache-bytes', unit: 'bytes', doc: 'most bytes of cached keys and responses' },
-  { key: 'cache.ttl', kind: 'int', default: 0, flag: 'cache-ttl', unit: 'ms', doc: 'time to live of a cached decision; 0 = until evicted or the policy changes' },
-  { key: 'cache.volatile_ttl', kind: 'int', flag: 'volatile-cache-ttl', unit: 'ms', doc: 'TTL of decisions that reached a non-deterministic builtin; unset = never cached' },
+  { key: 'cache.enabled', kind: 'bool', default: true, flag: 'no-cache', invert: true, flagDoc: 'evaluate every request (no decision cache)', doc: 'decision cache on (`--no-cache` turns it off: every request is evaluated)' },
+  { key: 'cache.max_entries', kind: 'int', default: 100000, flag: 'cache-size', arg: 'N', doc: 'most cached decisions' },
+  { key: 'cache.max_bytes', kind: 'int', default: 64 * 1024 * 1024, flag: 'cache-bytes', arg: 'N', unit: 'bytes', doc: 'most bytes of cached keys and responses' },
+  { key: 'cache.ttl', kind: 'int', default: 0, flag: 'cache-ttl', arg: 'MS', unit: 'ms', doc: 'time to live of a cached decision; 0 = until evicted or the policy changes' },
+  { key: 'cache.volatile_ttl', kind: 'int', flag: 'volatile-cache-ttl', arg: 'MS', unit: 'ms', doc: 'TTL of decisions that reached a non-deterministic builtin; unset = never cached' },
 
-  { key: 'metrics.addr', kind: 'string', flag: 'metrics-addr', doc: 'HTTP listener for `/metrics`, `/health`, `/health/ready`; unset = off' },
+  { key: 'metrics.addr', kind: 'string', flag: 'metrics-addr', arg: 'HOST:PORT', doc: 'HTTP listener for `/metrics`, `/health`, `/health/ready`; unset = off' },
   { key: 'metrics.ready_requires_bundle', kind: 'bool', default: false, doc: '`/health/ready` also requires the last bundle poll to have succeeded' },
 
-  { key: 'tls.cert_file', kind: 'string', flag: 'tls-cert-file', doc: 'server certificate (PEM); with the key, the gRPC listener speaks TLS' },
-  { key: 'tls.private_key_file', kind: 'string', flag: 'tls-private-key-file', doc: 'server private key (PEM)' },
-  { key: 'tls.ca_cert_file', kind: 'string', flag: 'tls-ca-cert-file', doc: 'CA bundle (PEM); when set, clients must present a certificate it signed (mTLS)' },
+  { key: 'tls.cert_file', kind: 'string', flag: 'tls-cert-file', arg: 'FILE', doc: 'server certificate (PEM); with the key, the gRPC listener speaks TLS (both re-read when they change)' },
+  { key: 'tls.private_key_file', kind: 'string', flag: 'tls-private-key-file', arg: 'FILE', doc: 'server private key (PEM)' },
+  { key: 'tls.ca_cert_file', kind: 'string', flag: 'tls-ca-cert-file', arg: 'FILE', doc: 'CA bundle (PEM); when set, clients must present a certificate it signed (mTLS)' },
   { key: 'tls.refresh_interval', kind: 'int', default: 60000, unit: 'ms', doc: 'how often the certificate files are re-read' },
 
   { key: 'bundle.name', kind: 'string', default: 'authz', doc: 'the bundle\'s name (in logs, metrics and decision logs)' },
-  { key: 'bundle.url', kind: 'string', flag: 'bundle', doc: 'an OPA bundle: `http(s)://…` (polled) or a local `.tar.gz` (watched)' },
-  { key: 'bundle.token', kind: 'string', flag: 'bundle-token', doc: 'bearer token sent to the bundle server' },
+  { key: 'bundle.url', kind: 'string', flag: 'bundle', arg: 'URL|FILE', doc: 'an OPA bundle: `http(s)://…` (polled with ETag) or a local `.tar.gz` (watched)' },
+  { key: 'bundle.token', kind: 'string', flag: 'bundle-token', arg: 'TOKEN', doc: 'bearer token sent to the bundle server' },
+  { key: 'bundle.size_limit_bytes', kind: 'int', default: 64 * 1024 * 1024, unit: 'bytes', doc: 'largest bundle, compressed and inflated: a download or archive beyond it is refused, inflating stops there' },
   { key: 'bundle.polling.min_delay_seconds', kind: 'int', default: 60, unit: 's', doc: 'shortest wait between polls (OPA\'s name)' },
   { key: 'bundle.polling.max_delay_seconds', kind: 'int', default: 120, unit: 's', doc: 'longest wait between polls; each wait is random in [min, max]' },
   { key: 'bundle.timeout', kind: 'int', default: 30000, unit: 'ms', doc: 'one download\'s time budget' },
@@ -75,20 +90,42 @@ export const SETTINGS: Setting[] = [
   { key: 'bundle.signing.exclude_files', kind: 'list', doc: 'bundle files not covered by the signature' },
 
   { key: 'decision_logs.console', kind: 'bool', default: false, flag: 'decision-log-console', doc: 'decision events as JSON lines on stdout' },
-  { key: 'decision_logs.file', kind: 'string', flag: 'decision-log-file', doc: 'append decision events as JSON lines to this file' },
-  { key: 'decision_logs.service.url', kind: 'string', flag: 'decision-log-url', doc: 'OPA decision-log collector base URL (events POSTed to URL/logs, gzipped)' },
+  { key: 'decision_logs.file', kind: 'string', flag: 'decision-log-file', arg: 'FILE', doc: 'append decision events as JSON lines to this file' },
+  { key: 'decision_logs.service.url', kind: 'string', flag: 'decision-log-url', arg: 'URL', doc: 'OPA decision-log collector base URL (events POSTed to URL/logs, gzipped)' },
   { key: 'decision_logs.service.resource', kind: 'string', default: '/logs', doc: 'path appended to the collector URL' },
   { key: 'decision_logs.service.token', kind: 'string', doc: 'bearer token sent to the collector' },
   { key: 'decision_logs.service.timeout', kind: 'int', default: 10000, unit: 'ms', doc: 'one upload\'s time budget' },
-  { key: 'decision_logs.mask', kind: 'list', doc: 'JSON pointers erased, or `{op: remove|upsert, path, value}`; default: authorization and cookie headers' },
+  { key: 'decision_logs.mask', kind: 'list', doc: 'JSON pointers erased, or `{op: remove|upsert, path, value}`; replaces the default (secret-bearing headers and query parameters, see Decision logs)' },
   { key: 'decision_logs.max_queued', kind: 'int', default: 10000, doc: 'Checks awaiting their event; beyond, events are dropped and counted' },
   { key: 'decision_logs.upload_size_limit_bytes', kind: 'int', default: 32768, unit: 'bytes', doc: 'uncompressed events per upload' },
   { key: 'decision_logs.buffer_size_limit_bytes', kind: 'int', default: 16 * 1024 * 1024, unit: 'bytes', doc: 'events awaiting upload; beyond, the oldest are dropped and counted' },
   { key: 'decision_logs.flush_interval', kind: 'int', default: 5000, unit: 'ms', doc: 'upload at least this often while events wait' },
   { key: 'decision_logs.labels', kind: 'map', doc: 'labels added to every event' },
-];
+] as const satisfies readonly Setting[];
 
-export const BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
+type Spec = (typeof SETTINGS)[number];
+type KindValue<S extends Spec> = S extends { kind: 'enum'; values: readonly (infer V)[] }
+  ? V
+  : S['kind'] extends 'int'
+    ? number
+    : S['kind'] extends 'bool'
+      ? boolean
+      : S['kind'] extends 'string'
+        ? string
+        : S['kind'] extends 'list'
+          ? unknown[]
+          : Record<string, unknown>;
+
+/** The resolved configuration, typed by the schema: `settings['cache.max_entries']` is a number. */
+export type Settings = { readonly [S in Spec as S['key']]: S extends { default: unknown } ? KindValue<S> : KindValue<S> | undefined };
+
+/** Every key of the schema. */
+export type SettingKey = Spec['key'];
+
+/** The schema, untyped per entry, for iteration. */
+export const ALL_SETTINGS: readonly Setting[] = SETTINGS;
+
+export const BY_KEY: ReadonlyMap<string, Setting> = new Map(ALL_SETTINGS.map((s) => [s.key, s]));
 
 /** `metrics.addr` → `SARK_METRICS_ADDR`. */
 export function envName(key: string): string {
@@ -153,7 +190,7 @@ function flatten(obj: unknown, prefix: string, file: string, out: ConfigValues):
     if (s) {
       if (v === null || v === undefined) continue;
       out.set(key, coerce(s, v, `${file}: ${key}`, false));
-    } else if (SETTINGS.some((x) => x.key.startsWith(`${key}.`))) {
+    } else if (ALL_SETTINGS.some((x) => x.key.startsWith(`${key}.`))) {
       if (v === null) continue;
       flatten(v, key, file, out);
     } else {
@@ -185,30 +222,77 @@ export function readConfigFile(file: string): ConfigValues {
 /** `SARK_*` variables naming a setting; other `SARK_*` variables (SARK_NATIVE, …) are ignored. */
 export function readEnv(env: NodeJS.ProcessEnv): ConfigValues {
   const out: ConfigValues = new Map();
-  for (const s of SETTINGS) {
+  for (const s of ALL_SETTINGS) {
     const v = env[envName(s.key)];
     if (v !== undefined && v !== '') out.set(s.key, coerce(s, v, envName(s.key), true));
   }
   return out;
 }
 
+/** Whether a setting's flag is a switch (no value): a `bool` without `arg`. */
+function isSwitch(s: Setting): boolean {
+  return s.kind === 'bool' && s.arg === undefined;
+}
+
+/** Options for node:util parseArgs: one per flag of the schema. */
+export function flagOptions(): Record<string, { type: 'string' | 'boolean' }> {
+  const out: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const s of ALL_SETTINGS) if (s.flag) out[s.flag] = { type: isSwitch(s) ? 'boolean' : 'string' };
+  return out;
+}
+
 /** Flag values (strings or booleans, as parseArgs gives them) by flag name. */
 export function readFlags(flags: Record<string, unknown>): ConfigValues {
   const out: ConfigValues = new Map();
-  for (const s of SETTINGS) {
+  for (const s of ALL_SETTINGS) {
     if (!s.flag) continue;
     const v = flags[s.flag];
-    if (v !== undefined) out.set(s.key, coerce(s, v, `--${s.flag}`, true));
+    if (v === undefined) continue;
+    // A switch only ever turns its setting on (or off, inverted); absent leaves the lower layers.
+    if (isSwitch(s)) {
+      if (v === true) out.set(s.key, !s.invert);
+    } else out.set(s.key, coerce(s, v, `--${s.flag}`, true));
   }
   return out;
+}
+
+/** Markdown code → plain text for the terminal. */
+const plain = (text: string) => text.replace(/`/g, '');
+
+function defaultText(s: Setting): string | undefined {
+  if (s.default === undefined || isSwitch(s)) return undefined;
+  return `${String(s.default)}${s.unit && s.unit !== 'bytes' ? ` ${s.unit}` : ''}`;
+}
+
+/** `  --cache-ttl MS   time to live … (default 0 ms)`, one line per flag of the schema. */
+export function flagHelp(): string {
+  const rows = ALL_SETTINGS.filter((s) => s.flag).map((s) => {
+    const d = defaultText(s);
+    return [`--${s.flag}${s.arg ? ` ${s.arg}` : ''}`, `${plain(s.flagDoc ?? s.doc)}${d === undefined ? '' : ` (default ${d})`}`];
+  });
+  const width = Math.max(...rows.map(([f]) => f.length)) + 2;
+  return rows.map(([f, d]) => `  ${f.padEnd(width)}${d}`).join('\n');
+}
+
+/** Every setting as `key | flag | env | default | unit | meaning` rows (docs/operations.md). */
+export function settingsTable(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  return ALL_SETTINGS.map(
+    (s) => `| \`${s.key}\` | ${s.flag ? `\`--${s.flag}\`` : ''} | \`${envName(s.key)}\` | ${s.default === undefined ? '(unset)' : `\`${String(s.default)}\``} | ${s.unit ?? ''} | ${cell(s.doc)} |`,
+  ).join('\n');
 }
 
 /** Defaults, then each layer in order. */
 export function mergeLayers(...layers: ConfigValues[]): ConfigValues {
   const out: ConfigValues = new Map();
-  for (const s of SETTINGS) if (s.default !== undefined) out.set(s.key, s.default);
+  for (const s of ALL_SETTINGS) if (s.default !== undefined) out.set(s.key, s.default);
   for (const l of layers) for (const [k, v] of l) out.set(k, v);
   return out;
+}
+
+/** The merged layers as the typed configuration (every key present; unset = undefined). */
+export function toSettings(values: ConfigValues): Settings {
+  return Object.fromEntries(ALL_SETTINGS.map((s) => [s.key, values.get(s.key)])) as unknown as Settings;
 }
 
 /** Nested plain object from the flat map (for logs and the decision-log `labels`). */

@@ -1,6 +1,6 @@
 /**
  * Reading what `serve` needs from disk: Rego modules from a file or a
- * directory, base data from a JSON or YAML file, and the decision path.
+ * directory, base data from a JSON or YAML file, a descriptor set.
  * The only code that touches the file system for the server.
  */
 import * as fs from 'node:fs';
@@ -62,20 +62,6 @@ export function loadData(dataPath: string | undefined): Record<string, unknown> 
     throw new AuthzError('config_invalid', `${dataPath}: data must be an object at the top level`);
   }
   return value as Record<string, unknown>;
-}
-
-/**
- * The decision path as a data reference: `envoy/authz/allow`,
- * `/envoy/authz/allow` and `data.envoy.authz.allow` all give
- * `data.envoy.authz.allow`. Throws AuthzError `config_invalid`.
- */
-export function decisionRef(decisionPath: string): string {
-  const trimmed = decisionPath.trim();
-  const dotted = trimmed.startsWith('data.') || trimmed === 'data' ? trimmed.slice(5) : trimmed.replace(/^\/+|\/+$/g, '').replace(/\//g, '.');
-  if (dotted !== '' && !/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(dotted)) {
-    throw new AuthzError('config_invalid', `invalid decision path "${decisionPath}" (expected e.g. envoy/authz/allow)`);
-  }
-  return dotted === '' ? 'data' : `data.${dotted}`;
 }
 
 function statOrThrow(p: string, what: string): fs.Stats {

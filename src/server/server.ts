@@ -15,6 +15,7 @@ import { AuthzError } from '../envoy/errors';
 import type { ApiVersion } from '../envoy/input';
 import { check, type CheckOptions } from './check';
 import { ceilingResponse } from './ceiling';
+import { attachHandshakeTimeout } from './connection-guard';
 import { addReflection } from './reflection';
 import { clientStatus } from './status';
 
@@ -52,6 +53,10 @@ export interface AuthzServerOptions {
   observer?: CheckObserver;
   /** Listener credentials (TLS, mTLS). Default: insecure (plaintext). */
   credentials?: grpc.ServerCredentials;
+  /** Close a TCP connection that completes no TLS/HTTP/2 handshake in this many ms; 0 = never. Default 5000. */
+  handshakeTimeoutMs?: number;
+  /** Close (GOAWAY) a connection without calls for this many ms; 0 = never. Default 300000. */
+  idleTimeoutMs?: number;
 }
 
 export type HotPath = 'native' | 'js';
@@ -121,7 +126,8 @@ function deadlineMs(call: grpc.ServerUnaryCall<Buffer, Uint8Array>): number {
 export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const logger = options.logger ?? pino({ name: 'sark-authz' });
   const addr = options.addr ?? DEFAULT_ADDR;
-  const server = new grpc.Server(options.grpcOptions);
+  const idleTimeoutMs = options.idleTimeoutMs ?? 300_000;
+  const server = new grpc.Server({ ...(idleTimeoutMs > 0 ? { 'grpc.max_connection_idle_ms': idleTimeoutMs } : {}), ...options.grpcOptions });
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICES.v3]: 'NOT_SERVING', [AUTHORIZATION_SERVICES.v2]: 'NOT_SERVING' });
 
   let policy = options.policy;
@@ -201,6 +207,12 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       new Promise((resolve, reject) => {
         server.bindAsync(addr, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) => {
           if (err) return reject(new AuthzError('listen_failed', `cannot listen on ${addr}: ${err.message}`, { cause: err }));
+          try {
+            attachHandshakeTimeout(server, options.handshakeTimeoutMs ?? 5000, (peer) => logger.debug({ peer }, 'closed a connection without a handshake'));
+          } catch (guardErr) {
+            server.forceShutdown();
+            return reject(AuthzError.from(guardErr));
+          }
           setHealth('SERVING');
           const bound = addr.startsWith('unix:') ? addr : `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
           logger.info({ addr: bound, path: policy.path, hot_path: hotPath, cache: options.cache?.kind ?? 'off' }, 'serving');

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decisionRef, listenAddress, loadData, loadPolicyModules } from '../../src/config/policy-files';
+import { decisionRef } from '../../src/config/decision-path';
+import { listenAddress, loadData, loadPolicyModules } from '../../src/config/policy-files';
 import { AuthzError } from '../../src/envoy/errors';
 
 describe('config: serve inputs', () => {
@@ -11,12 +12,19 @@ describe('config: serve inputs', () => {
     ['/envoy/authz/allow', 'data.envoy.authz.allow'],
     ['data.envoy.authz.allow', 'data.envoy.authz.allow'],
     ['istio/authz/allow/', 'data.istio.authz.allow'],
+    // One key per `/` segment, as opa-envoy-plugin: dots and other characters stay in their key.
+    ['test/com.foo.envoy.ingress/allow/main', 'data.test["com.foo.envoy.ingress"].allow.main'],
+    ['envoy/authz/al low', 'data.envoy.authz["al low"]'],
+    ['envoy/9lives/default', 'data.envoy["9lives"]["default"]'],
+    ['data.test["com.foo"].allow', 'data.test["com.foo"].allow'],
+    ['/', 'data'],
   ];
   for (const [given, ref] of refs) it(`decision path ${given} → ${ref}`, () => expect(decisionRef(given)).to.equal(ref));
 
-  it('refuses a decision path that is not a reference', () => {
-    expect(() => decisionRef('envoy/authz/al low')).to.throw(AuthzError).with.property('code', 'config_invalid');
-  });
+  for (const bad of ['envoy//allow', 'data.envoy authz', 'data.test["open'])
+    it(`refuses the decision path ${bad}`, () => {
+      expect(() => decisionRef(bad)).to.throw(AuthzError).with.property('code', 'config_invalid');
+    });
 
   const addrs: Array<[string, string | undefined]> = [
     ['127.0.0.1:9191', '127.0.0.1:9191'],

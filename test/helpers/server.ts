@@ -1,7 +1,8 @@
 /** Starts the real server (real engine, real policy) on a free loopback port. */
 import * as path from 'node:path';
 import pino from 'pino';
-import { decisionRef, loadData, loadPolicyModules } from '../../src/config/policy-files';
+import { decisionRef } from '../../src/config/decision-path';
+import { loadData, loadPolicyModules } from '../../src/config/policy-files';
 import { createEngine } from '../../src/engine/native-engine';
 import { createDecisionCache } from '../../src/cache/create-cache';
 import { createAuthzServer, type AuthzServer, type CheckObserver, type HotPath } from '../../src/server/server';

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, v3Client } from '../helpers/grpc-client';
 import { createEngine } from '../../src/engine/native-engine';
-import { decisionRef } from '../../src/config/policy-files';
+import { decisionRef } from '../../src/config/decision-path';
 import { createDecisionCache } from '../../src/cache/create-cache';
 import { createAuthzServer, type AuthzServer } from '../../src/server/server';
 import { PolicyManager, type PolicyContent } from '../../src/bundle/policy-manager';

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { envName, mergeLayers, readConfigFile, readEnv, readFlags, SETTINGS } from '../../src/config/config-file';
+import { envName, mergeLayers, readConfigFile, readEnv, readFlags, SETTINGS, settingsTable } from '../../src/config/config-file';
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, v3Client } from '../helpers/grpc-client';
 import { FIXTURES, ROOT } from '../helpers/server';
@@ -55,6 +55,15 @@ describe('ops: configuration file, environment and flags', function () {
     });
   }
 
+  it('flags come from the schema: switches turn a setting on (or off, inverted), others carry a value', () => {
+    const flags = readFlags({ 'no-cache': true, 'dry-run': true, watch: 'false', 'cache-size': '7' });
+    expect(flags.get('cache.enabled')).to.equal(false);
+    expect(flags.get('dry_run')).to.equal(true);
+    expect(flags.get('watch')).to.equal(false);
+    expect(flags.get('cache.max_entries')).to.equal(7);
+    expect(readFlags({}).size).to.equal(0);
+  });
+
   it('names the variable of a bad environment value', () => {
     expect(() => readEnv({ SARK_WORKERS: 'many' })).to.throw(/SARK_WORKERS must be a non-negative integer/);
   });
@@ -87,5 +96,7 @@ describe('ops: configuration file, environment and flags', function () {
   it('the documented schema lists every setting', () => {
     const doc = fs.readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8');
     for (const s of SETTINGS) expect(doc, s.key).to.include(`\`${s.key}\``);
+    // The table is the schema's, row for row (regenerate with settingsTable()).
+    expect(doc).to.include(settingsTable());
   });
 });

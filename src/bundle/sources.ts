@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { loadData, loadPolicyModules } from '../config/policy-files';
 import { AuthzError } from '../envoy/errors';
-import { parseBundle, type Bundle } from './archive';
+import { DEFAULT_SIZE_LIMIT_BYTES, parseBundle, type Bundle } from './archive';
 import { contentRevision, type PolicyContent, type PolicyManager } from './policy-manager';
 import { verifyBundle, type SigningOptions } from './signature';
 
@@ -146,6 +146,23 @@ export function bundleContent(name: string, bundle: Bundle): PolicyContent {
   };
 }
 
+/** A response body of at most `limit` bytes; a longer one is cancelled and throws AuthzError `bundle_too_large`. */
+async function readLimited(res: Response, limit: number): Promise<Buffer> {
+  const tooLarge = () => new AuthzError('bundle_too_large', `GET ${res.url}: the bundle is larger than bundle.size_limit_bytes (${limit} bytes)`);
+  if (Number(res.headers.get('content-length') ?? 0) > limit) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body ?? []) {
+    total += chunk.length;
+    if (total > limit) throw tooLarge();
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
 export class BundleSource implements PolicySource {
   private etag: string | null = null;
   private activeDigest: string | null = null;
@@ -216,8 +233,12 @@ export class BundleSource implements PolicySource {
     let body: Buffer;
     try {
       res = await fetch(this.options.url, { headers, signal: AbortSignal.timeout(this.options.timeoutMs) });
-      body = Buffer.from(await res.arrayBuffer());
+      body = await readLimited(res, this.options.sizeLimitBytes ?? DEFAULT_SIZE_LIMIT_BYTES);
     } catch (err) {
+      if (err instanceof AuthzError) {
+        this.options.manager.fail(this.source, err);
+        return (this.ok = false);
+      }
       this.options.manager.fail(this.source, new AuthzError('bundle_download_failed', `GET ${this.options.url}: ${(err as Error).message}`, { cause: err }));
       return (this.ok = false);
     }

@@ -290,6 +290,15 @@ export function mergeLayers(...layers: ConfigValues[]): ConfigValues {
   return out;
 }
 
+/** Every setting as `key | flag | default (unit) | meaning` rows (README.md). */
+export function readmeSettingsTable(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  return ALL_SETTINGS.map((s) => {
+    const d = s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\`${s.unit ? ` ${s.unit}` : ''}`;
+    return `| \`${s.key}\` | ${s.flag ? `\`--${s.flag}\`` : ''} | ${d} | ${cell(s.doc)} |`;
+  }).join('\n');
+}
+
 /** The merged layers as the typed configuration (every key present; unset = undefined). */
 export function toSettings(values: ConfigValues): Settings {
   return Object.fromEntries(ALL_SETTINGS.map((s) => [s.key, values.get(s.key)])) as unknown as Settings;

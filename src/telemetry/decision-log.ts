@@ -23,6 +23,7 @@ import { NativePreparedPolicy } from '../engine/native-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
 import type { CheckEvent, CheckObserver } from '../server/server';
+import { DEFAULT_MASK, maskSecretQuery } from './log-mask';
 
 const gzip = promisify(zlib.gzip);
 
@@ -34,7 +35,7 @@ const gzip = promisify(zlib.gzip);
  */
 export type MaskRule = string | { op: 'remove' | 'upsert'; path: string; value?: unknown };
 
-export const DEFAULT_MASK: MaskRule[] = ['/input/attributes/request/http/headers/authorization', '/input/attributes/request/http/headers/cookie'];
+export { DEFAULT_MASK } from './log-mask';
 
 export interface DecisionLogServiceOptions {
   /** The collector's base URL; events are POSTed to `url + resource`. */
@@ -56,7 +57,7 @@ export interface DecisionLogOptions {
   file?: string;
   /** Upload batches to an OPA decision-log collector. Default none. */
   service?: DecisionLogServiceOptions;
-  /** Masking rules; replaces the default (authorization and cookie headers). */
+  /** Masking rules; replaces the default (secret-bearing headers and query parameters, log-mask.ts). */
   mask?: MaskRule[];
   /** Checks awaiting their event (rebuild + evaluate); more are dropped and counted. Default 10000. */
   maxQueued?: number;
@@ -289,6 +290,7 @@ export class DecisionLogger implements CheckObserver {
     }
     if (q.outcome === 'error' || q.outcome === 'bad_request') event.error ??= { code: q.code ?? 'internal', message: q.outcome === 'error' ? 'the Check was answered with a gRPC error' : 'the request was denied as a bad request' };
     applyMask(event, this.mask);
+    if (!this.options.mask) maskSecretQuery(event);
     return event;
   }
 

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { envName, mergeLayers, readConfigFile, readEnv, readFlags, SETTINGS, settingsTable } from '../../src/config/config-file';
+import { envName, mergeLayers, readConfigFile, readEnv, readFlags, readmeSettingsTable, SETTINGS, settingsTable } from '../../src/config/config-file';
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, v3Client } from '../helpers/grpc-client';
 import { FIXTURES, ROOT } from '../helpers/server';
@@ -98,5 +98,6 @@ describe('ops: configuration file, environment and flags', function () {
     for (const s of SETTINGS) expect(doc, s.key).to.include(`\`${s.key}\``);
     // The table is the schema's, row for row (regenerate with settingsTable()).
     expect(doc).to.include(settingsTable());
+    expect(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')).to.include(readmeSettingsTable());
   });
 });

@@ -33,13 +33,18 @@ function listenersOf(server: grpc.Server): http2.Http2Server[] {
 export function attachHandshakeTimeout(server: grpc.Server, timeoutMs: number, onClose: (peer: string) => void): void {
   if (timeoutMs <= 0) return;
   for (const listener of listenersOf(server)) {
-    // Peers whose HTTP/2 settings arrived. Keyed by address:port, the same for the raw and the TLS socket.
+    // Sessions by peer (address:port is the same for the raw and the TLS socket), and those whose settings arrived.
+    const sessions = new Map<string, http2.ServerHttp2Session>();
     const established = new Set<string>();
     listener.on('session', (session: http2.ServerHttp2Session) => {
       const key = peerKey(session.socket);
       if (key === undefined) return;
+      sessions.set(key, session);
       session.once('remoteSettings', () => established.add(key));
-      session.once('close', () => established.delete(key));
+      session.once('close', () => {
+        sessions.delete(key);
+        established.delete(key);
+      });
     });
     listener.on('connection', (socket: net.Socket) => {
       const key = peerKey(socket);
@@ -47,13 +52,12 @@ export function attachHandshakeTimeout(server: grpc.Server, timeoutMs: number, o
       const timer = setTimeout(() => {
         if (established.has(key) || socket.destroyed) return;
         onClose(key);
+        // Once a session owns the socket, only destroying the session closes it.
+        sessions.get(key)?.destroy();
         socket.destroy();
       }, timeoutMs);
       timer.unref();
-      socket.once('close', () => {
-        clearTimeout(timer);
-        established.delete(key);
-      });
+      socket.once('close', () => clearTimeout(timer));
     });
   }
 }

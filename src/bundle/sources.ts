@@ -40,18 +40,86 @@ function debounce(fn: () => void, ms: number): () => void {
   };
 }
 
+/** A directory and every non-hidden directory under it (symbolic links not followed), as the loader reads them. */
+function directoriesUnder(root: string): string[] {
+  const out = [root];
+  for (let i = 0; i < out.length; i++) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(out[i], { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) out.push(path.join(out[i], e.name));
+  }
+  return out;
+}
+
+/**
+ * Watches one directory tree with one non-recursive watcher per directory.
+ * A directory watcher (inotify on the directory) sees every entry created,
+ * renamed or written, so a file replaced atomically (a temporary file renamed
+ * over it: editors, `sed -i`) keeps being seen; Node's recursive watcher on
+ * Linux watches the replaced file's old inode and goes silent. The set of
+ * directories is refreshed on every event.
+ */
+class TreeWatcher {
+  private readonly watchers = new Map<string, fs.FSWatcher>();
+  private closed = false;
+
+  constructor(
+    private readonly root: string,
+    private readonly recursive: boolean,
+    private readonly onChange: () => void,
+    private readonly logger: Logger,
+  ) {
+    this.sync();
+  }
+
+  private sync(): void {
+    if (this.closed) return;
+    const wanted = new Set(this.recursive ? directoriesUnder(this.root) : [this.root]);
+    for (const [dir, w] of this.watchers) {
+      if (wanted.has(dir)) continue;
+      w.close();
+      this.watchers.delete(dir);
+    }
+    for (const dir of wanted) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        const w = fs.watch(dir, { persistent: false }, () => {
+          this.sync();
+          this.onChange();
+        });
+        w.on('error', (err) => {
+          // A watched subdirectory that went away; the next event drops it.
+          if (dir === this.root) this.logger.warn({ err, path: dir }, 'file watch failed');
+          w.close();
+          this.watchers.delete(dir);
+        });
+        this.watchers.set(dir, w);
+      } catch (err) {
+        if (dir === this.root) throw err;
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+}
+
 /** Watches files and directories (a file through its directory, so rename-and-replace is seen). */
-function watchPaths(paths: string[], onChange: () => void, logger: Logger): fs.FSWatcher[] {
-  const watchers: fs.FSWatcher[] = [];
+function watchPaths(paths: string[], onChange: () => void, logger: Logger): TreeWatcher[] {
+  const watchers: TreeWatcher[] = [];
   for (const p of paths) {
     try {
       const isDir = fs.statSync(p).isDirectory();
-      const dir = isDir ? p : path.dirname(p);
       // Any event in the directory: Kubernetes swaps a ConfigMap's files through a `..data` symlink,
       // so the file's own name never shows up. Reloading unchanged content is a no-op (same revision).
-      const w = fs.watch(dir, { recursive: isDir, persistent: false }, () => onChange());
-      w.on('error', (err) => logger.warn({ err, path: p }, 'file watch failed'));
-      watchers.push(w);
+      watchers.push(new TreeWatcher(isDir ? p : path.dirname(p), isDir, onChange, logger));
     } catch (err) {
       logger.warn({ err, path: p }, 'cannot watch; reload with SIGHUP');
     }
@@ -71,7 +139,7 @@ export interface FileSourceOptions {
 
 /** Local `.rego` files and a data file. */
 export class FileSource implements PolicySource {
-  private watchers: fs.FSWatcher[] = [];
+  private watchers: TreeWatcher[] = [];
   readonly current = true;
 
   constructor(private readonly options: FileSourceOptions) {}
@@ -168,7 +236,7 @@ export class BundleSource implements PolicySource {
   private activeDigest: string | null = null;
   private failures = 0;
   private timer: NodeJS.Timeout | null = null;
-  private watchers: fs.FSWatcher[] = [];
+  private watchers: TreeWatcher[] = [];
   private stopped = false;
   private inFlight: Promise<boolean> | null = null;
   private ok = false;

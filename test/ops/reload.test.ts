@@ -66,6 +66,35 @@ describe('ops: hot reload of local files', function () {
     }
   });
 
+  it('a watched directory follows five atomic replacements in a row (write a temporary file, rename it over)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-atomic-'));
+    const pdir = path.join(dir, 'policy');
+    fs.mkdirSync(path.join(pdir, 'nested'), { recursive: true });
+    const target = path.join(pdir, 'nested', 'authz.rego');
+    const fixed = (tag: string) => policy(tag).replace('data.config.tag', `"${tag}"`);
+    fs.writeFileSync(target, fixed('r0'));
+    const served = startCli(['serve', '--policy', pdir, '--addr', '127.0.0.1:0']);
+    try {
+      const rec = await served.waitForMsg('serving');
+      const client = v3Client(rec.addr as string);
+      try {
+        expect(header(await checkV3(client, envoyCheckRequest({ path: '/r0' })))).to.equal('r0');
+        for (let i = 1; i <= 5; i++) {
+          // What editors, `sed -i` and config tools do: a new inode renamed over the old name.
+          const tmp = path.join(pdir, 'nested', `sed${i}XYZ`);
+          fs.writeFileSync(tmp, fixed(`r${i}`));
+          fs.renameSync(tmp, target);
+          await eventually(async () => header(await checkV3(client, envoyCheckRequest({ path: `/r${i}` }))) === `r${i}`, 15000, `replacement ${i}`);
+        }
+      } finally {
+        client.close();
+      }
+    } finally {
+      expect(await served.stop()).to.equal(0);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reloads on SIGHUP with --watch false', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-hup-'));
     const file = path.join(dir, 'authz.rego');

@@ -3,7 +3,9 @@
  * each running the whole `serve` (its own engine, cache, policy source and
  * decision logger) on the one address — the cluster module shares the
  * listening socket and spreads connections over workers. The primary
- * replaces a worker that dies, forwards SIGHUP, drains every worker on
+ * replaces a worker that dies (also when all die together; it gives up,
+ * exiting 1 with the reason, only when workers keep dying right after
+ * starting or the first cannot start), forwards SIGHUP, drains every worker on
  * SIGTERM, and serves `/metrics` (every worker's, aggregated) and
  * `/health`, `/health/ready` (ready once every live worker is) itself.
  */
@@ -25,6 +27,11 @@ export interface PrimaryOptions {
   graceMs: number;
 }
 
+/** A worker that dies this soon after its start counts as a quick death. */
+const QUICK_DEATH_MS = 2000;
+/** Quick deaths in a row, per worker, before the primary gives up (with backoff up to 5 s between). */
+const MAX_QUICK_DEATHS_PER_WORKER = 5;
+
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const logger = pino({ name: 'sark-authz', level: options.logLevel }).child({ role: 'primary' });
   const count = options.workers === 0 ? os.availableParallelism() : options.workers;
@@ -33,6 +40,15 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   let everReady = false;
   let quickDeaths = 0;
   const registry = new AggregatorRegistry();
+
+  const restarts = new Set<NodeJS.Timeout>();
+  /** Stops replacing workers: exit non-zero, saying why on stderr and in the log. */
+  const giveUp = (reason: string) => {
+    stopping = true;
+    logger.error({ reason }, 'giving up: stopping the workers');
+    process.stderr.write(`sark-authz serve: workers_failed: ${reason}\n`);
+    resolveDone(EXIT.failure);
+  };
 
   const fork = (): Worker => {
     const w = cluster.fork();
@@ -47,15 +63,22 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     w.on('exit', (code, signal) => {
       ready.delete(w.id);
       if (stopping) return;
-      logger.error({ worker: w.id, pid: w.process.pid, code, signal }, 'worker died; replacing it');
       if (!everReady && code === EXIT.failure) {
         // A worker that cannot start (policy, address) will not start on a second try either.
-        stopping = true;
-        resolveDone(EXIT.failure);
-        return;
+        return giveUp(`worker ${w.id} could not start (exit ${code}); see its log`);
       }
-      quickDeaths = Date.now() - bornAt < 2000 ? quickDeaths + 1 : 0;
-      setTimeout(fork, Math.min(5000, 100 * 2 ** quickDeaths)).unref();
+      quickDeaths = Date.now() - bornAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0;
+      if (quickDeaths > MAX_QUICK_DEATHS_PER_WORKER * count) {
+        return giveUp(`workers died ${quickDeaths} times in a row within ${QUICK_DEATH_MS} ms of starting`);
+      }
+      const delay = Math.min(5000, 100 * 2 ** Math.min(quickDeaths, 10));
+      logger.error({ worker: w.id, pid: w.process.pid, code, signal, restart_in_ms: delay }, 'worker died; replacing it');
+      // Not unref'd: while every worker is dead, this timer is what keeps the primary (and the port) alive.
+      const t = setTimeout(() => {
+        restarts.delete(t);
+        if (!stopping) fork();
+      }, delay);
+      restarts.add(t);
     });
     return w;
   };
@@ -97,6 +120,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   process.once('SIGTERM', stop);
 
   const code = await done;
+  for (const t of restarts) clearTimeout(t);
   process.off('SIGHUP', onHup);
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);

@@ -1,5 +1,6 @@
 /** serve --workers N: one address, requests spread over workers, a dead worker replaced, metrics aggregated. */
 import { expect } from 'chai';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { envoyCheckRequest } from '../helpers/envoy-request';
@@ -94,6 +95,37 @@ describe('ops: worker processes', function () {
       await eventually(async () => (await fetch(`http://${ops}/health/ready`)).status === 200, 30000, 'ready again');
     } finally {
       expect(await served.stop('SIGTERM', 30000)).to.equal(0);
+    }
+  });
+
+  it('survives all workers dying together: replaces them and serves again on the same port', async () => {
+    const port = await freePort();
+    const addr = `127.0.0.1:${port}`;
+    // No --metrics-addr: nothing but the primary's own state may keep it alive.
+    const served = startCli(['serve', '--policy', POLICY, '--addr', addr, '--workers', '2']);
+    try {
+      await eventually(() => served.records.filter((r) => r.msg === 'worker serving').length >= 2, 60000, 'two workers serving');
+      const pids = served.records.filter((r) => r.msg === 'worker serving').map((r) => r.pid as number);
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+      await eventually(() => served.records.filter((r) => r.msg === 'worker died; replacing it').length >= 2, 30000, 'both deaths noticed');
+      await eventually(() => served.records.filter((r) => r.msg === 'worker serving').length >= 4, 60000, 'two replacement workers');
+      expect(served.child.exitCode, 'the primary is still running').to.equal(null);
+      await checkWithRetry(addr);
+    } finally {
+      expect(await served.stop('SIGTERM', 30000)).to.equal(0);
+    }
+  });
+
+  it('gives up with exit 1 and the reason when no worker can start (address in use)', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const served = startCli(['serve', '--policy', POLICY, '--addr', `127.0.0.1:${port}`, '--workers', '2']);
+      expect(await served.exited).to.equal(1);
+      expect(served.stderr).to.match(/workers_failed: worker \d+ could not start/);
+    } finally {
+      blocker.close();
     }
   });
 

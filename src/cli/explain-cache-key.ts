@@ -5,6 +5,7 @@
  * hit or miss the decision cache.
  */
 import { parseArgs } from 'node:util';
+import { BY_KEY } from '../config/config-file';
 import { decisionRef } from '../config/decision-path';
 import { loadData, loadPolicyModules } from '../config/policy-files';
 import { createEngine } from '../engine/native-engine';
@@ -29,7 +30,7 @@ function run(argv: string[]): number {
       options: {
         policy: { type: 'string' },
         data: { type: 'string' },
-        path: { type: 'string', default: 'envoy/authz/allow' },
+        path: { type: 'string', default: BY_KEY.get('path')!.default as string },
         'v0-compatible': { type: 'boolean', default: false },
         format: { type: 'string', default: 'text' },
         help: { type: 'boolean', short: 'h', default: false },

@@ -47,3 +47,15 @@ export function normaliseDecisionPath(text: string): DecisionPath {
 export function decisionRef(text: string): string {
   return normaliseDecisionPath(text).ref;
 }
+
+/**
+ * A reference back to the slash path OPA logs: `data.envoy.authz.allow` →
+ * `envoy/authz/allow`, `data.test["com.foo"].allow` → `test/com.foo/allow`.
+ */
+export function refToPath(ref: string): string {
+  const segments: string[] = [];
+  const re = /\.([A-Za-z_][A-Za-z0-9_]*)|\[("(?:[^"\\]|\\.)*")\]/gy;
+  re.lastIndex = ref.startsWith('data') ? 4 : 0;
+  for (let m = re.exec(ref); m; m = re.exec(ref)) segments.push(m[1] ?? (JSON.parse(m[2]) as string));
+  return segments.join('/');
+}

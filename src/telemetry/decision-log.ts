@@ -24,6 +24,7 @@ import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
 import type { CheckEvent, CheckObserver } from '../server/server';
 import { DEFAULT_MASK, maskSecretQuery } from './log-mask';
+import { refToPath } from '../config/decision-path';
 
 const gzip = promisify(zlib.gzip);
 
@@ -112,10 +113,8 @@ interface Queued {
   timestamp: string;
 }
 
-/** `data.envoy.authz.allow` → `envoy/authz/allow`, as OPA logs paths. */
-export function logPath(ref: string): string {
-  return ref.replace(/^data\.?/, '').replace(/\./g, '/');
-}
+/** `data.envoy.authz.allow` → `envoy/authz/allow`, `data.test["com.foo"].allow` → `test/com.foo/allow`, as OPA logs paths. */
+export const logPath = refToPath;
 
 function pointer(path: string): string[] {
   if (!path.startsWith('/')) throw new AuthzError('config_invalid', `mask path "${path}" must be a JSON pointer starting with /input or /result`);

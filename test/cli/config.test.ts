@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decisionRef } from '../../src/config/decision-path';
+import { decisionRef, refToPath } from '../../src/config/decision-path';
 import { listenAddress, loadData, loadPolicyModules } from '../../src/config/policy-files';
 import { AuthzError } from '../../src/envoy/errors';
 
@@ -20,6 +20,14 @@ describe('config: serve inputs', () => {
     ['/', 'data'],
   ];
   for (const [given, ref] of refs) it(`decision path ${given} → ${ref}`, () => expect(decisionRef(given)).to.equal(ref));
+
+  const logged: Array<[string, string]> = [
+    ['data.envoy.authz.allow', 'envoy/authz/allow'],
+    ['data.test["com.foo.envoy.ingress"].allow.main', 'test/com.foo.envoy.ingress/allow/main'],
+    ['data.envoy["9lives"]["default"]', 'envoy/9lives/default'],
+    ['data', ''],
+  ];
+  for (const [ref, logPath] of logged) it(`logs ${ref} as ${logPath || '(empty)'}`, () => expect(refToPath(ref)).to.equal(logPath));
 
   for (const bad of ['envoy//allow', 'data.envoy authz', 'data.test["open'])
     it(`refuses the decision path ${bad}`, () => {

@@ -10,7 +10,12 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import pino from 'pino';
+import * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { AuthorizationClient } from '../../src/gen/envoy/service/auth/v3/external_auth';
+import { makeCa, makeCert } from '../ops/helpers/certs';
 import { decisionRef } from '../../src/config/decision-path';
 import { loadData, loadPolicyModules } from '../../src/config/policy-files';
 import { createEngine } from '../../src/engine/native-engine';
@@ -83,9 +88,9 @@ describe('server: handshake and idle timeouts', function () {
       server = null;
     });
 
-    const start = async (handshakeTimeoutMs: number, idleTimeoutMs: number) => {
+    const start = async (handshakeTimeoutMs: number, idleTimeoutMs: number, credentials?: grpc.ServerCredentials) => {
       const policy = createEngine().prepare(loadPolicyModules(POLICY), loadData(undefined), decisionRef('envoy/authz/allow'));
-      server = createAuthzServer({ policy, addr: '127.0.0.1:0', logger: pino({ level: 'silent' }), handshakeTimeoutMs, idleTimeoutMs });
+      server = createAuthzServer({ policy, addr: '127.0.0.1:0', logger: pino({ level: 'silent' }), handshakeTimeoutMs, idleTimeoutMs, credentials });
       return server.listen();
     };
 
@@ -114,6 +119,31 @@ describe('server: handshake and idle timeouts', function () {
         expect(goaway).to.equal(true);
       } finally {
         session.destroy();
+      }
+    });
+
+    it('TLS: closes a socket that never starts its TLS handshake, and serves a TLS client past the timeout', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-conn-tls-'));
+      try {
+        makeCa(dir, 'ca');
+        makeCert(dir, 'server', 'ca');
+        const read = (n: string) => fs.readFileSync(path.join(dir, n));
+        const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: read('server.crt'), private_key: read('server.key') }], false);
+        const addr = await start(500, 0, creds);
+        const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
+        const [silent] = await silentSockets(port, 1);
+        const client = new AuthorizationClient(`localhost:${port}`, grpc.credentials.createSsl(read('ca.crt')));
+        try {
+          expect(await waitUntil(() => closed(silent), 5000), 'the silent TLS socket is closed').to.equal(true);
+          expect((await checkV3(client, envoyCheckRequest({ path: '/ok' }))).status?.code).to.equal(GrpcStatus.OK);
+          await new Promise((r) => setTimeout(r, 1000));
+          expect((await checkV3(client, envoyCheckRequest({ path: '/ok' }))).status?.code).to.equal(GrpcStatus.OK);
+        } finally {
+          client.close();
+          silent.destroy();
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
     });
 

@@ -6,25 +6,26 @@
  */
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import * as grpc from '@grpc/grpc-js';
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import { AuthorizationClient } from '../../src/gen/envoy/service/auth/v3/external_auth';
-import { makeCa, makeCert } from '../ops/helpers/certs';
 import { decisionRef } from '../../src/config/decision-path';
 import { loadData, loadPolicyModules } from '../../src/config/policy-files';
 import { createEngine } from '../../src/engine/native-engine';
+import { AuthorizationClient } from '../../src/gen/envoy/service/auth/v3/external_auth';
 import { createAuthzServer, type AuthzServer } from '../../src/server/server';
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, v3Client } from '../helpers/grpc-client';
 import { BIN } from '../helpers/cli';
 import { FIXTURES, ROOT } from '../helpers/server';
+import { makeCa, makeCert } from '../ops/helpers/certs';
 import { Served } from '../ops/helpers/process';
+
+const GrpcStatus = grpc.status;
 
 const POLICY = path.join(FIXTURES, 'policies', 'decisions.rego');
 

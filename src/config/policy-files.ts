@@ -104,3 +104,6 @@ export function loadProtoDescriptor(file: string): Uint8Array {
     throw new AuthzError('config_invalid', `proto_descriptor ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/** The decision path lives in decision-path.ts; re-exported for callers that import it from here. */
+export { decisionRef } from './decision-path';

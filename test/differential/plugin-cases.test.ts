@@ -32,11 +32,13 @@ function descriptorSet(): Uint8Array {
 function requestBytes(c: PluginCase): Buffer {
   const r: PluginRequest = c.request;
   const headers = { ...(r.headers ?? {}), ...(c.rule === 'decision' ? { 'x-case': c.name } : {}) };
-  const http = { path: r.path ?? '', method: r.method ?? '', headers, body: r.body ?? '' };
-  const source = r.principal ? { principal: r.principal } : undefined;
-  if (c.api === 'v2') return Buffer.from(CheckRequestV2.encode(CheckRequestV2.fromPartial({ attributes: { source, request: { http } } })).finish());
+  const more = (r.attributes ?? {}) as { source?: object; request?: { http?: object } };
+  const http = { path: r.path ?? '', method: r.method ?? '', headers, body: r.body ?? '', ...more.request?.http };
+  const source = r.principal || more.source ? { ...more.source, principal: r.principal ?? '' } : undefined;
+  const attributes = { ...more, source, request: { http } };
+  if (c.api === 'v2') return Buffer.from(CheckRequestV2.encode(CheckRequestV2.fromPartial({ attributes })).finish());
   const rawBody = r.rawBodyBase64 ? Buffer.from(r.rawBodyBase64, 'base64') : undefined;
-  return Buffer.from(CheckRequest.encode(CheckRequest.fromPartial({ attributes: { source, request: { http: { ...http, rawBody } } } })).finish());
+  return Buffer.from(CheckRequest.encode(CheckRequest.fromPartial({ attributes: { ...attributes, request: { http: { ...http, rawBody } } } })).finish());
 }
 
 /** Top-level field numbers present in a protobuf message. */

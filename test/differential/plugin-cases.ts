@@ -10,6 +10,8 @@
  *   the decision → response accessors (each case's decision, made an allow
  *   or deny object where the accessor needs one, since Check reads those
  *   fields only then);
+ * - envoyauth/protomap_test.go at db61dfee6d09f5914a087a0f2bac6348d42d0d1b:
+ *   Test_protomap, the `attributes` document;
  * - internal/internal_test.go at 8ef31a4df5a01abafc48d0cbb3d3af2d457eab8a:
  *   whole Checks against its test policies (restated in
  *   test/fixtures/opa-envoy-plugin/policy.rego);
@@ -31,6 +33,8 @@ export interface PluginRequest {
   /** `raw_body`, base64 (as in the plugin's JSON requests). */
   rawBodyBase64?: string;
   principal?: string;
+  /** Further CheckRequest.attributes fields, in the generated types' shape (merged over the above). */
+  attributes?: Record<string, unknown>;
 }
 
 /** An input field the plugin leaves out of the document. */
@@ -276,7 +280,45 @@ const decisionCases: Array<[string, unknown, PluginExpectation]> = [
   ['TestGetDynamicMetadata/number', ok({ dynamic_metadata: 123 }), { error: true }],
 ];
 
+const protomapCase: PluginCase = {
+  name: 'protomap_test.go Test_protomap',
+  rule: 'echo',
+  request: {
+    method: 'GET',
+    path: '/api/v1/products',
+    headers: { ':authority': '192.168.99.100:31380', ':method': 'GET', ':path': '/api/v1/products', accept: '*/*' },
+    body: '{"firstname": "foo", "lastname": "bar"}',
+    attributes: {
+      source: { address: { socketAddress: { address: '127.0.0.1' } }, service: 'dummy', labels: { foo: 'bar' } },
+      metadataContext: { filterMetadata: { dummy: { hello: 'world', count: 1 } } },
+      contextExtensions: { hello: 'world' },
+      request: { http: { id: '13359530607844510314', host: '192.168.99.100:31380', protocol: 'HTTP/1.1' } },
+    },
+  },
+  expect: {
+    input: {
+      attributes: {
+        source: { service: 'dummy', labels: { foo: 'bar' }, address: { socketAddress: { address: '127.0.0.1' } } },
+        metadataContext: { filterMetadata: { dummy: { hello: 'world', count: 1 } } },
+        contextExtensions: { hello: 'world' },
+        request: {
+          http: {
+            id: '13359530607844510314',
+            method: 'GET',
+            path: '/api/v1/products',
+            host: '192.168.99.100:31380',
+            protocol: 'HTTP/1.1',
+            body: '{"firstname": "foo", "lastname": "bar"}',
+            headers: { ':authority': '192.168.99.100:31380', ':method': 'GET', ':path': '/api/v1/products', accept: '*/*' },
+          },
+        },
+      },
+    },
+  },
+};
+
 export const PLUGIN_CASES: PluginCase[] = [
+  protomapCase,
   ...pathCases.map(([path, parsedPath, parsedQuery]): PluginCase => ({
     name: `${RT} TestParsedPathAndQuery ${path}`,
     rule: 'echo',

@@ -30,14 +30,15 @@ export function unescape(s: string, plusIsSpace: boolean): string {
 }
 
 /**
- * `parsed_path`: the decoded path without its query, one leading `/`
- * removed, split on `/`. `/` gives `[""]`; `//admin/x` keeps its empty
- * first segment.
+ * `parsed_path`, as opa-envoy-plugin builds it since its fix of
+ * GHSA-9f29-v6mm-pw6w: the path before `?`, percent-decoded, with every
+ * leading `/` trimmed, split on `/`. `/` gives `[""]`; `//admin/x` gives
+ * `["admin", "x"]`, so `//` cannot slip past a rule on the first segment.
  */
 export function parsedPath(path: string): string[] {
   const q = path.indexOf('?');
   const decoded = unescape(q >= 0 ? path.slice(0, q) : path, false);
-  return (decoded.startsWith('/') ? decoded.slice(1) : decoded).split('/');
+  return decoded.replace(/^\/+/, '').split('/');
 }
 
 /** `parsed_query`: Go's `url.ParseQuery` of the part after `?`, `{key: [values...]}`. */

@@ -36,6 +36,9 @@ export interface CheckResult {
   detail?: string;
   /** Seconds spent evaluating the policy (absent for a bad request). */
   evalSeconds?: number;
+  /** The input document and the decision the response was made from (absent for a bad request). */
+  input?: unknown;
+  decision?: unknown;
 }
 
 export function decodeRequest(bytes: Uint8Array, version: ApiVersion): CheckRequestV3 | CheckRequestV2 {
@@ -81,5 +84,5 @@ export function check(policy: PreparedPolicy, bytes: Uint8Array, version: ApiVer
   const decision = evaluate(policy, input, options.deadlineMs);
   const evalSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { response, outcome } = decisionToResponse(decision, decisionId, options.response);
-  return { bytes: encodeResponse(response, version), decisionId, requestId, outcome, evalSeconds };
+  return { bytes: encodeResponse(response, version), decisionId, requestId, outcome, evalSeconds, input, decision };
 }

@@ -12,7 +12,7 @@ import { NativeDecisionCache } from '../cache/native-cache';
 import { NativePreparedPolicy } from '../engine/native-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
-import type { ApiVersion } from '../envoy/input';
+import type { ApiVersion, InputOptions } from '../envoy/input';
 import { check, type CheckOptions } from './check';
 import { ceilingResponse } from './ceiling';
 import { attachHandshakeTimeout } from './connection-guard';
@@ -75,8 +75,14 @@ export interface CheckEvent {
   seconds: number;
   /** Policy evaluation time in seconds, when the Check evaluated (not for cache hits, bad requests or errors). */
   evalSeconds?: number;
+  /** The real reason of an error or a bad request: for logs and decision logs, never for clients. */
+  detail?: string;
   /** The CheckRequest bytes, for decision logs (rebuilding the input lazily). */
   request: Buffer;
+  /** How the input document is built (descriptor set, body parsing), so a decision log rebuilds the same one. */
+  inputOptions?: InputOptions;
+  /** The input document and the decision the Check was answered with, when the path has them (the TypeScript path). */
+  decided?: { input: unknown; result: unknown };
   /** The policy that decided. */
   policy: PreparedPolicy;
   /** The decision id, read lazily (it costs a native call). */
@@ -140,11 +146,11 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     const wire = version === 'v3' ? 3 : 2;
     const ceiling = ceilingResponse(version);
     /** Tells the observer (metrics, decision logs) what a Check came to; never throws. */
-    const observe = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api'>) => {
+    const observe = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api' | 'inputOptions'>) => {
       if (!observer) return;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        observer.onCheck({ ...event, api: version, seconds, request: call.request, policy });
+        observer.onCheck({ ...event, api: version, seconds, request: call.request, policy, inputOptions: options.check?.input });
       } catch (err) {
         logger.error({ err }, 'check observer failed');
       }
@@ -174,14 +180,17 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           if (result.outcome === 'bad_request') {
             logger.info({ decision_id: result.decisionId, request_id: result.requestId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
           }
-          if (observer) observe(call, started, { outcome: result.outcome, grpcStatus: 0, code: result.reason, cacheHit: false, evalSeconds: result.evalSeconds, decisionId: () => result.decisionId });
+          if (observer) {
+            const decided = result.input !== undefined ? { input: result.input, result: result.decision } : undefined;
+            observe(call, started, { outcome: result.outcome, grpcStatus: 0, code: result.reason, detail: result.detail, cacheHit: false, evalSeconds: result.evalSeconds, decided, decisionId: () => result.decisionId });
+          }
         }
       } catch (thrown) {
         const err = AuthzError.from(thrown);
         const status = clientStatus(err.code);
         logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
         callback({ code: status.code, details: status.message });
-        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, cacheHit: false, decisionId: () => undefined });
+        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decisionId: () => undefined });
       }
     };
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });

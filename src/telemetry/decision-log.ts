@@ -3,16 +3,24 @@
  *
  * The hot path stays untouched: `onCheck` only appends the Check's bytes
  * and outcome to a bounded queue (a full queue drops the event and counts
- * it). Off the response path (setImmediate), each queued Check has its
- * input document rebuilt from the CheckRequest bytes and its decision
- * re-evaluated, since the native hot path returns neither; the event is
- * masked, then written to stdout and/or a file as JSON lines and/or
- * batched, gzipped, to an HTTP collector as OPA's decision-log service
- * expects (`POST {url}/logs`, a JSON array, `Content-Encoding: gzip`).
+ * it). Off the response path (setImmediate), each queued Check becomes an
+ * event: the input and result the Check was decided on when the path hands
+ * them over (the TypeScript path); otherwise (the native hot path returns
+ * neither) the input document rebuilt from the CheckRequest bytes with the
+ * server's own input options (descriptor set, body parsing) and the
+ * decision re-evaluated. The event is masked, then written to stdout
+ * and/or a file as JSON lines and/or batched, gzipped, to an HTTP
+ * collector as OPA's decision-log service expects (`POST {url}/logs`, a
+ * JSON array, `Content-Encoding: gzip`).
  *
- * A decision that reached a non-deterministic builtin (time.now_ns,
- * rand.intn, uuid.rfc4122) is logged with the re-evaluated result, which
- * may differ from the one sent to Envoy.
+ * On the native path, a decision that reached a non-deterministic builtin
+ * (time.now_ns, rand.intn, uuid.rfc4122) is logged with the re-evaluated
+ * result, which may differ from the one sent to Envoy.
+ *
+ * As opa-envoy-plugin logs them: `revision` only for a legacy bundle (ours
+ * are named, so `bundles` carries their revisions; local files have none,
+ * their content hash is `policy_hash`), and `error` with the real reason —
+ * operators read logs; clients only ever get a generic status.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -22,6 +30,7 @@ import type { Logger } from 'pino';
 import { NativePreparedPolicy } from '../engine/native-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
+import type { InputOptions } from '../envoy/input';
 import type { CheckEvent, CheckObserver } from '../server/server';
 import { DEFAULT_MASK, maskSecretQuery } from './log-mask';
 import { refToPath } from '../config/decision-path';
@@ -75,7 +84,7 @@ export interface DecisionLogOptions {
   labels?: Record<string, string>;
   /** The input was built without parsed_body (serve --skip-request-body-parse). */
   skipRequestBodyParse?: boolean;
-  /** The revision and bundles of the policy that decided. */
+  /** The revision (a content hash for local files) and bundles of the policy that decided. */
   policyInfo?: (policy: PreparedPolicy) => { revision?: string; bundles?: Record<string, { revision: string }> };
   /** Told about drops and sent events (metrics). */
   onDropped?: (reason: string, n: number) => void;
@@ -89,6 +98,8 @@ export interface DecisionEvent {
   decision_id: string;
   revision?: string;
   bundles?: Record<string, { revision: string }>;
+  /** The content hash of local policy files (no bundle), which OPA has no field for. */
+  policy_hash?: string;
   path: string;
   input?: unknown;
   result?: unknown;
@@ -107,10 +118,26 @@ interface Queued {
   policy: PreparedPolicy;
   outcome: CheckEvent['outcome'];
   code?: string;
+  detail?: string;
   cacheHit: boolean;
   seconds: number;
+  evalSeconds?: number;
   decisionId: string;
   timestamp: string;
+  inputOptions?: InputOptions;
+  decided?: { input: unknown; result: unknown };
+}
+
+/** Descriptor sets as the native input builder takes them, encoded once each. */
+const descriptorBase64 = new WeakMap<Uint8Array, string>();
+
+function base64Of(bytes: Uint8Array): string {
+  let b64 = descriptorBase64.get(bytes);
+  if (b64 === undefined) {
+    b64 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+    descriptorBase64.set(bytes, b64);
+  }
+  return b64;
 }
 
 /** `data.envoy.authz.allow` → `envoy/authz/allow`, `data.test["com.foo"].allow` → `test/com.foo/allow`, as OPA logs paths. */
@@ -220,7 +247,11 @@ export class DecisionLogger implements CheckObserver {
       policy: event.policy,
       outcome: event.outcome,
       code: event.code,
+      detail: event.detail,
       cacheHit: event.cacheHit,
+      evalSeconds: event.evalSeconds,
+      inputOptions: event.inputOptions,
+      decided: event.decided,
       seconds: event.seconds,
       decisionId,
       timestamp: new Date().toISOString(),
@@ -256,14 +287,13 @@ export class DecisionLogger implements CheckObserver {
     }
   }
 
-  /** The event for one Check: input rebuilt, result re-evaluated, masked. */
+  /** The event for one Check: the decided input and result (or rebuilt and re-evaluated), masked. */
   build(q: Queued): DecisionEvent {
     const info = this.options.policyInfo?.(q.policy) ?? {};
     const event: DecisionEvent = {
       labels: this.labels,
       decision_id: q.decisionId,
-      ...(info.revision !== undefined ? { revision: info.revision } : {}),
-      ...(info.bundles ? { bundles: info.bundles } : {}),
+      ...(info.bundles ? { bundles: info.bundles } : info.revision !== undefined ? { policy_hash: info.revision } : {}),
       path: logPath(q.policy.path),
       requested_by: '',
       timestamp: q.timestamp,
@@ -271,23 +301,34 @@ export class DecisionLogger implements CheckObserver {
       cached: q.cacheHit,
     };
     const p = q.policy;
-    if (p instanceof NativePreparedPolicy) {
+    if (q.decided) {
+      event.input = q.decided.input;
+      event.result = q.decided.result;
+      if (q.evalSeconds !== undefined) event.metrics.timer_rego_query_eval_ns = Math.round(q.evalSeconds * 1e9);
+    } else if (p instanceof NativePreparedPolicy) {
+      const descriptor = q.inputOptions?.protoDescriptor;
+      const options = {
+        skipRequestBodyParse: q.inputOptions?.skipRequestBodyParse ?? this.options.skipRequestBodyParse,
+        protoDescriptorBase64: descriptor ? base64Of(descriptor) : undefined,
+      };
       try {
-        event.input = p.inputDocument(q.request, q.api === 'v3' ? 3 : 2, { skipRequestBodyParse: this.options.skipRequestBodyParse });
+        event.input = p.inputDocument(q.request, q.api === 'v3' ? 3 : 2, options);
       } catch (err) {
-        event.error = { code: AuthzError.from(err).code, message: 'the request could not be turned into an input document' };
+        const e = AuthzError.from(err);
+        event.error = { code: e.code, message: q.detail ?? e.message };
       }
       if (event.input !== undefined && q.outcome !== 'error' && q.outcome !== 'bad_request') {
         const t0 = process.hrtime.bigint();
         try {
           event.result = p.evaluate(event.input).value;
         } catch (err) {
-          event.error = { code: AuthzError.from(err).code, message: 'evaluation failed' };
+          const e = AuthzError.from(err);
+          event.error = { code: e.code, message: e.message };
         }
         event.metrics.timer_rego_query_eval_ns = Number(process.hrtime.bigint() - t0);
       }
     }
-    if (q.outcome === 'error' || q.outcome === 'bad_request') event.error ??= { code: q.code ?? 'internal', message: q.outcome === 'error' ? 'the Check was answered with a gRPC error' : 'the request was denied as a bad request' };
+    if (q.outcome === 'error' || q.outcome === 'bad_request') event.error ??= { code: q.code ?? 'internal', message: q.detail ?? q.code ?? 'internal' };
     applyMask(event, this.mask);
     if (!this.options.mask) maskSecretQuery(event);
     return event;

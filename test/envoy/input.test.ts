@@ -38,7 +38,9 @@ describe('envoy: CheckRequest → input document', () => {
     ['/', [''], {}],
     ['/api/v1/products?x=1', ['api', 'v1', 'products'], { x: ['1'] }],
     ['/a%2Fb/c%20d', ['a', 'b', 'c d'], {}],
-    ['//admin/x', ['', 'admin', 'x'], {}],
+    ['//admin/x', ['admin', 'x'], {}],
+    ['///admin/x?a=1', ['admin', 'x'], { a: ['1'] }],
+    ['%2F%2Fadmin', ['admin'], {}],
     ['/a+b?q=a+b&q=%41&flag&&e=', ['a+b'], { q: ['a b', 'A'], flag: [''], e: [''] }],
     ['/caf%C3%A9?k=%E2%9C%93', ['café'], { k: ['✓'] }],
   ];
@@ -140,8 +142,10 @@ describe('envoy: CheckRequest → input document', () => {
 });
 
 describe('envoy: url helpers', () => {
-  it('keeps an empty first segment and decodes escapes', () => {
-    expect(parsedPath('//x%41')).to.deep.equal(['', 'xA']);
+  it('trims every leading slash, as the plugin does since GHSA-9f29-v6mm-pw6w, and decodes escapes', () => {
+    expect(parsedPath('//x%41')).to.deep.equal(['xA']);
+    expect(parsedPath('/')).to.deep.equal(['']);
+    expect(parsedPath('/a//b/')).to.deep.equal(['a', '', 'b', '']);
   });
   it('keeps the order of repeated query values', () => {
     expect(parseQuery('a=2&b=1&a=1')).to.deep.equal({ a: ['2', '1'], b: ['1'] });

@@ -400,10 +400,11 @@ fn run_check(st: &mut EngineState, h: usize, request: &[u8], version: ApiVersion
         Err(sark_envoy::RequestError::Malformed(e)) => return Ok(Err(("request_malformed", e.0.to_string()))),
         Err(_) => {
             st.last_decision_id = decision_id.clone();
-            return Ok(Ok((sark_envoy::encode_bad_request(&decision_id), FLAG_BAD_REQUEST)));
+            return Ok(Ok((sark_envoy::encode_bad_request(&decision_id, version), FLAG_BAD_REQUEST)));
         }
     };
     let mut options = p.options.clone();
+    options.response.api = version;
     options.limits = with_deadline(limits_now(&options.limits), deadline_ms);
     let started = std::time::Instant::now();
     let result = sark_envoy::decide(&p.query, &input, &decision_id, &options);

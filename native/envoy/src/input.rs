@@ -13,9 +13,10 @@ use sark_engine::value::Map;
 use sark_engine::Value;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum ApiVersion {
     V2,
+    #[default]
     V3,
 }
 

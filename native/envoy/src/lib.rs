@@ -45,13 +45,16 @@ pub enum CheckResult {
 }
 
 /// Decodes, evaluates and encodes one Check.
+/// `opts.response.api` is set from `version`.
 pub fn check(prepared: &PreparedQuery, request: &[u8], version: ApiVersion, decision_id: &str, opts: &CheckOptions) -> CheckResult {
     let input = match check_request_to_input(request, version, &opts.input) {
         Ok(v) => v,
         Err(RequestError::Malformed(e)) => return CheckResult::Error { code: "request_malformed", detail: e.0.to_string() },
-        Err(e) => return CheckResult::BadRequest { bytes: encode_bad_request(decision_id), code: e.code() },
+        Err(e) => return CheckResult::BadRequest { bytes: encode_bad_request(decision_id, version), code: e.code() },
     };
-    decide(prepared, &input, decision_id, opts)
+    let mut opts = opts.clone();
+    opts.response.api = version;
+    decide(prepared, &input, decision_id, &opts)
 }
 
 /// Evaluates a prepared decision for an input document and encodes the response.

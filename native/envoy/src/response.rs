@@ -3,8 +3,11 @@
 //! `headers`, `request_headers_to_remove`, `response_headers_to_add`,
 //! `query_parameters_to_set`, `query_parameters_to_remove`, `body`,
 //! `http_status`, `dynamic_metadata`. `decision_id` is always added to the
-//! dynamic metadata.
+//! dynamic metadata. A v2 response has what v2's CheckResponse has: the
+//! status and, in the HTTP response, headers (key and value), and for a
+//! deny the HTTP status and body — as the plugin's v2 answer.
 
+use crate::input::ApiVersion;
 use crate::wire::Writer;
 use sark_engine::Value;
 
@@ -21,6 +24,9 @@ pub struct DecisionError(pub String);
 pub struct ResponseOptions {
     /// Log the real decision but always allow (`--dry-run`).
     pub dry_run: bool,
+    /// The API the response is for: v2 has no dynamic metadata, header
+    /// append actions or the OK response's v3 fields.
+    pub api: ApiVersion,
 }
 
 /// What the decision said, for logs and metrics.
@@ -74,6 +80,7 @@ pub fn encode_check_response(decision: &Value, decision_id: &str, opts: Response
     let grpc_code = if allowed || opts.dry_run { GRPC_OK } else { GRPC_PERMISSION_DENIED };
     w.message_field(1, |st| st.int_field(1, grpc_code));
 
+    let v2 = opts.api == ApiVersion::V2;
     if obj.is_some() && allowed {
         let to_remove = strings_of(field("request_headers_to_remove"), "request_headers_to_remove")?;
         let to_add = headers_of(field("response_headers_to_add"), "response_headers_to_add")?;
@@ -81,13 +88,16 @@ pub fn encode_check_response(decision: &Value, decision_id: &str, opts: Response
         let qp_remove = strings_of(field("query_parameters_to_remove"), "query_parameters_to_remove")?;
         w.message_field(3, |ok| {
             for h in &headers {
-                ok.message_field(2, |o| write_header_option(o, h));
+                ok.message_field(2, |o| write_header_option(o, h, v2));
+            }
+            if v2 {
+                return;
             }
             for s in &to_remove {
                 ok.string_field(5, s);
             }
             for h in &to_add {
-                ok.message_field(6, |o| write_header_option(o, h));
+                ok.message_field(6, |o| write_header_option(o, h, false));
             }
             for (k, v) in &qp_set {
                 ok.message_field(7, |q| {
@@ -116,7 +126,7 @@ pub fn encode_check_response(decision: &Value, decision_id: &str, opts: Response
         w.message_field(2, |denied| {
             denied.message_field(1, |hs| hs.int_field(1, status));
             for h in &headers {
-                denied.message_field(2, |o| write_header_option(o, h));
+                denied.message_field(2, |o| write_header_option(o, h, v2));
             }
             denied.string_field(3, &body);
         });
@@ -125,7 +135,9 @@ pub fn encode_check_response(decision: &Value, decision_id: &str, opts: Response
     }
 
     metadata.retain(|(k, _)| k != "decision_id");
-    if metadata.is_empty() {
+    if v2 {
+        // v2's CheckResponse has no dynamic metadata.
+    } else if metadata.is_empty() {
         // The usual decision: the id alone, written without building a list.
         w.message_field(4, |st| write_decision_id(st, decision_id));
     } else {
@@ -146,14 +158,16 @@ fn write_decision_id(w: &mut Writer, decision_id: &str) {
 
 /// The 400 deny for a request whose path, query or body cannot be read:
 /// a short generic body, never the parser's text.
-pub fn encode_bad_request(decision_id: &str) -> Vec<u8> {
+pub fn encode_bad_request(decision_id: &str, api: ApiVersion) -> Vec<u8> {
     let mut w = Writer::default();
     w.message_field(1, |st| st.int_field(1, GRPC_PERMISSION_DENIED));
     w.message_field(2, |denied| {
         denied.message_field(1, |hs| hs.int_field(1, 400));
         denied.string_field(3, "bad request");
     });
-    w.message_field(4, |st| write_decision_id(st, decision_id));
+    if api == ApiVersion::V3 {
+        w.message_field(4, |st| write_decision_id(st, decision_id));
+    }
     w.buf
 }
 
@@ -259,12 +273,13 @@ fn query_params_of(v: Option<&Value>) -> Result<Vec<(String, String)>, DecisionE
     Ok(out)
 }
 
-fn write_header_option(w: &mut Writer, h: &Header) {
+/// A HeaderValueOption; v2's has no append action.
+fn write_header_option(w: &mut Writer, h: &Header, v2: bool) {
     w.message_field(1, |hv| {
         hv.string_field(1, &h.key);
         hv.string_field(2, &h.value);
     });
-    if let Some(a) = h.append_action {
+    if let (Some(a), false) = (h.append_action, v2) {
         w.int_field(3, a);
     }
 }
@@ -351,10 +366,47 @@ mod tests {
         assert!(enc(r#""allow""#).is_err());
     }
 
+    /// Top-level field numbers of a message.
+    fn fields(buf: &[u8]) -> Vec<u32> {
+        let mut r = crate::wire::Reader::new(buf);
+        let mut out = Vec::new();
+        while !r.done() {
+            let (n, wt) = r.tag().unwrap();
+            out.push(n);
+            r.skip(wt).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn v2_responses_have_only_v2_fields() {
+        let v2 = ResponseOptions { api: ApiVersion::V2, ..Default::default() };
+        let allow = r#"{"allowed":true,"headers":{"x":{"value":"1","append_action":"OVERWRITE_IF_EXISTS"}},"request_headers_to_remove":["a"],"response_headers_to_add":{"b":"2"},"query_parameters_to_set":{"c":"3"},"query_parameters_to_remove":["d"],"dynamic_metadata":{"e":1}}"#;
+        let (bytes, _) = encode_check_response(&Value::from_json_str(allow).unwrap(), "id", v2).unwrap();
+        assert_eq!(fields(&bytes), vec![1, 3], "status and ok_response, no dynamic_metadata");
+        let mut r = crate::wire::Reader::new(&bytes);
+        r.tag().unwrap();
+        r.skip(crate::wire::LEN).unwrap();
+        r.tag().unwrap();
+        let ok = r.bytes().unwrap();
+        assert_eq!(fields(ok), vec![2], "ok_response: headers only");
+        let mut r = crate::wire::Reader::new(ok);
+        r.tag().unwrap();
+        assert_eq!(fields(r.bytes().unwrap()), vec![1], "header option: no append action");
+        let deny = Value::from_json_str(r#"{"allowed":false,"headers":{"x":"1"},"body":"no","dynamic_metadata":{"e":1}}"#).unwrap();
+        assert_eq!(fields(&encode_check_response(&deny, "id", v2).unwrap().0), vec![1, 2]);
+        assert_eq!(fields(&encode_check_response(&Value::Bool(true), "id", v2).unwrap().0), vec![1]);
+        assert_eq!(fields(&encode_bad_request("id", ApiVersion::V2)), vec![1, 2]);
+        assert_eq!(fields(&encode_bad_request("id", ApiVersion::V3)), vec![1, 2, 4]);
+        // v3 keeps everything.
+        let (v3, _) = encode_check_response(&Value::from_json_str(allow).unwrap(), "id", ResponseOptions::default()).unwrap();
+        assert_eq!(fields(&v3), vec![1, 3, 4]);
+    }
+
     #[test]
     fn dry_run_always_allows() {
         let d = Value::from_json_str(r#"{"allowed":false,"http_status":401}"#).unwrap();
-        let (bytes, outcome) = encode_check_response(&d, "x", ResponseOptions { dry_run: true }).unwrap();
+        let (bytes, outcome) = encode_check_response(&d, "x", ResponseOptions { dry_run: true, ..Default::default() }).unwrap();
         assert_eq!(outcome, Outcome::Deny);
         assert_eq!(&bytes[..4], &[0x0a, 0x00, 0x1a, 0x00]);
     }

@@ -24,13 +24,14 @@ pub fn unescape(s: &str, plus_is_space: bool) -> Result<Cow<'_, str>, UrlError> 
     Ok(Cow::Owned(String::from_utf8_lossy(&out).into_owned()))
 }
 
-/// `parsed_path`: the decoded path without its query, one leading `/`
-/// removed, split on `/`. `/` gives `[""]`; `//admin/x` keeps its empty
-/// first segment so that a policy matching `["admin", ...]` is not fooled.
+/// `parsed_path`, as opa-envoy-plugin builds it since its fix of GHSA-9f29-v6mm-pw6w:
+/// the path before `?`, percent-decoded, with *every* leading `/` trimmed,
+/// split on `/`. `/` gives `[""]`; `//admin/x` gives `["admin","x"]`, so a
+/// policy denying `parsed_path[0] == "admin"` cannot be bypassed with `//`.
 pub fn parsed_path(path: &str) -> Result<Value, UrlError> {
     let raw = path.split_once('?').map_or(path, |(p, _)| p);
     let decoded = unescape(raw, false)?;
-    let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let trimmed = decoded.trim_start_matches('/');
     Ok(Value::from_array(trimmed.split('/').map(Value::from).collect()))
 }
 
@@ -106,7 +107,10 @@ mod tests {
         assert_eq!(p("/"), r#"[""]"#);
         assert_eq!(p("/api/v1/products?x=1"), r#"["api","v1","products"]"#);
         assert_eq!(p("/a%2Fb/c%20d"), r#"["a","b","c d"]"#);
-        assert_eq!(p("//admin/x"), r#"["","admin","x"]"#);
+        assert_eq!(p("//admin/x"), r#"["admin","x"]"#);
+        assert_eq!(p("///admin"), r#"["admin"]"#);
+        assert_eq!(p("%2F%2Fadmin/x"), r#"["admin","x"]"#);
+        assert_eq!(p("//"), r#"[""]"#);
         assert_eq!(p("/a+b"), r#"["a+b"]"#);
         assert!(parsed_path("/bad%zz").is_err());
     }

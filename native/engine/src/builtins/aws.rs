@@ -265,7 +265,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+    match <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key) {
         Ok(mut m) => {
             m.update(msg);
             m.finalize().into_bytes().to_vec()

@@ -71,7 +71,7 @@ fn main() {
                 continue;
             }
         };
-        let doc: serde_yaml::Value = match serde_yaml::from_str(&protect_big_ints(&text)) {
+        let doc = match yaml_to_value(&protect_big_ints(&text)) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("{}: yaml: {}", f.display(), e);
@@ -80,7 +80,6 @@ fn main() {
                 continue;
             }
         };
-        let doc = yaml_to_value(&doc);
         let cases = doc.field("cases").and_then(|c| c.as_array()).map(<[Value]>::to_vec).unwrap_or_default();
         for c in cases {
             let note = c.field("note").and_then(|n| n.as_str()).unwrap_or("").to_string();

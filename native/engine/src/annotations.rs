@@ -56,16 +56,16 @@ pub fn scan(src: &str) -> Vec<Block> {
 
 /// Parses a block into OPA's annotation object, `scope` defaulted.
 pub fn parse(block: &Block, default_scope: &str) -> Result<Value, String> {
-    let y: serde_yaml::Value = if block.yaml.trim().is_empty() {
-        serde_yaml::Value::Mapping(Default::default())
+    let y = if block.yaml.trim().is_empty() {
+        Value::empty_object()
     } else {
-        serde_yaml::from_str(&block.yaml).map_err(|e| format!("yaml: {}", e))?
+        crate::yaml::first_document(&block.yaml, crate::yaml::Options::default()).map_err(|e| format!("yaml: {}", e))?
     };
-    let serde_yaml::Value::Mapping(m) = y else { return Err("annotation must be a mapping".into()) };
+    let Value::Object(m) = y else { return Err("annotation must be a mapping".into()) };
     let mut out = Map::new();
     for (k, v) in m.iter() {
         let Some(key) = k.as_str() else { continue };
-        let val = crate::testsuite::yaml_to_value(v);
+        let val = v.clone();
         let val = match key {
             "authors" => list(&val, author),
             "related_resources" => list(&val, |v| match v {

@@ -34,6 +34,7 @@ pub mod parser;
 pub mod query;
 pub mod testsuite;
 pub mod value;
+pub mod yaml;
 
 pub use error::{Diagnostic, EvalError};
 pub use number::Number;

@@ -218,40 +218,10 @@ pub fn protect_big_ints(text: &str) -> String {
     out
 }
 
-/// A YAML document (as serde_yaml reads it) converted to a `Value`.
-pub fn yaml_to_value(y: &serde_yaml::Value) -> Value {
-    match y {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(*b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::int(i)
-            } else if let Some(u) = n.as_u64() {
-                crate::number::Number::parse(&u.to_string()).map(Value::Number).unwrap_or(Value::Null)
-            } else {
-                Value::float(n.as_f64().unwrap_or(0.0))
-            }
-        }
-        serde_yaml::Value::String(s) => match s.strip_prefix("\u{0}bigint:").and_then(crate::number::Number::parse) {
-            Some(n) => Value::Number(n),
-            None => Value::from(s.as_str()),
-        },
-        serde_yaml::Value::Sequence(items) => Value::from_array(items.iter().map(yaml_to_value).collect()),
-        serde_yaml::Value::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    serde_yaml::Value::String(s) => match s.strip_prefix("\u{0}bigint:").and_then(crate::number::Number::parse) {
-            Some(n) => Value::Number(n),
-            None => Value::from(s.as_str()),
-        },
-                    other => Value::from(yaml_to_value(other).to_json()),
-                };
-                out.insert(key, yaml_to_value(v));
-            }
-            Value::from_map(out)
-        }
-    }
+/// A conformance file's YAML text as a `Value` (big integers marked by
+/// `protect_big_ints` read back exactly).
+pub fn yaml_to_value(text: &str) -> Result<Value, String> {
+    crate::yaml::first_document(text, crate::yaml::Options { big_int_strings: true })
 }
 
 #[cfg(test)]
@@ -260,7 +230,7 @@ mod tests {
     use super::*;
 
     fn case(y: &str) -> Value {
-        yaml_to_value(&serde_yaml::from_str(y).unwrap())
+        yaml_to_value(y).unwrap()
     }
 
     #[test]
@@ -293,7 +263,7 @@ mod yaml_tests {
     #[test]
     fn big_ints_from_yaml() {
         let text = protect_big_ints("x: 123456789012345678901234567890\ny:\n  - -99999999999999999999\nm: |\n  p := 123456789012345678901234567890\n");
-        let v = yaml_to_value(&serde_yaml::from_str(&text).unwrap());
+        let v = yaml_to_value(&text).unwrap();
         assert_eq!(v.to_json(), r#"{"m":"p := 123456789012345678901234567890\n","x":123456789012345678901234567890,"y":[-99999999999999999999]}"#);
     }
 }

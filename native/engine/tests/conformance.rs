@@ -21,8 +21,8 @@ fn cases_in(dir: &Path) -> Vec<(PathBuf, Value)> {
             continue;
         }
         let text = std::fs::read_to_string(&p).unwrap_or_default();
-        let doc: serde_yaml::Value = serde_yaml::from_str(&protect_big_ints(&text)).unwrap_or(serde_yaml::Value::Null);
-        if let Some(Value::Array(cs)) = yaml_to_value(&doc).field("cases") {
+        let doc = yaml_to_value(&protect_big_ints(&text)).unwrap_or(Value::Null);
+        if let Some(Value::Array(cs)) = doc.field("cases") {
             out.extend(cs.iter().map(|c| (p.clone(), c.clone())));
         }
     }

@@ -254,7 +254,7 @@ impl Descriptors {
     /// [`Descriptors::from_bytes`] of base64 (standard alphabet) text, as
     /// the addon's options carry a descriptor set.
     pub fn from_base64(text: &str) -> Result<Descriptors, DescriptorError> {
-        let bytes = base64::decode(text.trim().as_bytes()).map_err(|e| DescriptorError(format!("descriptor set is not valid base64: {}", e)))?;
+        let bytes = base64::Engine::decode(&crate::BASE64, text.trim().as_bytes()).map_err(|e| DescriptorError(format!("descriptor set is not valid base64: {}", e)))?;
         Descriptors::from_bytes(&bytes)
     }
 

@@ -116,7 +116,7 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
     let path: &str = path_arc.as_deref().unwrap_or("");
     let body_text: &str = body_arc.as_deref().unwrap_or("");
     let raw_body = match http.get_str(if naming == Naming::Json { "rawBody" } else { "raw_body" }) {
-        Some(Value::String(b64)) => base64::decode(b64.as_bytes()).unwrap_or_default(),
+        Some(Value::String(b64)) => base64::Engine::decode(&crate::BASE64, b64.as_bytes()).unwrap_or_default(),
         _ => Vec::new(),
     };
 
@@ -205,7 +205,7 @@ fn fold_header_map(header_map: Option<&Value>, naming: Naming) -> Option<Map> {
         };
         let value = match (hv.field("value").and_then(|v| v.as_str()), hv.field(raw_key).and_then(|v| v.as_str())) {
             (Some(v), _) => v.to_string(),
-            (None, Some(b64)) => String::from_utf8_lossy(&base64::decode(b64.as_bytes()).unwrap_or_default()).into_owned(),
+            (None, Some(b64)) => String::from_utf8_lossy(&base64::Engine::decode(&crate::BASE64, b64.as_bytes()).unwrap_or_default()).into_owned(),
             (None, None) => String::new(),
         };
         let k = Value::from(key);

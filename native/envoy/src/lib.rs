@@ -15,6 +15,12 @@ pub mod url;
 pub mod wire;
 pub mod wire_key;
 
+/// Standard base64, padding optional when decoding (as base64 0.13 read it).
+pub(crate) const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 pub use descriptor::{DescriptorError, Descriptors};
 pub use input::{check_request_to_input, check_request_to_projected_input, ApiVersion, InputOptions, RequestError};
 pub use projection::Projection;

@@ -356,7 +356,7 @@ fn render_scalar(kind: Kind, raw: &Raw) -> Value {
         Raw::F64(v) => float(*v, None),
         Raw::Bool(b) => Value::Bool(*b),
         Raw::Str(s) => Value::from(s.as_str()),
-        Raw::Bytes(b) => Value::from(base64::encode(b)),
+        Raw::Bytes(b) => Value::from(base64::Engine::encode(&crate::BASE64, b)),
         Raw::Enum(n) => Value::int(*n as i64),
         Raw::Msg(_) => Value::Null,
     }

@@ -185,7 +185,7 @@ fn is_default(v: &Value) -> bool {
 fn scalar_or_message(field: &Field, r: &mut Reader, naming: Naming, depth: u32, sel: Sel<'_>) -> WireResult<Value> {
     Ok(match field.kind {
         Kind::String => Value::String(utf8(r.bytes()?)?),
-        Kind::Bytes => Value::string(base64::encode(r.bytes()?)),
+        Kind::Bytes => Value::string(base64::Engine::encode(&crate::BASE64, r.bytes()?)),
         Kind::Bool => Value::Bool(r.varint()? != 0),
         Kind::Int32 | Kind::Enum => Value::int(r.varint()? as i32 as i64),
         Kind::Int64 => Value::int(r.varint()? as i64),

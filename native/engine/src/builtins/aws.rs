@@ -233,7 +233,7 @@ struct Credentials<'a> {
 fn signing_dates(ns: i64) -> Result<(String, String), BuiltinError> {
     let secs = ns.div_euclid(1_000_000_000);
     let nanos = ns.rem_euclid(1_000_000_000) as u32;
-    let t = chrono::NaiveDateTime::from_timestamp_opt(secs, nanos).ok_or_else(|| {
+    let t = chrono::DateTime::from_timestamp(secs, nanos).map(|t| t.naive_utc()).ok_or_else(|| {
         operand_err(3, "could not convert time_ns value into a unix timestamp".into())
     })?;
     Ok((t.format("%Y%m%d").to_string(), t.format("%Y%m%dT%H%M%SZ").to_string()))
@@ -265,7 +265,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+    match <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key) {
         Ok(mut m) => {
             m.update(msg);
             m.finalize().into_bytes().to_vec()

@@ -3,7 +3,7 @@
 
 use super::{arg_str, BuiltinResult, Ctx, Registry};
 use crate::value::Value;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
@@ -48,7 +48,7 @@ fn sha256_fn(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
 /// Raw HMAC bytes for one of the hashes above; any key length is accepted.
 macro_rules! hmac_raw {
     ($hash:ty, $key:expr, $msg:expr) => {
-        match <Hmac<$hash> as Mac>::new_from_slice($key) {
+        match <Hmac<$hash> as KeyInit>::new_from_slice($key) {
             Ok(mut m) => {
                 m.update($msg);
                 m.finalize().into_bytes().to_vec()

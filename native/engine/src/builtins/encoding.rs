@@ -397,20 +397,14 @@ fn json_is_valid(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
 
 /// Every document of a YAML stream (an empty stream is one `null` document).
 fn yaml_documents(s: &str) -> Result<Vec<Value>, String> {
-    use serde::Deserialize;
     if let Some(line) = tab_indented_line(s) {
         return Err(format!("line {}: found character that cannot start any token", line));
     }
-    let mut docs = Vec::new();
-    for de in serde_yaml::Deserializer::from_str(s) {
-        let y = serde_yaml::Value::deserialize(de).map_err(|e| e.to_string())?;
-        docs.push(crate::testsuite::yaml_to_value(&y));
-    }
-    Ok(docs)
+    crate::yaml::documents(s, crate::yaml::Options::default())
 }
 
 /// The first line (1-based) indented with a tab outside a block scalar:
-/// YAML forbids it, Go's parser rejects it, yaml-rust lets it through.
+/// YAML forbids it, Go's parser rejects it, yaml-rust2 lets it through.
 fn tab_indented_line(s: &str) -> Option<usize> {
     let mut block_indent: Option<usize> = None;
     for (no, line) in s.lines().enumerate() {
@@ -1591,6 +1585,37 @@ mod tests {
         assert_eq!(s1(yaml_is_valid, "a: 1\n---\nb: 2\n"), Ok(Value::Bool(true)));
         assert_eq!(s1(yaml_unmarshal, "a: 1\n---\nb: 2\n"), Ok(json(r#"{"a": 1}"#)));
         assert_eq!(s1(yaml_unmarshal, ""), Ok(Value::Null));
+    }
+
+    /// `levels` anchored sequences, each holding nine aliases of the one before
+    /// (the "billion laughs" shape): 9^levels nodes once aliases are expanded.
+    fn alias_bomb(levels: usize) -> String {
+        let mut s = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..levels {
+            s.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+        }
+        s
+    }
+
+    #[test]
+    fn yaml_refuses_excessive_aliasing_like_go() {
+        // Six levels already expand to over 500k nodes, nearly all through aliases: yaml.v2
+        // (OPA's decoder) refuses it; ten levels (3.5e9 nodes) must fail as fast.
+        for levels in [6, 10] {
+            let bomb = alias_bomb(levels);
+            let started = std::time::Instant::now();
+            assert_eq!(s1(yaml_unmarshal, &bomb), Err(BuiltinError::Eval("yaml: document contains excessive aliasing".into())));
+            assert_eq!(s1(yaml_is_valid, &bomb), Ok(Value::Bool(false)));
+            assert!(started.elapsed() < std::time::Duration::from_secs(2), "{levels} levels took {:?}", started.elapsed());
+        }
+        // Moderate aliasing stays valid, with the aliased values in place.
+        let small = alias_bomb(3);
+        assert_eq!(s1(yaml_is_valid, &small), Ok(Value::Bool(true)));
+        let v = s1(yaml_unmarshal, &small).unwrap();
+        assert_eq!(v.field("a2").and_then(|a| a.as_array().map(|a| a.len())), Some(9));
+        assert_eq!(s1(yaml_unmarshal, "a: &x {k: [1]}\nb: *x\n"), Ok(json(r#"{"a": {"k": [1]}, "b": {"k": [1]}}"#)));
+        // An alias inside its own anchor is refused, not expanded forever.
+        assert!(s1(yaml_unmarshal, "a: &x [1, *x]\n").is_err());
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! io.jwt builtins: decoding, signature verification (ring), constrained
-//! verification (`io.jwt.decode_verify`) and signing.
+//! io.jwt builtins: decoding, signature verification and signing (RustCrypto:
+//! rsa, p256, p384, p521, ed25519-dalek, hmac), constrained verification
+//! (`io.jwt.decode_verify`).
 
 use super::{arg_object, arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::value::{Map, Value};
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Sha256, Sha384, Sha512};
+use signature::{SignatureEncoding, Signer, Verifier};
 
 #[path = "jwt/keys.rs"]
 mod keys;
-mod p521;
 
 use keys::{Curve, Key, KeyEntry};
 
@@ -94,7 +97,7 @@ fn b64url_decode(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn b64url_encode(b: &[u8]) -> String {
-    base64::encode_config(b, base64::URL_SAFE_NO_PAD)
+    URL_SAFE_NO_PAD.encode(b)
 }
 
 // ---- decoding ----
@@ -177,41 +180,107 @@ fn decode(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
 
 // ---- verification ----
 
+/// An RSA public key from a JWK's or certificate's modulus and exponent (1024 to 8192 bits,
+/// as Go accepts).
+fn rsa_public(n: &[u8], e: &[u8]) -> Option<rsa::PublicKey> {
+    let n = rsa::BoxedUint::from_be_slice(n, bits(n)).ok()?;
+    let e = rsa::BoxedUint::from_be_slice(e, bits(e)).ok()?;
+    rsa::PublicKey::new(n, e).ok()
+}
+
+/// The precision, in bits, of an unsigned big-endian integer.
+fn bits(b: &[u8]) -> u32 {
+    u32::try_from(b.len().max(1) * 8).unwrap_or(u32::MAX)
+}
+
+/// `$scheme::VerifyingKey<$hash>` (PKCS#1 v1.5 or PSS) over an RSA key.
+macro_rules! rsa_verify {
+    ($scheme:ident, $hash:ty, $key:expr, $msg:expr, $sig:expr) => {
+        match ($key, rsa::$scheme::Signature::try_from($sig)) {
+            (Key::Rsa { n, e }, Ok(sig)) => match rsa_public(n, e) {
+                Some(pk) => rsa::$scheme::VerifyingKey::<$hash>::new(pk).verify($msg, &sig).is_ok(),
+                None => false,
+            },
+            _ => false,
+        }
+    };
+}
+
+/// ECDSA with the curve crate's own hash (SHA-256, -384, -512), fixed-size r || s.
+macro_rules! ecdsa_verify {
+    ($curve:ident, $want:expr, $key:expr, $msg:expr, $sig:expr) => {
+        match $key {
+            Key::Ec { curve, point } if *curve == $want => {
+                match ($curve::ecdsa::VerifyingKey::from_sec1_bytes(point), $curve::ecdsa::Signature::from_slice($sig)) {
+                    (Ok(k), Ok(sig)) => k.verify($msg, &sig).is_ok(),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    };
+}
+
+fn ed25519_verify(key: &Key, msg: &[u8], sig: &[u8]) -> bool {
+    let Key::Ed25519(k) = key else { return false };
+    let (Ok(k), Ok(sig)) = (<[u8; 32]>::try_from(k.as_slice()), ed25519_dalek::Signature::from_slice(sig)) else { return false };
+    ed25519_dalek::VerifyingKey::from_bytes(&k).is_ok_and(|k| k.verify(msg, &sig).is_ok())
+}
+
 /// Verifies `msg` against `sig` with `alg` and one key; false on any mismatch.
 fn verify_key(alg: &str, key: &Key, msg: &[u8], sig: &[u8]) -> bool {
-    let rsa = |params: &'static signature::RsaParameters| match key {
-        Key::Rsa { n, e } => RsaPublicKeyComponents { n, e }.verify(params, msg, sig).is_ok(),
-        _ => false,
-    };
-    let ec = |curve: Curve, a: &'static dyn VerificationAlgorithm| match key {
-        Key::Ec { curve: c, point } if *c == curve => UnparsedPublicKey::new(a, point).verify(msg, sig).is_ok(),
-        _ => false,
-    };
     let hs = |bits: u32| match key {
         Key::Oct(k) => super::crypto::ct_eq(&super::crypto::hmac_sha2(bits, k, msg), sig),
         _ => false,
     };
     match alg {
-        "RS256" => rsa(&signature::RSA_PKCS1_2048_8192_SHA256),
-        "RS384" => rsa(&signature::RSA_PKCS1_2048_8192_SHA384),
-        "RS512" => rsa(&signature::RSA_PKCS1_2048_8192_SHA512),
-        "PS256" => rsa(&signature::RSA_PSS_2048_8192_SHA256),
-        "PS384" => rsa(&signature::RSA_PSS_2048_8192_SHA384),
-        "PS512" => rsa(&signature::RSA_PSS_2048_8192_SHA512),
-        "ES256" => ec(Curve::P256, &signature::ECDSA_P256_SHA256_FIXED),
-        "ES384" => ec(Curve::P384, &signature::ECDSA_P384_SHA384_FIXED),
-        "EdDSA" => match key {
-            Key::Ed25519(k) => UnparsedPublicKey::new(&signature::ED25519, k).verify(msg, sig).is_ok(),
-            _ => false,
-        },
+        "RS256" => rsa_verify!(pkcs1v15, Sha256, key, msg, sig),
+        "RS384" => rsa_verify!(pkcs1v15, Sha384, key, msg, sig),
+        "RS512" => rsa_verify!(pkcs1v15, Sha512, key, msg, sig),
+        "PS256" => rsa_verify!(pss, Sha256, key, msg, sig),
+        "PS384" => rsa_verify!(pss, Sha384, key, msg, sig),
+        "PS512" => rsa_verify!(pss, Sha512, key, msg, sig),
+        "ES256" => ecdsa_verify!(p256, Curve::P256, key, msg, sig),
+        "ES384" => ecdsa_verify!(p384, Curve::P384, key, msg, sig),
+        "ES512" => ecdsa_verify!(p521, Curve::P521, key, msg, sig),
+        "EdDSA" => ed25519_verify(key, msg, sig),
         "HS256" => hs(256),
         "HS384" => hs(384),
         "HS512" => hs(512),
-        // ring 0.16 has no P-521: verified here.
-        "ES512" => match key {
-            Key::Ec { curve: Curve::P521, point } => p521::verify(point, msg, sig),
+        _ => false,
+    }
+}
+
+/// ECDSA with an ASN.1 DER signature, as certificates carry it.
+macro_rules! ecdsa_der_verify {
+    ($curve:ident, $want:expr, $key:expr, $msg:expr, $sig:expr) => {
+        match $key {
+            Key::Ec { curve, point } if *curve == $want => {
+                match ($curve::ecdsa::VerifyingKey::from_sec1_bytes(point), $curve::ecdsa::Signature::from_der($sig)) {
+                    (Ok(k), Ok(sig)) => k.verify($msg, &sig).is_ok(),
+                    _ => false,
+                }
+            }
             _ => false,
-        },
+        }
+    };
+}
+
+/// Whether `sig` over `msg` is valid for the SubjectPublicKeyInfo `spki` (its SEQUENCE's
+/// contents) under a certificate signature algorithm in Go's `x509.SignatureAlgorithm`
+/// numbering (SHA-1 with RSA is accepted, as Go does for chains it is asked to check).
+pub(super) fn verify_certificate_signature(go_alg: i64, spki: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    let Some(key) = keys::parse_spki(spki) else { return false };
+    let key = &key;
+    match go_alg {
+        3 => rsa_verify!(pkcs1v15, sha1::Sha1, key, msg, sig),
+        4 => rsa_verify!(pkcs1v15, Sha256, key, msg, sig),
+        5 => rsa_verify!(pkcs1v15, Sha384, key, msg, sig),
+        6 => rsa_verify!(pkcs1v15, Sha512, key, msg, sig),
+        10 => ecdsa_der_verify!(p256, Curve::P256, key, msg, sig),
+        11 => ecdsa_der_verify!(p384, Curve::P384, key, msg, sig),
+        12 => ecdsa_der_verify!(p521, Curve::P521, key, msg, sig),
+        16 => ed25519_verify(key, msg, sig),
         _ => false,
     }
 }
@@ -406,22 +475,30 @@ fn sign_raw(header: &str, payload: &str, jwk: &Value) -> BuiltinResult {
     Ok(Value::string(format!("{}.{}", signing_input, b64url_encode(&sig))))
 }
 
+/// `$scheme::SigningKey<$hash>` over a private RSA JWK (PSS salts come from the OS).
+macro_rules! rsa_sign {
+    ($scheme:ident, $hash:ty, $jwk:expr, $msg:expr) => {{
+        let key = keys::rsa_private_key($jwk)?;
+        rsa::$scheme::SigningKey::<$hash>::new(key).try_sign($msg).map(|s| s.to_vec()).map_err(|_| "failed to sign payload".to_string())
+    }};
+}
+
+/// Deterministic ECDSA (RFC 6979) with a private EC JWK's `d`, fixed-size r || s.
+macro_rules! ecdsa_sign {
+    ($curve:ident, $want:expr, $entry:expr, $jwk:expr, $msg:expr) => {{
+        let Key::Ec { curve, .. } = &$entry.key else { return Err("invalid key type for ECDSA".into()) };
+        if *curve != $want {
+            return Err("invalid key type for ECDSA".into());
+        }
+        let d = keys::ec_private_scalar($jwk, $want)?;
+        let key = $curve::ecdsa::SigningKey::from_slice(&d).map_err(|e| format!("failed to load EC key: {}", e))?;
+        let sig: $curve::ecdsa::Signature = key.try_sign($msg).map_err(|_| "failed to sign payload".to_string())?;
+        Ok(sig.to_bytes().to_vec())
+    }};
+}
+
 fn sign_bytes(alg: &str, jwk: &Value, msg: &[u8]) -> Result<Vec<u8>, String> {
     let entry = keys::parse_jwk(jwk)?;
-    let rng = ring::rand::SystemRandom::new();
-    let rsa = |enc: &'static dyn signature::RsaEncoding| -> Result<Vec<u8>, String> {
-        let der = keys::rsa_private_der(jwk)?;
-        let kp = signature::RsaKeyPair::from_der(&der).map_err(|e| format!("failed to load RSA key: {}", e))?;
-        let mut sig = vec![0u8; kp.public_modulus_len()];
-        kp.sign(enc, &rng, msg, &mut sig).map_err(|_| "failed to sign payload".to_string())?;
-        Ok(sig)
-    };
-    let ec = |a: &'static signature::EcdsaSigningAlgorithm| -> Result<Vec<u8>, String> {
-        let Key::Ec { curve, point } = &entry.key else { return Err("invalid key type for ECDSA".into()) };
-        let pkcs8 = keys::ec_private_pkcs8(jwk, *curve, point)?;
-        let kp = signature::EcdsaKeyPair::from_pkcs8(a, &pkcs8).map_err(|e| format!("failed to load EC key: {}", e))?;
-        kp.sign(&rng, msg).map(|s| s.as_ref().to_vec()).map_err(|_| "failed to sign payload".to_string())
-    };
     let hs = |bits| match &entry.key {
         Key::Oct(k) => Ok(super::crypto::hmac_sha2(bits, k, msg)),
         _ => Err("invalid key type for HMAC".to_string()),
@@ -430,20 +507,24 @@ fn sign_bytes(alg: &str, jwk: &Value, msg: &[u8]) -> Result<Vec<u8>, String> {
         "HS256" => hs(256),
         "HS384" => hs(384),
         "HS512" => hs(512),
-        "RS256" => rsa(&signature::RSA_PKCS1_SHA256),
-        "RS384" => rsa(&signature::RSA_PKCS1_SHA384),
-        "RS512" => rsa(&signature::RSA_PKCS1_SHA512),
-        "PS256" => rsa(&signature::RSA_PSS_SHA256),
-        "PS384" => rsa(&signature::RSA_PSS_SHA384),
-        "PS512" => rsa(&signature::RSA_PSS_SHA512),
-        "ES256" => ec(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
-        "ES384" => ec(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+        "RS256" => rsa_sign!(pkcs1v15, Sha256, jwk, msg),
+        "RS384" => rsa_sign!(pkcs1v15, Sha384, jwk, msg),
+        "RS512" => rsa_sign!(pkcs1v15, Sha512, jwk, msg),
+        "PS256" => rsa_sign!(pss, Sha256, jwk, msg),
+        "PS384" => rsa_sign!(pss, Sha384, jwk, msg),
+        "PS512" => rsa_sign!(pss, Sha512, jwk, msg),
+        "ES256" => ecdsa_sign!(p256, Curve::P256, entry, jwk, msg),
+        "ES384" => ecdsa_sign!(p384, Curve::P384, entry, jwk, msg),
+        "ES512" => ecdsa_sign!(p521, Curve::P521, entry, jwk, msg),
         "EdDSA" => {
             let d = jwk.field("d").and_then(Value::as_str).ok_or("required field d is missing")?;
-            let seed = b64url_decode(d)?;
+            let seed = <[u8; 32]>::try_from(b64url_decode(d)?.as_slice()).map_err(|_| "invalid EdDSA private key".to_string())?;
             let Key::Ed25519(public) = &entry.key else { return Err("invalid key type for EdDSA".into()) };
-            let kp = signature::Ed25519KeyPair::from_seed_and_public_key(&seed, public).map_err(|e| e.to_string())?;
-            Ok(kp.sign(msg).as_ref().to_vec())
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            if key.verifying_key().as_bytes().as_slice() != public.as_slice() {
+                return Err("invalid EdDSA private key: public key does not match".into());
+            }
+            Ok(key.sign(msg).to_bytes().to_vec())
         }
         other => Err(format!("unsupported signature algorithm {}", other)),
     }
@@ -458,6 +539,14 @@ mod tests {
     const RSA_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAoTQ/AuclUHlMCuUnz2OJ\nY4/ywf6FASHrILjF89C2c4rk2Z2qXoeKYJVZVJWTq0xJF4A7Py7O1AlJD7LujY9C\nCZbkkHuulqeX+EbudYi3f+kuoXz+/KjeV9VB8KOQBXWGj7oSv2GINQYsR6FRf4LJ\nY4Sh/ye0BHzpI1EvBatxPKsLclzHd0BpY7JdfLhEGzynojtpmqFezmdKuNk/h6DP\ns+oSKcyuh8wz4D56rpPXraccfjRLthNQ/aLAUemCo0kVfa/cuxfBqCjOboqoziPQ\nccbELiJGf5mHBMNrcn+4kSoHVio34m0frc1UCMW7v/nTb4SDSyME3GIXvyTIscSd\nfQIDAQAB\n-----END PUBLIC KEY-----";
     const EC_JWK: &str = r#"{"kty":"EC","crv":"P-256","x":"O01UWsm4xLEN-PnoDI0LWNLMZUB9QtHtXttXx9_VsN4","y":"zFfzlDbKIA51X45VlQHBROgyvIdZeIjm05U5j4VGnF8","d":"0PWe0Ez7LbVwTnbFTzam5pVNPBDGvBK3e2L0PWImjdk"}"#;
     const EC_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO01UWsm4xLEN+PnoDI0LWNLMZUB9\nQtHtXttXx9/VsN7MV/OUNsogDnVfjlWVAcFE6DK8h1l4iObTlTmPhUacXw==\n-----END PUBLIC KEY-----";
+
+    /// Test-only keys made for these tests, with tokens that OPA v1.22.4's
+    /// `io.jwt.encode_sign` signed with them: (alg, private JWK, public PEM, OPA's token).
+    const OPA_SIGNED: [(&str, &str, &str, &str); 3] = [
+        ("ES384", r#"{"kty":"EC","crv":"P-384","x":"HJ-8-e6rUPtNRfwC3d5mxqfPkUlx4kctH6RijZyRr_S1oh3QMIfD7oXp4ZjaoTtD","y":"7PjMYnq6gt3tNrYHORQxwfQLe9WLIhdumQz-dTZFASgili_Lqzb2WmZzPIBLRQv9","d":"6U1GxVp_6XH8HgHODN5lC39MOJPG7GGoKBoHak9c7BjLhyj5BqorZY16kIfMCpQA"}"#, "-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEHJ+8+e6rUPtNRfwC3d5mxqfPkUlx4kct\nH6RijZyRr/S1oh3QMIfD7oXp4ZjaoTtD7PjMYnq6gt3tNrYHORQxwfQLe9WLIhdu\nmQz+dTZFASgili/Lqzb2WmZzPIBLRQv9\n-----END PUBLIC KEY-----", "eyJhbGciOiJFUzM4NCJ9.eyJpc3MiOiJvcGEifQ.kcoTqlpsZCAfryat44-pCIDU-XrjT4_9F1vTNUh6CQZJDq85j9_f1Vy1fjhjUc_qi-lGX0GCBGE74B5vEKljIHBC48ZqqTOgw4t3OIj34EYs2PgCmXsNYmQdNzxSqBoM"),
+        ("ES512", r#"{"kty":"EC","crv":"P-521","x":"AXJE0eK6kZSdy-S6rfF4sDYYX8MNQXFcQXukW44GGZ0S__SHJxjQRzOaoRtrdeZezUtY-JguBP-7uQ2JfB6tJJPL","y":"AI5q2PL7UvFzOM_1Qe0T2c_mAE7Nho0lUcwJda58v6V1wXrE-fgEKA4uFxD4ypaHG2s_TG48XBxN_RTTe9fyKBVy","d":"AJXc1Rn6SVqN8GBk3wTtQJFku5WzYU67gNzIAx2ca915wck9s-9ueS1K7rARKJH4fsLNMq-R8Udo1mIaCGmhFyJa"}"#, "-----BEGIN PUBLIC KEY-----\nMIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQBckTR4rqRlJ3L5Lqt8XiwNhhfww1B\ncVxBe6RbjgYZnRL/9IcnGNBHM5qhG2t15l7NS1j4mC4E/7u5DYl8Hq0kk8sAjmrY\n8vtS8XM4z/VB7RPZz+YATs2GjSVRzAl1rny/pXXBesT5+AQoDi4XEPjKlocbaz9M\nbjxcHE39FNN71/IoFXI=\n-----END PUBLIC KEY-----", "eyJhbGciOiJFUzUxMiJ9.eyJpc3MiOiJvcGEifQ.ADPc-nG-Dg35NBk8Kez7cSNtZjgLE9BjsShcaraqwCE6LkGem4kANHxoyw3REEYjKk7B6VmUFaBg3LsWO71SdeVrAPd0GZHPs7xzZ4ClCWeXVqjS6P-HergOLiVgZcaFMSNGpSVBy92mqnZigk-P3OwqGhJed86ulpjt5-3ygwDv9LEp"),
+        ("EdDSA", r#"{"kty":"OKP","crv":"Ed25519","x":"VgdpeObwfWmFU2uvTxE_ZYS5QIlfxXZTVBWjZL60Ck0","d":"LiYhWOd6GUlZ9cP5ZG6N2YH55RqtId3tIsLxNXY_048"}"#, "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAVgdpeObwfWmFU2uvTxE/ZYS5QIlfxXZTVBWjZL60Ck0=\n-----END PUBLIC KEY-----", "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJvcGEifQ.6WLvY0kMOldFWnHSR2x_q6WVm2Mm0ugdIzqpk6ig2Qa24m6mq4Zfh_auErG1tjbA02qNP5LYOR-66hzDP0wVBw"),
+    ];
 
     fn s(x: &str) -> Value {
         Value::string(x)
@@ -506,6 +595,26 @@ mod tests {
             assert_eq!(call(verify, vec![s(&tampered), s(public)]), Ok(Value::Bool(false)), "{}", alg);
             // The public half of the JWK verifies too.
             assert_eq!(call(verify, vec![s(&t), s(jwk)]), Ok(Value::Bool(true)), "{}", alg);
+        }
+    }
+
+    #[test]
+    fn opa_signed_tokens_verify_and_ours_round_trip() {
+        for (alg, jwk, public, opa_token) in OPA_SIGNED {
+            let verify = registered(&format!("io.jwt.verify_{}", alg.to_lowercase()));
+            assert_eq!(call(verify, vec![s(opa_token), s(public)]), Ok(Value::Bool(true)), "{} from OPA", alg);
+            let ours = sign(&format!(r#"{{"alg":"{}"}}"#, alg), r#"{"iss":"sark"}"#, jwk);
+            assert_eq!(call(verify, vec![s(&ours), s(public)]), Ok(Value::Bool(true)), "{}", alg);
+            assert_eq!(call(verify, vec![s(&ours), s(jwk)]), Ok(Value::Bool(true)), "{} with the JWK", alg);
+            let tampered = ours.replacen(".", ".e30", 1);
+            assert_eq!(call(verify, vec![s(&tampered), s(public)]), Ok(Value::Bool(false)), "{}", alg);
+            // A key of another algorithm never verifies.
+            assert_eq!(call(verify, vec![s(&ours), s(RSA_PUB)]), Ok(Value::Bool(false)), "{}", alg);
+        }
+        for alg in ["RS384", "RS512", "PS384", "PS512"] {
+            let t = sign(&format!(r#"{{"alg":"{}"}}"#, alg), "{}", RSA_JWK);
+            let verify = registered(&format!("io.jwt.verify_{}", alg.to_lowercase()));
+            assert_eq!(call(verify, vec![s(&t), s(RSA_PUB)]), Ok(Value::Bool(true)), "{}", alg);
         }
     }
 

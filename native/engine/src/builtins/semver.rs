@@ -1,8 +1,9 @@
 //! `semver.is_valid` and `semver.compare` over SemVer 2.0.0 strings.
 //!
-//! Strict: no leading `v`, no leading zeros in numeric identifiers, no empty
-//! pre-release or build sections. Precedence follows the spec (pre-release
-//! versions sort before the release; build metadata is ignored).
+//! Parsing and precedence come from the `semver` crate. Strict: no leading `v`,
+//! no leading zeros in numeric identifiers, no empty pre-release or build
+//! sections. Precedence follows the spec (pre-release versions sort before the
+//! release; build metadata is ignored).
 
 use super::{arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::value::Value;
@@ -13,95 +14,10 @@ pub fn register(r: &mut Registry) {
     r.func("semver", "semver.compare", "(string, string) => number", compare);
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Ident<'a> {
-    Num(&'a str),
-    Alnum(&'a str),
-}
-
-#[derive(Debug)]
-struct Version<'a> {
-    major: &'a str,
-    minor: &'a str,
-    patch: &'a str,
-    pre: Vec<Ident<'a>>,
-}
-
-/// A numeric identifier: `0` or digits without a leading zero.
-fn numeric(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-}
-
-fn ident_chars(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-fn parse(s: &str) -> Option<Version<'_>> {
-    let (rest, build) = match s.split_once('+') {
-        Some((r, b)) => (r, Some(b)),
-        None => (s, None),
-    };
-    if let Some(b) = build {
-        if !b.split('.').all(ident_chars) {
-            return None;
-        }
-    }
-    let (core, pre) = match rest.split_once('-') {
-        Some((c, p)) => (c, Some(p)),
-        None => (rest, None),
-    };
-    let mut parts = core.split('.');
-    let (major, minor, patch) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || !numeric(major) || !numeric(minor) || !numeric(patch) {
-        return None;
-    }
-    let mut ids = Vec::new();
-    if let Some(p) = pre {
-        for id in p.split('.') {
-            if !ident_chars(id) {
-                return None;
-            }
-            if id.bytes().all(|b| b.is_ascii_digit()) {
-                if !numeric(id) {
-                    return None;
-                }
-                ids.push(Ident::Num(id));
-            } else {
-                ids.push(Ident::Alnum(id));
-            }
-        }
-    }
-    Some(Version { major, minor, patch, pre: ids })
-}
-
-/// Compares digit strings without leading zeros by value.
-fn cmp_num(a: &str, b: &str) -> Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-fn precedence(a: &Version, b: &Version) -> Ordering {
-    cmp_num(a.major, b.major)
-        .then_with(|| cmp_num(a.minor, b.minor))
-        .then_with(|| cmp_num(a.patch, b.patch))
-        .then_with(|| match (a.pre.is_empty(), b.pre.is_empty()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            (false, false) => {
-                for (x, y) in a.pre.iter().zip(b.pre.iter()) {
-                    let o = match (x, y) {
-                        (Ident::Num(x), Ident::Num(y)) => cmp_num(x, y),
-                        (Ident::Num(_), Ident::Alnum(_)) => Ordering::Less,
-                        (Ident::Alnum(_), Ident::Num(_)) => Ordering::Greater,
-                        (Ident::Alnum(x), Ident::Alnum(y)) => x.as_bytes().cmp(y.as_bytes()),
-                    };
-                    if o != Ordering::Equal {
-                        return o;
-                    }
-                }
-                a.pre.len().cmp(&b.pre.len())
-            }
-        })
+/// A strict SemVer 2.0.0 version (the `semver` crate refuses a leading `v`,
+/// leading zeros in numeric identifiers and empty sections, as OPA does).
+fn parse(s: &str) -> Option<::semver::Version> {
+    ::semver::Version::parse(s).ok()
 }
 
 fn is_valid(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
@@ -113,7 +29,8 @@ fn compare(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let invalid = |i: usize, s: &str| BuiltinError::Eval(format!("operand {}: string {:?} is not a valid SemVer", i, s));
     let vx = parse(x).ok_or_else(|| invalid(1, x))?;
     let vy = parse(y).ok_or_else(|| invalid(2, y))?;
-    Ok(Value::int(match precedence(&vx, &vy) {
+    // Precedence ignores build metadata (`Ord` on `Version` would not).
+    Ok(Value::int(match vx.cmp_precedence(&vy) {
         Ordering::Less => -1,
         Ordering::Equal => 0,
         Ordering::Greater => 1,

@@ -10,6 +10,15 @@
 use super::{arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::number::Number;
 use crate::value::{Map, Value};
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+
+/// Go's `base64.StdEncoding`: padding required, stray bits in the last symbol ignored.
+const GO_STD_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true).with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
 
 pub fn register(r: &mut Registry) {
     r.func("crypto", "crypto.x509.parse_certificates", "(string) => array[object[string: any]]", parse_certificates);
@@ -92,7 +101,7 @@ fn oid_arcs(b: &[u8]) -> Vec<u64> {
 }
 
 fn b64(b: &[u8]) -> Value {
-    Value::string(base64::encode(b))
+    Value::string(STANDARD.encode(b))
 }
 
 fn big_uint(b: &[u8]) -> Value {
@@ -399,10 +408,10 @@ const EXT_KEY_USAGE_NAMES: [&str; 14] = [
 
 /// Go's `base64.StdEncoding.DecodeString` with its error message.
 fn std_b64(s: &str) -> Result<Vec<u8>, BuiltinError> {
-    base64::decode_config(s, base64::STANDARD).map_err(|e| {
+    GO_STD_BASE64.decode(s).map_err(|e| {
         let at = match e {
-            base64::DecodeError::InvalidByte(i, _) | base64::DecodeError::InvalidLastSymbol(i, _) => i,
-            base64::DecodeError::InvalidLength => s.len() - s.len() % 4,
+            base64::DecodeError::InvalidByte(i, _) | base64::DecodeError::InvalidLastSymbol { offset: i, .. } => i,
+            base64::DecodeError::InvalidLength(_) | base64::DecodeError::InvalidPadding => s.len() - s.len() % 4,
         };
         eval(format!("illegal base64 data at input byte {}", at))
     })
@@ -411,7 +420,7 @@ fn std_b64(s: &str) -> Result<Vec<u8>, BuiltinError> {
 /// PEM blocks of the given type, in order.
 fn pem_blocks(text: &[u8], tag: &str) -> Result<Vec<Vec<u8>>, BuiltinError> {
     let blocks = pem::parse_many(text).map_err(|e| eval(format!("failed to parse PEM: {}", e)))?;
-    Ok(blocks.into_iter().filter(|p| p.tag == tag).map(|p| p.contents).collect())
+    Ok(blocks.into_iter().filter(|p| p.tag() == tag).map(|p| p.into_contents()).collect())
 }
 
 /// DER certificates from PEM, base64 PEM or base64 DER (OPA's `getX509CertsFromString`).
@@ -475,11 +484,11 @@ fn parse_certificate_request(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
 /// The PKCS#1 RSAPrivateKey inside a PEM block (PKCS#1 or PKCS#8).
 fn rsa_private_der(pem_text: &[u8]) -> Result<Vec<u8>, BuiltinError> {
     let p = pem::parse(pem_text).map_err(|_| eval("failed to parse PEM block containing the key"))?;
-    match p.tag.as_str() {
-        "RSA PRIVATE KEY" => Ok(p.contents),
+    match p.tag() {
+        "RSA PRIVATE KEY" => Ok(p.contents().to_vec()),
         "PRIVATE KEY" => {
             let bad = || eval("x509: failed to parse private key");
-            let (_, seq, _, _) = tlv(&p.contents).ok_or_else(bad)?;
+            let (_, seq, _, _) = tlv(p.contents()).ok_or_else(bad)?;
             let items = children(seq).ok_or_else(bad)?;
             Ok(items.get(2).filter(|i| i.0 == 0x04).ok_or_else(bad)?.1.to_vec())
         }
@@ -496,7 +505,7 @@ fn rsa_jwk(pkcs1: &[u8]) -> Result<Value, BuiltinError> {
     let mut pairs = vec![("kty", Value::string("RSA"))];
     for (k, item) in names.iter().zip(items.iter().skip(1)) {
         let i = item.1.iter().take_while(|b| **b == 0).count();
-        pairs.push((k, Value::string(base64::encode_config(&item.1[i..], base64::URL_SAFE_NO_PAD))));
+        pairs.push((k, Value::string(URL_SAFE_NO_PAD.encode(&item.1[i..]))));
     }
     if pairs.len() != names.len() + 1 {
         return Err(bad());
@@ -527,10 +536,10 @@ fn parse_keypair(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
         return Err(eval("tls: failed to find any PEM data in certificate input"));
     }
     let keys = pem::parse_many(&key).map_err(|e| eval(format!("failed to parse PEM: {}", e)))?;
-    let key = keys.iter().find(|p| p.tag.ends_with("PRIVATE KEY"));
+    let key = keys.iter().find(|p| p.tag().ends_with("PRIVATE KEY"));
     let key = key.ok_or_else(|| eval("tls: failed to find any PEM data in key input"))?;
     let leaf = certificate(&ders[0]).ok_or_else(|| eval("x509: malformed certificate"))?;
-    let private = if key.tag == "EC PRIVATE KEY" { Value::empty_object() } else {
+    let private = if key.tag() == "EC PRIVATE KEY" { Value::empty_object() } else {
         rsa_private_der(pem::encode(key).as_bytes()).and_then(|d| rsa_jwk(&d)).unwrap_or_else(|_| Value::empty_object())
     };
     Ok(obj(vec![
@@ -602,7 +611,7 @@ fn parse_private_keys(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     let blocks = pem::parse_many(&text).map_err(|e| eval(format!("failed to parse PEM: {}", e)))?;
     let mut keys = Vec::new();
     for b in &blocks {
-        keys.extend(go_private_key(&b.tag, &b.contents)?);
+        keys.extend(go_private_key(b.tag(), b.contents())?);
     }
     Ok(Value::from_array(keys))
 }
@@ -625,26 +634,13 @@ fn rfc3339_secs(v: &Value) -> Option<i64> {
 
 /// Whether `child` (DER) carries a valid signature by `issuer_spki` (DER SPKI contents).
 fn signed_by(child: &[u8], issuer_spki: &[u8]) -> bool {
-    use ring::signature as sig;
     let check = || -> Option<bool> {
         let (_, cert, _, _) = tlv(child)?;
         let top = children(cert)?;
         let tbs = top.first()?.2;
         let alg = oid_arcs(children(top.get(1)?.1)?.first()?.1);
         let signature = top.get(2)?.1.get(1..)?;
-        let spki = children(issuer_spki)?;
-        let key = spki.get(1)?.1.get(1..)?;
-        let a: &'static dyn sig::VerificationAlgorithm = match sig_alg(&alg) {
-            4 => &sig::RSA_PKCS1_2048_8192_SHA256,
-            5 => &sig::RSA_PKCS1_2048_8192_SHA384,
-            6 => &sig::RSA_PKCS1_2048_8192_SHA512,
-            3 => &sig::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            10 => &sig::ECDSA_P256_SHA256_ASN1,
-            11 => &sig::ECDSA_P384_SHA384_ASN1,
-            16 => &sig::ED25519,
-            _ => return Some(false),
-        };
-        Some(sig::UnparsedPublicKey::new(a, key).verify(tbs, signature).is_ok())
+        Some(super::jwt::verify_certificate_signature(sig_alg(&alg), issuer_spki, tbs, signature))
     };
     check().unwrap_or(false)
 }
@@ -800,7 +796,7 @@ mod tests {
 
     #[test]
     fn inputs_and_errors() {
-        let b64_pem = base64::encode(CA);
+        let b64_pem = STANDARD.encode(CA);
         assert!(call(parse_certificates, vec![s(&b64_pem)]).is_ok());
         let e = call(parse_certificates, vec![s("YmFkc3RyaW5n")]).unwrap_err();
         assert_eq!(e, eval("x509: malformed certificate"));

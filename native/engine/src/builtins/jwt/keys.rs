@@ -121,10 +121,10 @@ pub fn keys_from_cert_or_jwk(s: &str) -> Result<Vec<KeyEntry>, String> {
             return Err("extra data after a PEM certificate block".into());
         }
         let p = blocks.into_iter().next().ok_or("failed to parse a PEM certificate")?;
-        let key = match p.tag.as_str() {
-            "CERTIFICATE" => cert_public_key(&p.contents).ok_or("failed to parse a PEM certificate: x509: malformed certificate")?,
+        let key = match p.tag() {
+            "CERTIFICATE" => cert_public_key(p.contents()).ok_or("failed to parse a PEM certificate: x509: malformed certificate")?,
             "PUBLIC KEY" => {
-                let spki = tlv(&p.contents).map(|t| t.1);
+                let spki = tlv(p.contents()).map(|t| t.1);
                 spki.and_then(parse_spki).ok_or("failed to parse a PEM public key: asn1: structure error")?
             }
             _ => return Err("failed to extract a Key from the PEM certificate".into()),
@@ -192,61 +192,32 @@ pub fn parse_jwk(v: &Value) -> Result<KeyEntry, String> {
     Ok(KeyEntry { key, kid })
 }
 
-// ---- private JWKs as DER for ring ----
+// ---- private JWKs for signing ----
 
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes: Vec<u8> = n.to_be_bytes().iter().copied().skip_while(|b| *b == 0).collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
+/// A private RSA JWK (`n`, `e`, `d`, `p`, `q`; the CRT values are recomputed).
+pub fn rsa_private_key(v: &Value) -> Result<rsa::PrivateKey, String> {
+    let uint = |name: &str| -> Result<rsa::BoxedUint, String> {
+        let b = strip_zeros(&b64_field(v, name)?);
+        let bits = u32::try_from(b.len().max(1) * 8).map_err(|_| format!("invalid {}", name))?;
+        rsa::BoxedUint::from_be_slice(&b, bits).map_err(|_| format!("invalid {}", name))
+    };
+    let (n, e, d) = (uint("n")?, uint("e")?, uint("d")?);
+    let primes = vec![uint("p")?, uint("q")?];
+    rsa::PrivateKey::from_components(n, e, d, primes).map_err(|e| format!("failed to load RSA key: {}", e))
 }
 
-fn der_uint(b: &[u8]) -> Vec<u8> {
-    let mut b = strip_zeros(b);
-    if b.is_empty() || b[0] & 0x80 != 0 {
-        b.insert(0, 0);
-    }
-    der(0x02, &b)
-}
-
-/// A private RSA JWK as a PKCS#1 RSAPrivateKey.
-pub fn rsa_private_der(v: &Value) -> Result<Vec<u8>, String> {
-    let mut body = der(0x02, &[0]);
-    for f in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
-        body.extend(der_uint(&b64_field(v, f)?));
-    }
-    Ok(der(0x30, &body))
-}
-
-/// A private EC JWK as PKCS#8 (with the public key, as ring requires).
-pub fn ec_private_pkcs8(v: &Value, curve: Curve, point: &[u8]) -> Result<Vec<u8>, String> {
-    let (oid, size) = match curve {
-        Curve::P256 => (OID_P256, 32),
-        Curve::P384 => (OID_P384, 48),
-        Curve::P521 => return Err("unsupported curve P-521".into()),
+/// A private EC JWK's scalar `d`, left-padded to the curve's size.
+pub fn ec_private_scalar(v: &Value, curve: Curve) -> Result<Vec<u8>, String> {
+    let size = match curve {
+        Curve::P256 => 32,
+        Curve::P384 => 48,
+        Curve::P521 => 66,
     };
     let d = b64_field(v, "d")?;
     if d.len() > size {
         return Err("invalid private key".into());
     }
-    let mut dd = vec![0u8; size - d.len()];
-    dd.extend(d);
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(point);
-    let mut ec = der(0x02, &[1]);
-    ec.extend(der(0x04, &dd));
-    ec.extend(der(0xa1, &der(0x03, &bits)));
-    let mut alg = der(0x06, OID_EC);
-    alg.extend(der(0x06, oid));
-    let mut body = der(0x02, &[0]);
-    body.extend(der(0x30, &alg));
-    body.extend(der(0x04, &der(0x30, &ec)));
-    Ok(der(0x30, &body))
+    let mut padded = vec![0u8; size - d.len()];
+    padded.extend(d);
+    Ok(padded)
 }

@@ -1,6 +1,6 @@
 //! Go reference-time layouts: broken-down times, formatting and parsing.
 
-use chrono::{NaiveDateTime, Offset, TimeZone};
+use chrono::{Offset, TimeZone};
 
 pub const RFC3339: &str = "2006-01-02T15:04:05Z07:00";
 pub const RFC3339_NANO: &str = "2006-01-02T15:04:05.999999999Z07:00";
@@ -119,7 +119,7 @@ impl Civil {
         let nanos = ns.rem_euclid(1_000_000_000) as u32;
         let (offset, abbrev) = match zone {
             ZoneInfo::Utc => (0, "UTC".to_string()),
-            ZoneInfo::Named(tz) => match NaiveDateTime::from_timestamp_opt(secs, 0) {
+            ZoneInfo::Named(tz) => match chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc()) {
                 Some(naive) => {
                     let off = tz.offset_from_utc_datetime(&naive);
                     (off.fix().local_minus_utc(), off.to_string())

@@ -1636,7 +1636,13 @@ impl<'a> Evaluator<'a> {
         match name {
             "internal.member_2" => return Ok(Some(Value::Bool(args.len() == 2 && member(&args[1], &args[0])))),
             "internal.member_3" => {
-                let ok = args.len() == 3 && matches!(&args[2], Value::Array(_) | Value::Object(_)) && args[2].get(&args[0]) == Some(&args[1]);
+                let ok = args.len() == 3
+                    && match &args[2] {
+                        Value::Array(_) | Value::Object(_) => args[2].get(&args[0]) == Some(&args[1]),
+                        // A set element is its own key.
+                        Value::Set(s) => args[0] == args[1] && s.contains(&args[0]),
+                        _ => false,
+                    };
                 return Ok(Some(Value::Bool(ok)));
             }
             "internal.template_string" => {

@@ -50,12 +50,15 @@ test: build test-deps
 test-rust:
 	cd native && $(CARGO) test --locked --workspace
 
-## conformance: OPA's conformance cases (v1, and v0 in v0 mode), per-case reports in .build/, a markdown summary.
-conformance: build
-	-node bin/sark-authz.js test-suite ../shared/conformance/opa/v1 --report .build/conformance-v1.json
-	-node bin/sark-authz.js test-suite --v0-compatible ../shared/conformance/opa/v0 --report .build/conformance-v0.json
-	node scripts/conformance-summary.js .build/conformance-v1.json > .build/conformance-v1.md
-	@echo 'summary: .build/conformance-v1.md'
+## conformance: OPA v1.22.4's whole conformance suite from its Go module (testdata/v1, and testdata/v0 in v0 mode),
+## per-case reports in .build/, markdown summaries.
+conformance: build test-deps
+	@cases="$$(scripts/install-go-tools.sh --opa-dir)/v1/test/cases/testdata"; \
+	node bin/sark-authz.js test-suite "$$cases/v1" --report .build/conformance-v1.json; \
+	node bin/sark-authz.js test-suite --v0-compatible "$$cases/v0" --report .build/conformance-v0.json; \
+	node scripts/conformance-summary.js .build/conformance-v1.json > .build/conformance-v1.md; \
+	node scripts/conformance-summary.js .build/conformance-v0.json > .build/conformance-v0.md
+	@echo 'summaries: .build/conformance-v1.md .build/conformance-v0.md'
 
 bench: build
 	node bench/grpc-bench.js --requests 40000 --rounds 12

@@ -15,6 +15,9 @@ const LANGUAGE = new Set([
   'evaltermexpr', 'example', 'functionerrors', 'functions', 'helloworld', 'indexing', 'indirectreferences',
   'inputvalues', 'invalidkeyerror', 'negation', 'nestedreferences', 'partialdocconstants', 'partialobjectdoc',
   'partialsetdoc', 'planner-ir', 'refheads', 'type', 'undos', 'varreferences', 'virtualdocs', 'withkeyword',
+  // Further language folders of OPA v1.22's suite.
+  'containskeyword', 'embeddedvirtualdoc', 'every', 'fix1863', 'keywordrefs', 'logic_operators', 'partialiter',
+  'rego_v2_import', 'stringinterpolation', 'topdowndynamicdispatch',
 ]);
 
 const report = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));

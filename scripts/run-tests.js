@@ -9,7 +9,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const sharedConformance = path.resolve(root, '..', 'shared', 'conformance', 'opa');
+
+/** OPA's conformance cases (testdata/v1, testdata/v0) from the pinned OPA module (scripts/install-go-tools.sh). */
+function opaTestdata() {
+  const r = spawnSync(path.join(root, 'scripts/install-go-tools.sh'), ['--opa-dir'], { cwd: root, encoding: 'utf8' });
+  const dir = r.status === 0 ? r.stdout.trim() : '';
+  return dir ? path.join(dir, 'v1', 'test', 'cases', 'testdata') : path.join(root, '.build', 'opa-module-not-found');
+}
+const opaCases = opaTestdata();
 
 /** Each suite: a command and a parser turning its output into counts. */
 const suites = [
@@ -28,20 +35,20 @@ const suites = [
     parse: parseMocha,
   },
   {
-    name: 'conformance (OPA v1 cases)',
+    name: 'conformance (OPA v1.22.4 testdata/v1)',
     cmd: process.execPath,
-    args: ['bin/sark-authz.js', 'test-suite', path.join(sharedConformance, 'v1'), '--baseline', 'test/conformance/baseline-v1.json'],
+    args: ['bin/sark-authz.js', 'test-suite', path.join(opaCases, 'v1'), '--baseline', 'test/conformance/baseline-v1.json'],
     cwd: root,
     parse: parseSuite,
-    needs: path.join(sharedConformance, 'v1'),
+    needs: path.join(opaCases, 'v1'),
   },
   {
-    name: 'conformance (OPA v0 cases, v0 mode)',
+    name: 'conformance (OPA v1.22.4 testdata/v0, v0 mode)',
     cmd: process.execPath,
-    args: ['bin/sark-authz.js', 'test-suite', '--v0-compatible', path.join(sharedConformance, 'v0'), '--baseline', 'test/conformance/baseline-v0.json'],
+    args: ['bin/sark-authz.js', 'test-suite', '--v0-compatible', path.join(opaCases, 'v0'), '--baseline', 'test/conformance/baseline-v0.json'],
     cwd: root,
     parse: parseSuite,
-    needs: path.join(sharedConformance, 'v0'),
+    needs: path.join(opaCases, 'v0'),
   },
 ];
 
@@ -77,8 +84,11 @@ let broken = false;
 
 for (const s of suites) {
   if (s.needs && !fs.existsSync(s.needs)) {
-    console.log(`\n=== ${s.name}: skipped, ${path.relative(root, s.needs)} not found`);
-    summary.push(`${s.name}: not run (shared material missing)`);
+    // Not silently green: missing test material (OPA's module, `make test-deps`) fails the run.
+    console.log(`\n=== ${s.name}: ${s.needs} not found (run \`make test-deps\`)`);
+    summary.push(`${s.name}: not run, ${s.needs} missing — counted as 1 failure`);
+    totals.failed += 1;
+    broken = true;
     continue;
   }
   console.log(`\n=== ${s.name}`);

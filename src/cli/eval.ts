@@ -97,6 +97,12 @@ function run(argv: string[]): number {
   } catch (err) {
     return emitErrors(err);
   }
+  // print() output goes to stderr, one message a line, as `opa eval` writes it.
+  const prints = (result as { prints?: Array<{ msg: string }> }).prints;
+  if (prints) {
+    for (const p of prints) process.stderr.write(p.msg + '\n');
+    delete (result as { prints?: unknown }).prints;
+  }
   process.stdout.write((values.format === 'pretty' ? pretty(result as Parameters<typeof pretty>[0]) : JSON.stringify(opaOrder(result as { result?: Row[] }), null, 2)) + '\n');
   return EXIT.ok;
 }

@@ -68,8 +68,13 @@ export function readCases(file: string): { cases: Array<Record<string, unknown>>
 export function runFile(file: string, opts: SuiteOptions): CaseResult[] {
   const { cases, error } = readCases(file);
   if (error) return [{ file, note: '(file)', pass: false, reason: `YAML: ${error}` }];
+  const seen = new Map<string, number>();
   return cases.map((c, i) => {
-    const note = typeof c.note === 'string' ? c.note : `case ${i}`;
+    const given = typeof c.note === 'string' ? c.note : `case ${i}`;
+    // A few upstream files repeat a note: the later ones get ` #2`, ` #3` so every case has its own id.
+    const n = (seen.get(given) ?? 0) + 1;
+    seen.set(given, n);
+    const note = n === 1 ? given : `${given} #${n}`;
     try {
       const r = opts.runCase(toJsonText(c), opts.v0Compatible);
       return { file, note, pass: r.pass, reason: r.reason, skipped: false };

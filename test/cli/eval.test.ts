@@ -49,6 +49,19 @@ describe('cli: sark-authz eval', function () {
     expect(out.errors[0].location.row).to.be.greaterThan(0);
   });
 
+  it('writes print() output to stderr as the real opa eval does, not into the JSON', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-eval-'));
+    const policy = path.join(dir, 'p.rego');
+    fs.writeFileSync(policy, 'package x\n\np if {\n  some n in [1, 2]\n  print("n is", n, input.missing)\n}\n');
+    const ours = cli(['eval', '-d', policy, 'data.x.p']);
+    const opa = spawnSync(path.join(ROOT, '.build/go/bin/opa'), ['eval', '-f', 'json', '-d', policy, 'data.x.p'], { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(ours.code).to.equal(0);
+    expect(ours.stderr).to.equal('n is 1 <undefined>\n'); // both stop at the first solution (early exit)
+    expect(ours.stderr).to.equal(opa.stderr);
+    expect(JSON.parse(ours.stdout)).to.deep.equal(JSON.parse(opa.stdout));
+  });
+
   it('reports evaluation errors, strict builtin errors included', () => {
     const r = cli(['eval', '--strict-builtin-errors', 'x := 1 / 0']);
     expect(r.code).to.equal(1);

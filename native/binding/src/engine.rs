@@ -228,7 +228,7 @@ pub fn evaluate(c: &Call) -> JsResult<Val> {
     }
     m.insert(Value::from("cacheable"), Value::Bool(d.cacheable));
     if !d.prints.is_empty() {
-        m.insert(Value::from("prints"), Value::from_array(d.prints.into_iter().map(Value::from).collect()));
+        m.insert(Value::from("prints"), Value::from_array(d.prints.iter().map(sark_engine::PrintLine::to_value).collect()));
     }
     env.string(&Value::from_map(m).to_json())
 }

@@ -72,8 +72,11 @@ pub fn parse(block: &Block, default_scope: &str) -> Result<Value, String> {
                 Value::String(s) => obj(&[("ref", Value::String(s.clone()))]),
                 other => other.clone(),
             }),
-            "scope" | "title" | "description" | "organizations" | "schemas" | "entrypoint" | "custom" => val,
-            other => return Err(format!("invalid annotation key {:?}", other)),
+            // Maps shown only when they have entries (OPA 1.17+ accepts `labels`).
+            "custom" | "labels" if matches!(&val, Value::Object(o) if o.is_empty()) || matches!(val, Value::Null) => continue,
+            "scope" | "title" | "description" | "organizations" | "schemas" | "entrypoint" | "custom" | "labels" => val,
+            // OPA reads `compile` but does not show it, and ignores keys it does not know.
+            _ => continue,
         };
         out.insert(Value::from(key), val);
     }
@@ -119,5 +122,12 @@ mod tests {
         assert_eq!(b.len(), 1);
         let v = parse(&b[0], "rule").unwrap();
         assert_eq!(v.to_json(), r#"{"authors":[{"email":"a@b","name":"A"}],"scope":"rule","title":"x"}"#);
+    }
+
+    #[test]
+    fn labels_kept_unknown_keys_ignored() {
+        let b = scan("# METADATA\n# labels:\n#   team: core\n# compile: {}\n# other: 1\np := 1\n");
+        let v = parse(&b[0], "rule").unwrap();
+        assert_eq!(v.to_json(), r#"{"labels":{"team":"core"},"scope":"rule"}"#);
     }
 }

@@ -223,6 +223,9 @@ pub struct Compiler<'a> {
     tree: Tree,
     rules: Vec<CRule>,
     metadata: Metadata,
+    /// The call being resolved is a whole expression (`f(x, out)`): only there may
+    /// a builtin take one extra, output argument; nested calls must match the arity.
+    call_is_statement: bool,
 }
 
 fn sv(s: &str) -> Value {
@@ -234,8 +237,9 @@ fn sv(s: &str) -> Value {
 /// it (`with http.send as f`, as tests do).
 pub const NETWORK_BUILTINS: [&str; 2] = ["http.send", "net.lookup_ip_addr"];
 
+/// OPA's own error for a builtin its capabilities leave out (as `opa eval --capabilities` reports it).
 fn network_builtin_error(name: &str) -> String {
-    format!("{} is a network builtin, which sark-authz does not support: policies make no network calls (tests may mock it: `with {} as f`)", name, name)
+    format!("undefined function {}", name)
 }
 
 /// Number of arguments in a builtin decl `(a, b) => r`.
@@ -504,7 +508,7 @@ impl<'a> Compiler<'a> {
     pub fn new(files: &'a [(String, String)]) -> Compiler<'a> {
         let mut tree = Tree::default();
         tree.nodes.push(Node::default());
-        Compiler { files, diags: Vec::new(), pkg_rules: HashMap::new(), tree, rules: Vec::new(), metadata: Metadata::default() }
+        Compiler { files, diags: Vec::new(), pkg_rules: HashMap::new(), tree, rules: Vec::new(), metadata: Metadata::default(), call_is_statement: false }
     }
 
     /// Whether some module replaces builtin `name` with `with name as ...`.
@@ -949,7 +953,10 @@ impl<'a> Compiler<'a> {
             self.resolve_with(w, scope, info);
         }
         match &mut e.kind {
-            ExprKind::Term(t) => self.resolve_term(t, scope, info),
+            ExprKind::Term(t) => {
+                self.call_is_statement = matches!(t.kind, TermKind::Call(_));
+                self.resolve_term(t, scope, info)
+            }
             ExprKind::Unify(a, b, assign) => {
                 if *assign {
                     self.resolve_term(b, scope, info);
@@ -1158,10 +1165,13 @@ impl<'a> Compiler<'a> {
                 scope.frames.pop();
             }
             TermKind::Call(c) => {
+                let statement = std::mem::replace(&mut self.call_is_statement, false);
                 for a in c.args.iter_mut() {
                     self.resolve_term(a, scope, info);
                 }
+                self.call_is_statement = statement;
                 self.resolve_call(c, scope, info, span);
+                self.call_is_statement = false;
             }
             TermKind::Scalar(_) | TermKind::Local(..) | TermKind::Data | TermKind::Input => {}
         }
@@ -1267,7 +1277,7 @@ impl<'a> Compiler<'a> {
 
     fn check_arity(&mut self, name: &str, arity: Option<usize>, got: usize, span: Span) {
         if let Some(a) = arity {
-            if got != a && got != a + 1 {
+            if got != a && (got != a + 1 || !self.call_is_statement) {
                 self.diag(
                     "rego_type_error",
                     span,
@@ -1294,6 +1304,11 @@ impl<'a> Compiler<'a> {
             match pick {
                 Some(i) => {
                     let mut e = pending.remove(i);
+                    if let ExprKind::Unify(a, b, _) = &e.kind {
+                        if arrays_of_other_lengths(a, b) {
+                            self.diag("rego_type_error", e.span, "match error");
+                        }
+                    }
                     self.order_nested_expr(&mut e, bound, &shallow);
                     expr_outputs(&e, bound);
                     out.push(e);
@@ -1881,12 +1896,26 @@ fn schedulable(e: &Expr, bound: &HashSet<u32>, shallow: &HashSet<u32>) -> bool {
     true
 }
 
+/// Two array terms (literal or constant) whose lengths differ: they can never unify.
+fn arrays_of_other_lengths(a: &Term, b: &Term) -> bool {
+    let len = |t: &Term| match &t.kind {
+        TermKind::Array(x) => Some(x.len()),
+        TermKind::Scalar(v) => v.as_array().map(<[Value]>::len),
+        _ => None,
+    };
+    matches!((len(a), len(b)), (Some(x), Some(y)) if x != y)
+}
+
 fn unify_ok(a: &Term, b: &Term, bound: &HashSet<u32>) -> bool {
     let ground = |t: &Term| {
         let mut pv = HashSet::new();
         pattern_only_vars(t, &mut pv);
         pv.iter().all(|s| bound.contains(s))
     };
+    // Arrays of different lengths never unify, so they bind nothing (OPA: unsafe vars, then a match error).
+    if arrays_of_other_lengths(a, b) {
+        return ground(a) && ground(b);
+    }
     if ground(a) || ground(b) {
         return true;
     }

@@ -216,7 +216,7 @@ pub struct Evaluator<'a> {
     pub ctx: Ctx,
     pub strict: bool,
     pub cacheable: bool,
-    pub prints: Vec<String>,
+    pub prints: Vec<crate::PrintLine>,
     steps: u64,
     depth: u32,
     limits: Limits,
@@ -1433,7 +1433,7 @@ impl<'a> Evaluator<'a> {
         if let Some(name) = builtin {
             match &**name {
                 "walk" => return self.eval_walk(f, c, k),
-                "print" | "internal.print" => return self.eval_print(f, c, k),
+                "print" | "internal.print" => return self.eval_print(f, c, span, k),
                 "eq" | "assign" if c.args.len() == 2 => {
                     return self.unify(f, &c.args[0], &c.args[1], &mut |ev, f| k(ev, f, Value::Bool(true)));
                 }
@@ -1636,7 +1636,13 @@ impl<'a> Evaluator<'a> {
         match name {
             "internal.member_2" => return Ok(Some(Value::Bool(args.len() == 2 && member(&args[1], &args[0])))),
             "internal.member_3" => {
-                let ok = args.len() == 3 && matches!(&args[2], Value::Array(_) | Value::Object(_)) && args[2].get(&args[0]) == Some(&args[1]);
+                let ok = args.len() == 3
+                    && match &args[2] {
+                        Value::Array(_) | Value::Object(_) => args[2].get(&args[0]) == Some(&args[1]),
+                        // A set element is its own key.
+                        Value::Set(s) => args[0] == args[1] && s.contains(&args[0]),
+                        _ => false,
+                    };
                 return Ok(Some(Value::Bool(ok)));
             }
             "internal.template_string" => {
@@ -1814,7 +1820,7 @@ impl<'a> Evaluator<'a> {
 
     /// `print(a, b)`: one line per combination of the arguments' values
     /// (each argument's values as a set), `<undefined>` for an undefined one.
-    fn eval_print(&mut self, f: &mut Frame, c: &'a Call, k: TermK<'_, 'a>) -> R {
+    fn eval_print(&mut self, f: &mut Frame, c: &'a Call, span: Span, k: TermK<'_, 'a>) -> R {
         let mut cols: Vec<Vec<String>> = Vec::new();
         for a in &c.args {
             let mut vals = Set::new();
@@ -1851,7 +1857,11 @@ impl<'a> Evaluator<'a> {
                 break;
             }
         }
-        self.prints.extend(lines);
+        let location = match self.pol.files.get(span.file as usize) {
+            Some((name, src)) => format!("{}:{}", name, crate::lexer::line_col(src, span.start).0),
+            None => String::new(),
+        };
+        self.prints.extend(lines.into_iter().map(|message| crate::PrintLine { location: location.clone(), message }));
         k(self, f, Value::Bool(true))
     }
 }

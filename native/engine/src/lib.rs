@@ -82,7 +82,26 @@ pub struct Decision {
     /// False when evaluation reached a non-deterministic builtin.
     pub cacheable: bool,
     /// Lines written by `print`.
-    pub prints: Vec<String>,
+    pub prints: Vec<PrintLine>,
+}
+
+/// One line written by `print`, with where the call is: OPA's server logs it
+/// with `"line": "file.rego:17"`, `opa eval` writes the message alone to stderr.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrintLine {
+    /// `file:line` of the `print` call.
+    pub location: String,
+    pub message: String,
+}
+
+impl PrintLine {
+    /// `{"line": "file.rego:17", "msg": "..."}`, the fields of OPA's log entry.
+    pub fn to_value(&self) -> Value {
+        let mut m = value::Map::new();
+        m.insert(Value::from("line"), Value::from(self.location.as_str()));
+        m.insert(Value::from("msg"), Value::from(self.message.as_str()));
+        Value::from_map(m)
+    }
 }
 
 /// A compiled policy set plus its base data: immutable, cheap to clone,

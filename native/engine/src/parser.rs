@@ -27,6 +27,9 @@ struct Keywords {
     contains: bool,
     in_: bool,
     every: bool,
+    /// `a and b`, `a or b` (`import future.keywords.and` / `.or` / `rego.v2`).
+    and: bool,
+    or: bool,
 }
 
 pub struct Parser<'a> {
@@ -103,7 +106,7 @@ impl<'a> Parser<'a> {
             file,
             depth: 0,
             nest: 0,
-            kw: Keywords { if_: on, contains: on, in_: on, every: on },
+            kw: Keywords { if_: on, contains: on, in_: on, every: on, and: false, or: false },
             v1: on,
             no_pipe: false,
             not_block: false,
@@ -160,8 +163,17 @@ impl<'a> Parser<'a> {
         };
         ParseError { offset: t.start, message }
     }
+    /// The current token is the word `s` (a keyword directly followed by `.` or `[`
+    /// starts a ref, as in `as.foo := 1`, and is not the keyword: OPA 1.x's keywords in refs).
     fn is_ident(&self, s: &str) -> bool {
-        matches!(self.peek(), Tok::Ident(x) if x == s)
+        matches!(self.peek(), Tok::Ident(x) if x == s) && !self.starts_ref_at(self.pos)
+    }
+    /// The token at `i` is followed, without whitespace, by `.` or `[`.
+    fn starts_ref_at(&self, i: usize) -> bool {
+        match (self.toks.get(i), self.toks.get(i + 1)) {
+            (Some(a), Some(b)) => matches!(b.tok, Tok::Dot | Tok::LBrack) && a.end == b.start,
+            _ => false,
+        }
     }
     fn expect(&mut self, t: Tok, what: &str) -> PResult<Token> {
         if self.peek() == &t {
@@ -339,7 +351,12 @@ impl<'a> Parser<'a> {
                     return Err(ParseError { offset: start, message: "invalid import, must be `future.keywords`".into() });
                 }
                 match path.get(2).map(|s| s.as_str()) {
-                    None => self.kw = Keywords { if_: true, contains: true, in_: true, every: true },
+                    None => {
+                        self.kw = Keywords { if_: true, contains: true, in_: true, every: true, and: true, or: true };
+                        self.not_block = true;
+                    }
+                    Some("and") => self.kw.and = true,
+                    Some("or") => self.kw.or = true,
                     Some("if") => self.kw.if_ = true,
                     Some("contains") => self.kw.contains = true,
                     Some("in") => self.kw.in_ = true,
@@ -352,12 +369,14 @@ impl<'a> Parser<'a> {
                 }
             }
             Some("rego") => {
-                if path.len() == 2 && path[1] == "v2" {
+                let v2 = path.len() == 2 && path[1] == "v2";
+                if v2 {
                     self.not_block = true;
                 } else if path.len() != 2 || path[1] != "v1" {
                     return Err(ParseError { offset: start, message: format!("invalid import `{}`, must be `rego.v1`", path.join(".")) });
                 }
-                self.kw = Keywords { if_: true, contains: true, in_: true, every: true };
+                let (and, or) = (self.kw.and || v2, self.kw.or || v2);
+                self.kw = Keywords { if_: true, contains: true, in_: true, every: true, and, or };
                 self.v1 = true;
             }
             Some("data") | Some("input") => {}
@@ -580,6 +599,158 @@ impl<'a> Parser<'a> {
 
     fn literal_inner(&mut self) -> PResult<Expr> {
         let start = self.tok().start;
+        let kind = if self.kw.and || self.kw.or {
+            let (mut body, compound) = self.logic_or()?;
+            if compound {
+                ExprKind::Term(exists(body, self.span_from(start)))
+            } else {
+                body.pop().map(|e| e.kind).ok_or_else(|| self.err_here("unexpected token"))?
+            }
+        } else {
+            self.literal_kind()?
+        };
+        let with = self.with_modifiers()?;
+        Ok(Expr { kind, with, span: self.span_from(start) })
+    }
+
+    fn with_modifiers(&mut self) -> PResult<Vec<With>> {
+        let mut with = Vec::new();
+        while self.is_ident("with") && self.same_line_or_with() {
+            let ws = self.tok().start;
+            self.advance();
+            let target = self.term_primary()?;
+            if !self.is_ident("as") {
+                return Err(self.err_here("expected as"));
+            }
+            self.advance();
+            let value = self.term_in()?;
+            with.push(With { target, value, span: self.span_from(ws), kind: WithTarget::Unresolved, value_func: None });
+        }
+        Ok(with)
+    }
+
+    // ---- `and` / `or` (OPA 1.22's logic operators) ----
+    // Precedence: `not` binds tighter than `and`, `and` tighter than `or`. Each operand is a
+    // body of its own scope that contributes at most one success, and `b` is evaluated only
+    // when `a` does not decide the result. Desugared into comprehensions the evaluator has:
+    //   exists(B)  = [true | B][0]
+    //   a and b    = exists(a); exists(b)
+    //   a or b     = not exists(not exists(a); not exists(b))
+    // The bool says whether an operator or an explicit `{ body }` operand was seen.
+
+    fn logic_or(&mut self) -> PResult<(Body, bool)> {
+        let (mut lhs, mut compound) = self.logic_and()?;
+        while self.kw.or && self.is_ident("or") && self.same_line() && !self.starts_ref_at(self.pos) {
+            self.advance();
+            let start = lhs.first().map_or(self.tok().start, |e| e.span.start);
+            let (rhs, _) = self.logic_and()?;
+            let span = self.span_from(start);
+            let not_exists = |b: Body| Expr { kind: ExprKind::Not(Box::new(term_expr(exists(b, span)))), with: Vec::new(), span };
+            let neither = vec![not_exists(lhs), not_exists(rhs)];
+            lhs = vec![not_exists(neither)];
+            compound = true;
+        }
+        Ok((lhs, compound))
+    }
+
+    fn logic_and(&mut self) -> PResult<(Body, bool)> {
+        let (mut lhs, mut compound) = self.logic_unary()?;
+        while self.kw.and && self.is_ident("and") && self.same_line() && !self.starts_ref_at(self.pos) {
+            self.advance();
+            let start = lhs.first().map_or(self.tok().start, |e| e.span.start);
+            let (rhs, _) = self.logic_unary()?;
+            let span = self.span_from(start);
+            lhs = vec![term_expr(exists(lhs, span)), term_expr(exists(rhs, span))];
+            compound = true;
+        }
+        Ok((lhs, compound))
+    }
+
+    /// The next token is an active `and`/`or` operator on this line.
+    fn at_logic_op(&self) -> bool {
+        ((self.kw.and && self.is_ident("and")) || (self.kw.or && self.is_ident("or"))) && self.same_line()
+    }
+
+    fn logic_unary(&mut self) -> PResult<(Body, bool)> {
+        let start = self.tok().start;
+        if self.is_ident("not") {
+            self.advance();
+            if self.not_block && self.peek() == &Tok::LBrace {
+                // `not { a; b }`
+                let body = self.block()?;
+                let span = self.span_from(start);
+                let inner = term_expr(exists(body, span));
+                return Ok((vec![Expr { kind: ExprKind::Not(Box::new(inner)), with: Vec::new(), span }], false));
+            }
+            let (mut body, compound) = self.logic_unary()?;
+            let span = self.span_from(start);
+            let inner = match body.pop() {
+                Some(e) if body.is_empty() && !compound => e,
+                Some(e) => {
+                    body.push(e);
+                    term_expr(exists(body, span))
+                }
+                None => return Err(self.err_here("unexpected token")),
+            };
+            return Ok((vec![Expr { kind: ExprKind::Not(Box::new(inner)), with: Vec::new(), span }], false));
+        }
+        let save = self.pos;
+        match self.peek() {
+            // `{ body }` is an operand body when an operator joins it; otherwise a set/object.
+            Tok::LBrace => {
+                if let Ok(body) = self.block() {
+                    if self.at_logic_op() || self.after_logic_op(save) {
+                        return Ok((body, true));
+                    }
+                }
+                self.pos = save;
+            }
+            // `(a or b)` groups; `(x + 1) > 2` stays a term.
+            Tok::LParen => {
+                self.advance();
+                self.nest += 1;
+                let r = self.logic_or();
+                // `(a or b with input as x)`: the modifiers apply to the whole group.
+                let r = match r {
+                    Ok((body, compound)) if self.is_ident("with") => match self.with_modifiers() {
+                        Ok(with) => {
+                            let span = self.span_from(start);
+                            let kind = match body.len() {
+                                1 if !compound => body.into_iter().next().map_or(ExprKind::Term(Term::scalar(Value::Bool(true), span)), |e| e.kind),
+                                _ => ExprKind::Term(exists(body, span)),
+                            };
+                            Ok((vec![Expr { kind, with, span }], true))
+                        }
+                        Err(e) => Err(e),
+                    },
+                    other => other,
+                };
+                self.nest -= 1;
+                if let Ok((body, true)) = r {
+                    if self.peek() == &Tok::RParen {
+                        self.advance();
+                        return Ok((body, true));
+                    }
+                }
+                self.pos = save;
+            }
+            _ => {}
+        }
+        let kind = self.literal_kind()?;
+        Ok((vec![Expr { kind, with: Vec::new(), span: self.span_from(start) }], false))
+    }
+
+    /// The token before `at` is an `and`/`or` operator.
+    fn after_logic_op(&self, at: usize) -> bool {
+        match at.checked_sub(1).and_then(|i| self.toks.get(i)) {
+            Some(Token { tok: Tok::Ident(s), .. }) => (self.kw.and && s == "and") || (self.kw.or && s == "or"),
+            _ => false,
+        }
+    }
+
+    /// One literal's expression without `and`/`or`: `some`, `every`, `not`, or an expression.
+    fn literal_kind(&mut self) -> PResult<ExprKind> {
+        let start = self.tok().start;
         let kind = if self.is_ident("some") {
             self.advance();
             self.some_decl()?
@@ -602,19 +773,8 @@ impl<'a> Parser<'a> {
         } else {
             self.expr()?
         };
-        let mut with = Vec::new();
-        while self.is_ident("with") && self.same_line_or_with() {
-            let ws = self.tok().start;
-            self.advance();
-            let target = self.term_primary()?;
-            if !self.is_ident("as") {
-                return Err(self.err_here("expected as"));
-            }
-            self.advance();
-            let value = self.term_in()?;
-            with.push(With { target, value, span: self.span_from(ws), kind: WithTarget::Unresolved, value_func: None });
-        }
-        Ok(Expr { kind, with, span: self.span_from(start) })
+        let _ = start;
+        Ok(kind)
     }
 
     fn same_line_or_with(&self) -> bool {
@@ -814,6 +974,10 @@ impl<'a> Parser<'a> {
             },
             Tok::Str(s) => Term::scalar(Value::from(s), self.span_from(start)),
             Tok::Template(parts) => self.template(parts, start)?,
+            // A keyword directly followed by `.` or `[` is the first name of a ref (`true.foo`, `else.x`).
+            Tok::Ident(name) if self.is_keyword(&name) && self.starts_ref_at(self.pos - 1) => {
+                Term::new(TermKind::Var(Arc::from(name.as_str())), self.span_from(start))
+            }
             Tok::Ident(name) => match name.as_str() {
                 "true" => Term::scalar(Value::Bool(true), self.span_from(start)),
                 "false" => Term::scalar(Value::Bool(false), self.span_from(start)),
@@ -1099,6 +1263,17 @@ fn non_constant(t: &Term) -> Option<&'static str> {
     }
 }
 
+/// `[true | body][0]`: defined, once, when `body` has a solution.
+fn exists(body: Body, span: Span) -> Term {
+    let compr = Term::new(TermKind::ArrayCompr(Box::new(Term::scalar(Value::Bool(true), span)), body), span);
+    Term::new(TermKind::Ref(Box::new(compr), vec![Term::scalar(Value::int(0), span)]), span)
+}
+
+fn term_expr(t: Term) -> Expr {
+    let span = t.span;
+    Expr { kind: ExprKind::Term(t), with: Vec::new(), span }
+}
+
 fn push_ref(base: Term, seg: Term, span: Span) -> Term {
     match base.kind {
         TermKind::Ref(h, mut path) => {
@@ -1159,6 +1334,19 @@ mod tests {
     #[test]
     fn comprehensions() {
         ok("package a\np := [x | x := [1,2][_]]\nq := {k: v | some k, v in {\"a\": 1}}\nr := {x | x := 1}");
+    }
+    #[test]
+    fn keyword_starts_a_ref() {
+        let m = ok("package a\nas.foo := 1\ntrue.x := 2\np if { as.foo == 1; true.x == 2 }");
+        assert_eq!(m.rules[0].head.len(), 2);
+        assert_eq!(m.rules[1].head.len(), 2);
+    }
+    #[test]
+    fn logic_operators_only_when_imported() {
+        assert!(parse_module("package a\np if { true and false }", 0, false).is_err());
+        let m = ok("package a\nimport future.keywords.and\nimport future.keywords.or\np if { input.a and (input.b or { x := 1; x > 0 }) }");
+        // One literal: the operands are folded into one expression.
+        assert_eq!(m.rules[0].body.len(), 1);
     }
     #[test]
     fn v1_requires_if() {

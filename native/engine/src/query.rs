@@ -30,14 +30,18 @@ pub struct Row {
 #[derive(Clone, Debug, Default)]
 pub struct QueryResult {
     pub rows: Vec<Row>,
-    pub prints: Vec<String>,
+    pub prints: Vec<crate::PrintLine>,
     pub cacheable: bool,
 }
 
 impl QueryResult {
-    /// `{"result":[{"expressions":[...],"bindings":{...}}]}`, `{}` when undefined.
+    /// `{"result":[{"expressions":[...],"bindings":{...}}]}`, `{}` when undefined; the
+    /// `print` lines, when there are any, under `prints` (the CLI writes them to stderr).
     pub fn to_value(&self) -> Value {
         let mut top = Map::new();
+        if !self.prints.is_empty() {
+            top.insert(Value::from("prints"), Value::from_array(self.prints.iter().map(crate::PrintLine::to_value).collect()));
+        }
         if self.rows.is_empty() {
             return Value::from_map(top);
         }

@@ -159,7 +159,15 @@ fn indexed_rules_select_by_input() {
 
 fn prints(src: &str) -> Vec<String> {
     let p = policy(&format!("package t\n{}", src));
-    p.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap().prints
+    p.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap().prints.into_iter().map(|l| l.message).collect()
+}
+
+#[test]
+fn print_location_is_file_and_line() {
+    let p = policy("package t\n\np if {\n  print(\"here\")\n}");
+    let lines = p.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap().prints;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].location, "test.rego:4");
 }
 
 #[test] fn print_values() { assert_eq!(prints("p if print(\"x\", 1, {\"a\": [true]})"), vec![r#"x 1 {"a": [true]}"#]); }

@@ -872,13 +872,13 @@ mod schema {
     use crate::value::{Map, Value};
 
     pub(super) fn register(r: &mut Registry) {
-        r.func(
+        r.nondeterministic(
             "encoding",
             "json.verify_schema",
             "(any<string, object[any: any]>) => [boolean, any<null, string>]",
             json_verify_schema,
         );
-        r.func(
+        r.nondeterministic(
             "encoding",
             "json.match_schema",
             "(any<string, object[any: any]>, any<string, object[any: any]>) => [boolean, array[{desc: string, error: string, field: string, type: string}]]",

@@ -35,6 +35,7 @@ pub mod strings;
 pub mod time;
 pub mod typefns;
 pub mod units;
+pub mod uri;
 pub mod uuid;
 pub mod x509;
 
@@ -181,6 +182,7 @@ pub fn registry() -> &'static Registry {
         time::register(&mut r);
         typefns::register(&mut r);
         units::register(&mut r);
+        uri::register(&mut r);
         uuid::register(&mut r);
         x509::register(&mut r);
         aws::register(&mut r);

@@ -50,13 +50,18 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 }
 
 /// Whether `net` contains `ip`; IPv4-mapped IPv6 addresses count as IPv4, as in Go.
+/// Go's `IPNet.Contains`: an IPv4-mapped address (and a network of them) counts as
+/// IPv4, and the two families never contain each other (`::/0` holds no IPv4 address).
 fn net_contains_ip(net: &IpNet, ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
     match (net, ip) {
-        (IpNet::V6(_), IpAddr::V4(a)) => net.contains(&IpAddr::V6(a.to_ipv6_mapped())),
-        (IpNet::V4(_), IpAddr::V6(a)) => match a.to_ipv4_mapped() {
-            Some(v4) => net.contains(&IpAddr::V4(v4)),
-            None => false,
-        },
+        (IpNet::V6(n), IpAddr::V4(a)) => {
+            n.prefix_len() >= 96 && n.trunc().network().to_ipv4_mapped().is_some() && net.contains(&IpAddr::V6(a.to_ipv6_mapped()))
+        }
+        (IpNet::V4(_), IpAddr::V6(_)) => false,
         _ => net.contains(&ip),
     }
 }
@@ -67,7 +72,24 @@ fn contains_str(a: &IpNet, b: &str) -> Result<bool, BuiltinError> {
         return Ok(net_contains_ip(a, ip));
     }
     let b = parse_cidr(b)?.trunc();
-    Ok(net_contains_ip(a, b.network()) && net_contains_ip(a, b.broadcast()))
+    // Networks compare within one family, an IPv4-mapped network counting as IPv4.
+    Ok(match (as_v4(a), as_v4(&b)) {
+        (Some(x), Some(y)) => x.contains(&y),
+        (None, None) => a.contains(&b),
+        _ => false,
+    })
+}
+
+/// The network as IPv4 when it is one, or a network of IPv4-mapped addresses.
+fn as_v4(n: &IpNet) -> Option<ipnet::Ipv4Net> {
+    match n {
+        IpNet::V4(x) => Some(*x),
+        IpNet::V6(x) if x.prefix_len() >= 96 => {
+            let v4 = x.trunc().network().to_ipv4_mapped()?;
+            ipnet::Ipv4Net::new(v4, x.prefix_len() - 96).ok()
+        }
+        IpNet::V6(_) => None,
+    }
 }
 
 fn cidr_contains(_: &mut Ctx, args: &[Value]) -> BuiltinResult {

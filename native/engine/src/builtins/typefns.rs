@@ -74,7 +74,7 @@ fn cast_array(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     match first(a)? {
         v @ Value::Array(_) => Ok(v.clone()),
         Value::Set(s) => Ok(Value::from_array(s.iter().cloned().collect())),
-        v => Err(type_err(0, "array", v)),
+        v => Err(type_err(0, "one of {array, set}", v)),
     }
 }
 
@@ -82,7 +82,7 @@ fn cast_set(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     match first(a)? {
         v @ Value::Set(_) => Ok(v.clone()),
         Value::Array(s) => Ok(Value::from_set(s.iter().cloned().collect())),
-        v => Err(type_err(0, "set", v)),
+        v => Err(type_err(0, "one of {array, set}", v)),
     }
 }
 

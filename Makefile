@@ -72,3 +72,22 @@ bench-instructions: build
 
 clean:
 	rm -rf dist native/target native/target-* .build native/binding/*.node
+
+.PHONY: fuzz fuzz-install soak soak-short
+
+# Coverage-guided fuzzing (cargo-fuzz; installs nightly + cargo-fuzz when missing): each
+# target of native/fuzz for FUZZ_SECONDS (default 120), growing its corpus. CI replays the
+# committed corpora on every `cargo test` (native/envoy/tests/fuzz_corpus.rs).
+fuzz: build
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),120) scripts/fuzz.sh run $(FUZZ_TARGETS)
+
+fuzz-install:
+	scripts/fuzz.sh install
+
+# The real server for 30 minutes at half of its max load: varied requests, policy swaps,
+# RSS sampled (must level off), zero failed Checks, p99 in .build/soak.json.
+soak: build
+	node bench/soak.js --minutes 30
+
+soak-short: build
+	node bench/soak.js --minutes 1 --swap-seconds 10 --calibrate-seconds 3

@@ -68,12 +68,70 @@ export function parseBody(headers: Record<string, string>, body: string, rawBody
   }
 }
 
-function parseJson(text: string): unknown {
+/**
+ * The limits of the native JSON reader (native/engine/src/json.rs), so both
+ * paths give one answer: nesting past what the input document may hold,
+ * number texts longer than `MAX_NUMBER_TEXT` and numbers beyond a double's
+ * range are invalid bodies. The input may nest 513 levels (0 to 512); a
+ * body sits one level down (`input.parsed_body`), a multipart part's JSON three.
+ */
+const MAX_INPUT_LEVELS = 513;
+const BODY_DEPTH = 1;
+const MAX_NUMBER_TEXT = 4096;
+/** Texts that may hold a number JSON.parse turns into ±Infinity, or a too-long one. */
+const MAYBE_OUT_OF_RANGE = new RegExp(`\\d{309}|[eE]\\+?0*\\d{3}|[-+.\\deE]{${MAX_NUMBER_TEXT + 1}}`);
+
+function parseJson(text: string, atDepth = BODY_DEPTH): unknown {
+  const maxLevels = MAX_INPUT_LEVELS - atDepth;
+  if (nestedDeeperThan(text, maxLevels)) throw bodyError(`invalid JSON body: nested deeper than ${maxLevels} levels`);
+  if (MAYBE_OUT_OF_RANGE.test(text)) return parseJsonChecked(text);
   try {
     return JSON.parse(text);
   } catch (err) {
     throw bodyError('invalid JSON body', err);
   }
+}
+
+/** The slower parse, for the rare body that may hold a number out of range. */
+function parseJsonChecked(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text, (_key, v: unknown) => {
+      if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError('number out of range');
+      return v;
+    });
+  } catch (err) {
+    throw bodyError('invalid JSON body', err);
+  }
+  const tooLong = new RegExp(`[-+.\\deE]{${MAX_NUMBER_TEXT + 1}}`);
+  if (tooLong.test(stripStrings(text))) throw bodyError('invalid JSON body: number out of range');
+  return value;
+}
+
+/** `text` without its string literals (for tests on the JSON syntax around them). */
+function stripStrings(text: string): string {
+  return text.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+}
+
+/** Whether brackets outside strings nest deeper than `max` (linear, no recursion). */
+function nestedDeeperThan(text: string, max: number): boolean {
+  if (text.length <= 2 * max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 function bodyKind(contentType: string): BodyKind {
@@ -139,7 +197,7 @@ function multipart(payload: string, boundary: string): Record<string, unknown[]>
       else if (k === 'content-type' && v.includes('application/json')) isJson = true;
     }
     if (!name) continue;
-    (out[name] ??= []).push(isJson ? parseJson(split.content) : split.content);
+    (out[name] ??= []).push(isJson ? parseJson(split.content, BODY_DEPTH + 2) : split.content);
   }
   return out;
 }

@@ -7,6 +7,7 @@
  * other failure throws an AuthzError for the status table.
  */
 import { randomUUID } from 'node:crypto';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { CheckRequest as CheckRequestV2, CheckResponse as CheckResponseV2 } from '../gen/envoy/service/auth/v2/external_auth';
 import { CheckRequest as CheckRequestV3, CheckResponse as CheckResponseV3 } from '../gen/envoy/service/auth/v3/external_auth';
 import type { EngineDecision, PreparedPolicy } from '../engine/types';
@@ -41,9 +42,14 @@ export interface CheckResult {
   decision?: unknown;
 }
 
+/** Strings must be valid UTF-8, as proto3 requires and the native decoder checks: one answer on both paths. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const decodeUtf8 = (b: Uint8Array): string => strictUtf8.decode(b);
+
 export function decodeRequest(bytes: Uint8Array, version: ApiVersion): CheckRequestV3 | CheckRequestV2 {
   try {
-    return version === 'v3' ? CheckRequestV3.decode(bytes) : CheckRequestV2.decode(bytes);
+    const reader = new BinaryReader(bytes, decodeUtf8);
+    return version === 'v3' ? CheckRequestV3.decode(reader) : CheckRequestV2.decode(reader);
   } catch (err) {
     throw new AuthzError('request_malformed', `CheckRequest ${version} does not decode: ${(err as Error).message}`, { cause: err });
   }

@@ -9,6 +9,7 @@
  *   requests_total{result, grpc_code}           Checks answered; result allow|deny|bad_request|error
  *   errors_total{code}                           Checks answered with a gRPC error, by error code
  *   bad_requests_total{reason}                   Checks denied 400 for an unreadable path/body
+ *   evaluation_limits_exceeded_total{limit}      evaluations stopped by a budget: limit steps_depth_memory|deadline
  *   check_duration_seconds{result}               handler latency histogram (decode + evaluate + encode)
  *   evaluation_duration_seconds                  policy evaluation latency histogram (Checks that evaluated)
  *   cache_hits_total, cache_misses_total, cache_evictions_total, cache_expirations_total, cache_entries
@@ -21,6 +22,9 @@
  *   decision_logs_sent_total{sink}               events written/uploaded
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Error codes of an evaluation stopped by one of its budgets, by the budget's label. */
+const LIMIT_CODES: Record<string, string> = { eval_limit_error: 'steps_depth_memory', eval_timeout: 'deadline' };
 import type { DecisionCache } from '../cache/types';
 import type { CheckEvent, CheckObserver } from '../server/server';
 
@@ -42,6 +46,7 @@ export class AuthzMetrics implements CheckObserver {
   private readonly requests: Counter<'result' | 'grpc_code'>;
   private readonly errors: Counter<'code'>;
   private readonly badRequests: Counter<'reason'>;
+  private readonly limitsExceeded: Counter<'limit'>;
   private readonly duration: Histogram<'result'>;
   private readonly evaluation: Histogram;
   private readonly policyInfo: Gauge<'revision' | 'source'>;
@@ -57,6 +62,12 @@ export class AuthzMetrics implements CheckObserver {
     const registers = [(this.registry = options.registry ?? new Registry())];
     this.requests = new Counter({ name: `${P}requests_total`, help: 'Checks answered, by result and gRPC status code', labelNames: ['result', 'grpc_code'], registers });
     this.errors = new Counter({ name: `${P}errors_total`, help: 'Checks answered with a gRPC error, by error code', labelNames: ['code'], registers });
+    this.limitsExceeded = new Counter({
+      name: `${P}evaluation_limits_exceeded_total`,
+      help: 'Evaluations stopped by a budget (each also an error): steps_depth_memory (eval_limit_error) or deadline (eval_timeout)',
+      labelNames: ['limit'],
+      registers,
+    });
     this.badRequests = new Counter({ name: `${P}bad_requests_total`, help: 'Checks denied with 400 for an unreadable path or body, by reason', labelNames: ['reason'], registers });
     this.duration = new Histogram({
       name: `${P}check_duration_seconds`,
@@ -130,7 +141,11 @@ export class AuthzMetrics implements CheckObserver {
     b.requests.inc();
     b.duration.observe(event.seconds);
     if (event.evalSeconds !== undefined) this.evaluation.observe(event.evalSeconds);
-    if (event.outcome === 'error') this.errors.inc({ code: event.code ?? 'internal' });
+    if (event.outcome === 'error') {
+      this.errors.inc({ code: event.code ?? 'internal' });
+      const limit = LIMIT_CODES[event.code ?? ''];
+      if (limit) this.limitsExceeded.inc({ limit });
+    }
     else if (event.outcome === 'bad_request') this.badRequests.inc({ reason: event.code ?? 'request_invalid' });
   }
 

@@ -264,7 +264,7 @@ impl<'a> Evaluator<'a> {
             pol,
             st: State { input, data, cache: take_cache(), ..Default::default() },
             saved: Vec::new(),
-            ctx: Ctx::with_clock(strict),
+            ctx: Ctx::with_clock(strict).with_budget(builtins::Budget::new(limits.max_steps, crate::max_eval_memory(), limits.deadline_ns)),
             strict,
             cacheable: true,
             prints: Vec::new(),
@@ -1727,9 +1727,10 @@ impl<'a> Evaluator<'a> {
             self.cacheable = false;
         }
         let res = match b.func {
-            Some(func) => func(&mut self.ctx, args),
+            Some(func) => builtins::charge_call(&mut self.ctx, b.name, args).and_then(|()| func(&mut self.ctx, args)),
             None => fallback(b.name, args),
         };
+        let res = res.and_then(|v| builtins::charge_result(&mut self.ctx, b.name, v));
         self.builtin_result(b.name, res, span)
     }
 

@@ -11,7 +11,20 @@ use std::sync::Arc;
 const MAX_DEPTH: usize = 512;
 
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0, shared: HashMap::new(), shapes: Shapes::default(), repeated: HashMap::new() };
+    parse_with(text, false, MAX_DEPTH)
+}
+
+/// Like [`parse`], for a document to be placed `at_depth` levels inside
+/// another (a request body inside the input): it may nest only as deep as
+/// the whole still may, and numbers beyond the range of a double
+/// (`1e999999`, 400-digit integers) are "out of range". Every reader of the
+/// body (JavaScript's `JSON.parse` too) then sees the same document.
+pub fn parse_nested(text: &str, at_depth: usize) -> Result<Value, String> {
+    parse_with(text, true, MAX_DEPTH.saturating_sub(at_depth))
+}
+
+fn parse_with(text: &str, finite: bool, max_depth: usize) -> Result<Value, String> {
+    let mut p = Parser { s: text.as_bytes(), i: 0, shared: HashMap::new(), shapes: Shapes::default(), repeated: HashMap::new(), finite, max_depth };
     p.ws();
     let v = p.value(0)?;
     p.ws();
@@ -34,6 +47,10 @@ struct Parser<'a> {
     /// them (`["viewer","editor"]`, `{"app":"web","tier":"front"}`) and
     /// values are immutable, so one copy serves every occurrence. Bounded.
     repeated: HashMap<&'a [u8], Value>,
+    /// Numbers must fit a double (see `parse_nested`).
+    finite: bool,
+    /// The deepest nesting level allowed (the top value is level 0).
+    max_depth: usize,
 }
 
 /// Arrays and objects whose text is at most this long are shared when repeated.
@@ -75,7 +92,7 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, String> {
-        if depth > MAX_DEPTH {
+        if depth > self.max_depth {
             return Err(self.err("document nested too deeply"));
         }
         match self.peek() {
@@ -220,7 +237,11 @@ impl<'a> Parser<'a> {
         }
         // Safe: the range holds ASCII only.
         let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
-        Number::parse(text).map(Value::Number).ok_or_else(|| self.err("number out of range"))
+        match Number::parse(text) {
+            Some(Number::Big(b)) if self.finite && !num_traits::ToPrimitive::to_f64(&*b).is_some_and(f64::is_finite) => Err(self.err("number out of range")),
+            Some(n) => Ok(Value::Number(n)),
+            None => Err(self.err("number out of range")),
+        }
     }
 
     fn hex4(&mut self) -> Result<u32, String> {

@@ -74,6 +74,33 @@ impl Default for EvalLimits {
     }
 }
 
+/// Bytes of new values the builtins of one evaluation may create, for every
+/// evaluation of the process (0 = unlimited). The step budget
+/// (`EvalLimits::max_steps`) bounds their work, this bounds their memory.
+static MAX_EVAL_MEMORY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_MAX_EVAL_MEMORY);
+
+/// 256 MiB: far above what a real policy builds per request, far below a
+/// process's memory.
+pub const DEFAULT_MAX_EVAL_MEMORY: u64 = 256 << 20;
+
+/// Sets the memory bound of every later evaluation (a setting of the server).
+pub fn set_max_eval_memory(bytes: u64) {
+    MAX_EVAL_MEMORY.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn max_eval_memory() -> u64 {
+    MAX_EVAL_MEMORY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A decision that finished past its deadline is not served: its caller has
+/// given up, and serving it would hide an overrun.
+pub(crate) fn check_finished_in_time(deadline_ns: i64) -> Result<(), EvalError> {
+    if deadline_ns > 0 && builtins::Ctx::now() > deadline_ns {
+        return Err(EvalError::new("eval_timeout", "evaluation deadline exceeded"));
+    }
+    Ok(())
+}
+
 /// The result of evaluating a decision.
 #[derive(Clone, Debug)]
 pub struct Decision {
@@ -238,6 +265,7 @@ impl PreparedQuery {
             out = Some(v);
             Ok(false)
         })?;
+        check_finished_in_time(limits.deadline_ns)?;
         Ok(Decision { value: out, cacheable: ev.cacheable, prints: std::mem::take(&mut ev.prints) })
     }
 }

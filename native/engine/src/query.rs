@@ -135,5 +135,6 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
         Ok(true)
     })
     .map_err(QueryError::Eval)?;
+    crate::check_finished_in_time(limits.deadline_ns).map_err(QueryError::Eval)?;
     Ok(QueryResult { rows, prints: std::mem::take(&mut ev.prints), cacheable: ev.cacheable })
 }

@@ -29,6 +29,11 @@ pub struct Grpc<'a> {
     pub parsed_path: &'a Value,
 }
 
+/// Where `parsed_body` sits in the input document (`input.parsed_body`):
+/// JSON bodies may nest only as deep as the whole input may (a multipart
+/// part's JSON is two levels further, `parsed_body.name[i]`).
+const BODY_DEPTH: usize = 1;
+
 /// Returns `(parsed_body, truncated_body)`. `parsed_body` is null when the
 /// body is absent, truncated, or of a type that is not parsed.
 pub fn parse(headers: &Map, body: &str, raw_body: &[u8]) -> Result<(Value, bool), BodyError> {
@@ -67,7 +72,7 @@ pub fn parse_with(headers: &Map, body: &str, raw_body: &[u8], grpc: Option<Grpc<
         }
     }
     let parsed = match kind {
-        BodyKind::Json => Value::from_json_str(&payload).map_err(BodyError::InvalidJson)?,
+        BodyKind::Json => sark_engine::json::parse_nested(&payload, BODY_DEPTH).map_err(BodyError::InvalidJson)?,
         BodyKind::Form => Value::from_map(parse_query(&payload).map_err(|_| BodyError::InvalidForm)?),
         BodyKind::Multipart => match boundary(content_type) {
             Some(b) => multipart(&payload, &b)?,
@@ -204,7 +209,7 @@ fn multipart(payload: &str, boundary: &str) -> Result<Value, BodyError> {
             _ => continue,
         };
         let value = if is_json {
-            Value::from_json_str(content).map_err(BodyError::InvalidJson)?
+            sark_engine::json::parse_nested(content, BODY_DEPTH + 2).map_err(BodyError::InvalidJson)?
         } else {
             Value::from(content)
         };

@@ -176,7 +176,7 @@ fn compile(pattern: &str, delims: &[char]) -> Result<Regex, String> {
         return Err(c.err("unexpected character"));
     }
     re.push_str(")$");
-    regex::RegexBuilder::new(&re).size_limit(1 << 24).build().map_err(|e| format!("glob: {}", e))
+    regex::RegexBuilder::new(&re).size_limit(super::regex::COMPILED_SIZE_LIMIT).build().map_err(|e| format!("glob: {}", e))
 }
 
 fn glob_match(_: &mut Ctx, a: &[Value]) -> BuiltinResult {

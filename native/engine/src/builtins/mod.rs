@@ -65,8 +65,120 @@ impl BuiltinError {
 
 pub type BuiltinResult = Result<Value, BuiltinError>;
 
+/// Work units of handling `v` once: one per element of a collection, one
+/// per 16 bytes of a string or digits of a big number; none for a scalar.
+pub fn work_of(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => (s.len() / 16) as u64,
+        Value::Array(a) => a.len() as u64,
+        Value::Object(o) => o.len() as u64,
+        Value::Set(s) => s.len() as u64,
+        Value::Number(crate::number::Number::Big(b)) => b.bits() / 53,
+        _ => 0,
+    }
+}
+
+/// Builtins whose work does not grow with their operands (a look-up, a
+/// prefix test, a type test): charging them by operand size would make an
+/// ordinary loop over a large input look expensive. Their results are
+/// operands or parts of them, not new values.
+fn constant_cost(name: &str) -> bool {
+    matches!(
+        name,
+        "count" | "object.get" | "startswith" | "endswith" | "type_name" | "is_string" | "is_number" | "is_boolean"
+            | "is_array" | "is_set" | "is_object" | "is_null" | "cast_array" | "cast_set" | "cast_string" | "cast_boolean"
+            | "cast_null" | "cast_object" | "to_number" | "time.now_ns" | "opa.runtime"
+    )
+}
+
+/// Charges a call before it runs, in proportion to its operands: most
+/// builtins read all of them. Scalars and short strings cost nothing, so
+/// the usual call never reaches the name test.
+#[inline]
+pub fn charge_call(ctx: &mut Ctx, name: &str, args: &[Value]) -> Result<(), BuiltinError> {
+    let units: u64 = args.iter().map(work_of).sum();
+    if units == 0 || constant_cost(name) {
+        return Ok(());
+    }
+    ctx.charge(units)
+}
+
+/// Charges the value a call created against the memory bound.
+#[inline]
+pub fn charge_result(ctx: &mut Ctx, name: &str, v: Value) -> BuiltinResult {
+    let bytes = match &v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.len() * std::mem::size_of::<Value>(),
+        Value::Object(o) => o.len() * 2 * std::mem::size_of::<Value>(),
+        Value::Set(s) => s.len() * std::mem::size_of::<Value>(),
+        _ => return Ok(v),
+    };
+    if bytes >= 64 && !constant_cost(name) {
+        ctx.charge_bytes(bytes)?;
+    }
+    Ok(v)
+}
+
+/// A limit of the evaluation was reached: ends it whatever the error mode.
+pub fn limit_error(message: String) -> BuiltinError {
+    BuiltinError::Halt { code: "eval_limit_error", message }
+}
+
+/// What one evaluation's builtins may spend: work units (one per element,
+/// digit or few bytes handled), bytes of values they create, and the
+/// wall-clock deadline. Builtins charge as they go, so a long loop inside
+/// one call stops with a clean error instead of running past its budget.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    /// Work units left; spent by `Ctx::charge`.
+    work_left: u64,
+    /// Bytes of new values builtins may still create.
+    bytes_left: u64,
+    /// Wall-clock deadline in nanoseconds since the epoch (0 = none).
+    deadline_ns: i64,
+    /// Work units left before the clock is read again.
+    until_clock: u64,
+    /// The limits, for error messages.
+    max_work: u64,
+    max_bytes: u64,
+}
+
+/// Work units between two reads of the clock (a few microseconds of work).
+const CLOCK_EVERY: u64 = 4096;
+
+impl Budget {
+    /// `0` means unlimited for `max_work` and `max_bytes`, no deadline for `deadline_ns`.
+    pub fn new(max_work: u64, max_bytes: u64, deadline_ns: i64) -> Budget {
+        let unlimited = |n: u64| if n == 0 { u64::MAX } else { n };
+        Budget {
+            work_left: unlimited(max_work),
+            bytes_left: unlimited(max_bytes),
+            deadline_ns,
+            until_clock: CLOCK_EVERY,
+            max_work,
+            max_bytes,
+        }
+    }
+
+    pub fn unlimited() -> Budget {
+        Budget::new(0, 0, 0)
+    }
+
+    /// Bytes of new values still allowed (for builtins that must stop a
+    /// growing output before it is complete).
+    pub fn bytes_left(&self) -> u64 {
+        self.bytes_left
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+}
+
 /// Per-query state shared by the builtins of one evaluation.
 pub struct Ctx {
+    /// What the builtins of this evaluation may still spend.
+    pub budget: Budget,
     /// Nanoseconds since the epoch, fixed for the whole query as OPA does;
     /// read from the clock on first use (most queries never ask).
     now_ns: Option<i64>,
@@ -80,12 +192,57 @@ pub struct Ctx {
 impl Ctx {
     /// A context whose clock reads `now_ns` (tests, replays).
     pub fn new(now_ns: i64, strict: bool) -> Ctx {
-        Ctx { now_ns: Some(now_ns), strict, memo: HashMap::new() }
+        Ctx { budget: Budget::unlimited(), now_ns: Some(now_ns), strict, memo: HashMap::new() }
     }
 
     /// A context that reads the clock when the query first asks for the time.
     pub fn with_clock(strict: bool) -> Ctx {
-        Ctx { now_ns: None, strict, memo: HashMap::new() }
+        Ctx { budget: Budget::unlimited(), now_ns: None, strict, memo: HashMap::new() }
+    }
+
+    pub fn with_budget(self, budget: Budget) -> Ctx {
+        Ctx { budget, ..self }
+    }
+
+    /// Spends `units` of work; past the budget or the deadline the call
+    /// fails with an error that ends the evaluation even in non-strict mode.
+    #[inline]
+    pub fn charge(&mut self, units: u64) -> Result<(), BuiltinError> {
+        let b = &mut self.budget;
+        if units < b.until_clock && units < b.work_left {
+            b.until_clock -= units;
+            b.work_left -= units;
+            return Ok(());
+        }
+        self.charge_slow(units)
+    }
+
+    #[inline(never)]
+    fn charge_slow(&mut self, units: u64) -> Result<(), BuiltinError> {
+        let b = &mut self.budget;
+        if units >= b.work_left {
+            b.work_left = 0;
+            return Err(limit_error(format!("evaluation exceeded {} steps (inside a builtin)", b.max_work)));
+        }
+        b.work_left -= units;
+        b.until_clock = CLOCK_EVERY;
+        if b.deadline_ns > 0 && Ctx::now() > b.deadline_ns {
+            return Err(BuiltinError::Halt { code: "eval_timeout", message: "evaluation deadline exceeded".into() });
+        }
+        Ok(())
+    }
+
+    /// Charges `bytes` of a value about to be created: work in proportion
+    /// (one unit per 16 bytes) and the evaluation's memory bound.
+    pub fn charge_bytes(&mut self, bytes: usize) -> Result<(), BuiltinError> {
+        let bytes = bytes as u64;
+        let b = &mut self.budget;
+        if bytes > b.bytes_left {
+            b.bytes_left = 0;
+            return Err(limit_error(format!("evaluation exceeded its memory budget of {} bytes", b.max_bytes)));
+        }
+        b.bytes_left -= bytes;
+        self.charge(bytes / 16 + 1)
     }
 
     /// The query's time, the same on every call.

@@ -54,24 +54,26 @@ fn rounding(a: &[Value], f: fn(f64) -> f64) -> BuiltinResult {
     }
 }
 
-fn range(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
-    build_range(int(a, 0)?, int(a, 1)?, BigInt::from(1))
+fn range(ctx: &mut Ctx, a: &[Value]) -> BuiltinResult {
+    build_range(ctx, int(a, 0)?, int(a, 1)?, BigInt::from(1))
 }
 
-fn range_step(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+fn range_step(ctx: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let (from, to, step) = (int(a, 0)?, int(a, 1)?, int(a, 2)?);
     if !step.is_positive() {
         return Err(BuiltinError::Eval("step must be a positive integer".into()));
     }
-    build_range(from, to, step)
+    build_range(ctx, from, to, step)
 }
 
 /// `from` to `to` inclusive by `step` (> 0), descending when `to < from`.
-fn build_range(from: BigInt, to: BigInt, step: BigInt) -> BuiltinResult {
+fn build_range(ctx: &mut Ctx, from: BigInt, to: BigInt, step: BigInt) -> BuiltinResult {
     let len = ((&to - &from).abs() / &step).to_u64().unwrap_or(u64::MAX);
     if len >= MAX_RANGE {
         return Err(BuiltinError::Eval(format!("range too large: more than {} elements", MAX_RANGE)));
     }
+    // Charged before the array is allocated.
+    ctx.charge_bytes((len as usize + 1) * std::mem::size_of::<Value>())?;
     let step = if to < from { -step } else { step };
     let mut out = Vec::with_capacity(len as usize + 1);
     let mut x = from;

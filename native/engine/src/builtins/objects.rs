@@ -87,14 +87,19 @@ fn filter(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
 /// same key are merged recursively.
 fn merge(a: &Map, b: &Map) -> Map {
     let mut out = a.clone();
-    for (k, vb) in b {
-        let merged = match (out.get(k), vb) {
-            (Some(Value::Object(oa)), Value::Object(ob)) => Value::from_map(merge(oa, ob)),
-            _ => vb.clone(),
-        };
-        out.insert(k.clone(), merged);
-    }
+    merge_into(&mut out, b);
     out
+}
+
+/// `b` merged into `out` in place, so a left fold stays linear in the keys.
+fn merge_into(out: &mut Map, b: &Map) {
+    for (k, vb) in b {
+        if let (Some(Value::Object(oa)), Value::Object(ob)) = (out.get_mut(k), vb) {
+            merge_into(std::sync::Arc::make_mut(oa), ob);
+        } else {
+            out.insert(k.clone(), vb.clone());
+        }
+    }
 }
 
 fn union(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
@@ -110,7 +115,7 @@ fn union(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
 }
 
 /// Left-to-right `object.union` over an array of objects.
-fn union_n(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+fn union_n(ctx: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let arr = arg_array(a, 0)?;
     let mut objs = Vec::with_capacity(arr.len());
     for v in arr.iter() {
@@ -127,9 +132,8 @@ fn union_n(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
         [first, rest @ ..] => {
             let mut acc: Map = (***first).clone();
             for o in rest {
-                if !o.is_empty() {
-                    acc = merge(&acc, o);
-                }
+                ctx.charge(o.len() as u64 + 1)?;
+                merge_into(&mut acc, o);
             }
             Ok(Value::from_map(acc))
         }

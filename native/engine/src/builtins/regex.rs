@@ -80,6 +80,10 @@ fn cache() -> &'static Cache<String, Arc<Regex>> {
     C.get_or_init(Cache::new)
 }
 
+/// Bytes one compiled pattern (regex or glob) may take: patterns can come
+/// from requests, and up to `CACHE_MAX` of them are kept.
+pub(crate) const COMPILED_SIZE_LIMIT: usize = 1 << 22;
+
 /// The compiled form of a Go pattern, from the cache when seen before.
 pub(crate) fn compile(pattern: &str) -> Result<Arc<Regex>, BuiltinError> {
     if let Some(re) = cache().get(pattern) {
@@ -92,7 +96,7 @@ pub(crate) fn compile(pattern: &str) -> Result<Arc<Regex>, BuiltinError> {
 pub(crate) fn compile_uncached(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern)?;
     regex::RegexBuilder::new(&translated)
-        .size_limit(1 << 24)
+        .size_limit(COMPILED_SIZE_LIMIT)
         .build()
         .map_err(|e| format!("error parsing regexp: {}: `{}`", short_error(&e), pattern))
 }

@@ -18,16 +18,22 @@ pub fn register(r: &mut Registry) {
     r.func("strings", "sprintf", "(string, array[any]) => string", sprintf);
 }
 
-fn sprintf(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+fn sprintf(ctx: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let f = arg_str(a, 0)?;
-    let args = arg_array(a, 1)?;
-    Ok(Value::string(format(f, args)))
+    let args: Vec<Arg> = arg_array(a, 1)?.iter().map(Arg::from_value).collect();
+    // Widths and precisions (up to 10^6 each) make the output far larger
+    // than the operands: it is stopped once past what the budget allows.
+    let max_len = usize::try_from(ctx.budget.bytes_left()).unwrap_or(usize::MAX);
+    match do_printf(f, &args, max_len) {
+        Some(out) => Ok(Value::string(out)),
+        None => Err(super::limit_error(format!("sprintf: output longer than the evaluation's memory budget of {} bytes", ctx.budget.max_bytes()))),
+    }
 }
 
 /// Formats `args` with the Go format string `f`, as OPA's `sprintf` does.
 pub fn format(f: &str, args: &[Value]) -> String {
     let args: Vec<Arg> = args.iter().map(Arg::from_value).collect();
-    do_printf(f, &args)
+    do_printf(f, &args, usize::MAX).unwrap_or_default()
 }
 
 /// A Go value as OPA passes it to `fmt.Sprintf`.
@@ -142,13 +148,17 @@ impl Printer<'_> {
     }
 }
 
-fn do_printf(format: &str, args: &[Arg]) -> String {
+/// `None` once the output grows past `max_len` (checked after each verb).
+fn do_printf(format: &str, args: &[Arg], max_len: usize) -> Option<String> {
     let f = format.as_bytes();
     let end = f.len();
     let mut p = Printer { out: String::with_capacity(format.len() + 16), args, reordered: false, good_arg_num: true };
     let mut arg_num = 0usize;
     let mut i = 0usize;
     'format: while i < end {
+        if p.out.len() > max_len {
+            return None;
+        }
         p.good_arg_num = true;
         let lasti = i;
         while i < end && f[i] != b'%' {
@@ -273,7 +283,7 @@ fn do_printf(format: &str, args: &[Arg]) -> String {
         }
         p.out.push(')');
     }
-    p.out
+    (p.out.len() <= max_len).then_some(p.out)
 }
 
 fn bad_verb(out: &mut String, arg: &Arg, verb: char) {

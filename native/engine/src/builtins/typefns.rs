@@ -40,6 +40,9 @@ fn to_number(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
         Value::Null => Ok(Value::int(0)),
         Value::Bool(b) => Ok(Value::int(*b as i64)),
         v @ Value::Number(_) => Ok(v.clone()),
+        Value::String(s) if s.len() > Number::MAX_TEXT => {
+            Err(super::limit_error(format!("to_number: operand of {} bytes is longer than the {} a number may have", s.len(), Number::MAX_TEXT)))
+        }
         Value::String(s) => parse_number(s).map(Value::Number).ok_or_else(|| {
             let lower = s.to_ascii_lowercase();
             // OPA refuses the Inf/NaN spellings Go's parser would accept as a type error.

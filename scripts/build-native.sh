@@ -12,11 +12,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null || { echo "error: cargo not found" >&2; exit 1; }
 
 
-flags=(--platform --manifest-path native/binding/Cargo.toml --output-dir native/binding --js false --dts __ignored.d.ts)
+# index.d.ts, the addon's types (src/native imports them), is generated from the #[napi] items.
+flags=(--platform --manifest-path native/binding/Cargo.toml --output-dir native/binding --no-js --dts index.d.ts)
 [ "$profile" = "release" ] && flags+=(--release)
 
 export CARGO_TARGET_DIR="$PWD/native/target"
 # napi-cli forwards everything after `--` to cargo.
 npx --no-install napi build "${flags[@]}" -- --locked
-rm -f native/binding/__ignored.d.ts
 ls native/binding/*.node

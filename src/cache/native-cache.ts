@@ -14,7 +14,7 @@ export class NativeDecisionCache implements DecisionCache {
   }
 
   get(key: string): string | undefined {
-    return this.native.get(key);
+    return this.native.get(key) ?? undefined;
   }
   set(key: string, value: string, ttlMs?: number): void {
     this.native.set(key, value, ttlMs);

@@ -33,15 +33,78 @@ export interface PrepareOptions {
 export interface NativeCheckOutcome {
   /** The encoded CheckResponse (a copy the caller owns). */
   bytes: Buffer;
-  outcome: 'allow' | 'deny' | 'bad_request';
+  outcome: CheckOutcomeKind;
   cacheHit: boolean;
   cacheable: boolean;
 }
 
-const FLAG_DENY = 1;
-const FLAG_BAD_REQUEST = 2;
-const FLAG_CACHE_HIT = 4;
-const FLAG_CACHEABLE = 8;
+export type CheckOutcomeKind = 'allow' | 'deny' | 'bad_request';
+
+/**
+ * Where the addon writes a Check's result: a fixed 64-byte little-endian
+ * header, then the body (native/binding/src/result.rs lays it out):
+ * u32 kind (0 allow, 1 deny, 2 bad request, 3 error) · u32 flags (1 cache hit,
+ * 2 cacheable) · u32 body length (the CheckResponse, or the error code's) ·
+ * u32 error detail length · f64 evaluation ns · 36 bytes decision id · body.
+ */
+const HEADER_LEN = 64;
+const KIND_ERROR = 3;
+const KINDS: readonly CheckOutcomeKind[] = ['allow', 'deny', 'bad_request'];
+const FLAG_CACHE_HIT = 1;
+const FLAG_CACHEABLE = 2;
+const DECISION_ID_AT = 24;
+const DECISION_ID_LEN = 36;
+
+/** A buffer the addon writes Check results into, with typed views of its header. */
+class ResultBuffer {
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
+  constructor(readonly bytes: Buffer) {
+    // Own, 8-aligned memory (never a slice of Node's shared pool).
+    this.u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, 4);
+    this.f64 = new Float64Array(bytes.buffer, bytes.byteOffset + 16, 1);
+  }
+}
+
+/**
+ * The last Check's result, decoded from the header by `read` — the one
+ * decoder of the addon's Check result. One per policy, reused: reading a
+ * result allocates nothing (the decision id is decoded only when asked for).
+ */
+export class CheckResult {
+  outcome: CheckOutcomeKind = 'allow';
+  cacheHit = false;
+  cacheable = false;
+  /** Byte length of the CheckResponse (at `HEADER_LEN` in the buffer). */
+  length = 0;
+  /** Nanoseconds the Check spent evaluating and encoding; 0 for a cache hit or a bad request. */
+  evalNs = 0;
+
+  constructor(private out: ResultBuffer) {}
+
+  /** Decodes the result the addon wrote into `out`; throws EngineError for an error result. */
+  read(out: ResultBuffer): void {
+    this.out = out;
+    const kind = out.u32[0];
+    const length = out.u32[2];
+    if (kind === KIND_ERROR) {
+      const code = out.bytes.toString('utf8', HEADER_LEN, HEADER_LEN + length);
+      const detail = out.bytes.toString('utf8', HEADER_LEN + length, HEADER_LEN + length + out.u32[3]);
+      throw new EngineError(code, detail);
+    }
+    const flags = out.u32[1];
+    this.outcome = KINDS[kind];
+    this.cacheHit = (flags & FLAG_CACHE_HIT) !== 0;
+    this.cacheable = (flags & FLAG_CACHEABLE) !== 0;
+    this.length = length;
+    this.evalNs = out.f64[0];
+  }
+
+  /** The decision id of the last Check (in the response's dynamic metadata). */
+  decisionId(): string {
+    return this.out.bytes.toString('latin1', DECISION_ID_AT, DECISION_ID_AT + DECISION_ID_LEN);
+  }
+}
 
 /** Turns an error thrown by the addon into an EngineError with its code and diagnostics. */
 export function engineErrorFrom(err: unknown): EngineError {
@@ -67,12 +130,12 @@ function decisionFrom(json: string): EngineDecision {
 const VIEW_CACHE_MAX = 1024;
 
 export class NativePreparedPolicy implements PreparedPolicy {
-  /** Reused for every response; grown when a response does not fit. */
-  private out = Buffer.allocUnsafe(64 * 1024);
-  /** Views of `out` by length (responses of one policy have a few lengths): `checkView` allocates nothing. */
+  /** Reused for every result; replaced by a larger one when a result does not fit. */
+  private out = new ResultBuffer(Buffer.allocUnsafeSlow(64 * 1024));
+  /** Views of `out` by response length (responses of one policy have a few lengths): `checkView` allocates nothing. */
   private views: Array<Buffer | undefined> = new Array<Buffer | undefined>(VIEW_CACHE_MAX).fill(undefined);
-  /** Outcome flags of the last `checkView`. */
-  private flags = 0;
+  /** The last check's result. */
+  readonly last = new CheckResult(this.out);
 
   constructor(
     private readonly engine: RustOPAEngineInstance,
@@ -112,7 +175,7 @@ export class NativePreparedPolicy implements PreparedPolicy {
    */
   inputDocument(request: Buffer, version: 2 | 3, options: { skipRequestBodyParse?: boolean; protoDescriptorBase64?: string } = {}): unknown {
     try {
-      return JSON.parse(this.engine.checkInput(request, version, JSON.stringify(options)));
+      return JSON.parse(this.engine.checkInput(request, version, options));
     } catch (err) {
       throw engineErrorFrom(err);
     }
@@ -125,12 +188,12 @@ export class NativePreparedPolicy implements PreparedPolicy {
    * code (`request_malformed`, `decision_undefined`, `eval_timeout`, `eval_*`).
    */
   checkBytes(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs = 0): NativeCheckOutcome {
-    const len = this.run(request, version, cache, deadlineMs);
+    const r = this.run(request, version, cache, deadlineMs);
     return {
-      bytes: Buffer.from(this.out.subarray(0, len)),
-      outcome: this.lastOutcome,
-      cacheHit: this.lastCacheHit,
-      cacheable: (this.flags & FLAG_CACHEABLE) !== 0,
+      bytes: Buffer.from(this.out.bytes.subarray(HEADER_LEN, HEADER_LEN + r.length)),
+      outcome: r.outcome,
+      cacheHit: r.cacheHit,
+      cacheable: r.cacheable,
     };
   }
 
@@ -139,57 +202,30 @@ export class NativePreparedPolicy implements PreparedPolicy {
    * is a view of this policy's output buffer, valid until its next check.
    * The caller must hand it on at once: the server gives it to grpc-js,
    * which copies it into the response frame before the handler returns.
-   * The outcome is `lastOutcome` / `lastCacheHit`.
+   * The rest of the result is `last`.
    */
   checkView(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs = 0): Buffer {
-    const len = this.run(request, version, cache, deadlineMs);
-    if (len >= VIEW_CACHE_MAX) return this.out.subarray(0, len);
+    const len = this.run(request, version, cache, deadlineMs).length;
+    const out = this.out.bytes;
+    if (len >= VIEW_CACHE_MAX) return out.subarray(HEADER_LEN, HEADER_LEN + len);
     let view = this.views[len];
-    if (view === undefined || view.buffer !== this.out.buffer) {
-      view = this.out.subarray(0, len);
+    if (view === undefined || view.buffer !== out.buffer) {
+      view = out.subarray(HEADER_LEN, HEADER_LEN + len);
       this.views[len] = view;
     }
     return view;
   }
 
-  /** The last check's outcome. */
-  get lastOutcome(): NativeCheckOutcome['outcome'] {
-    return this.flags & FLAG_BAD_REQUEST ? 'bad_request' : this.flags & FLAG_DENY ? 'deny' : 'allow';
-  }
-
-  /** Whether the last check was answered from the decision cache. */
-  get lastCacheHit(): boolean {
-    return (this.flags & FLAG_CACHE_HIT) !== 0;
-  }
-
-  /** Runs one Check into `out`; the response's length (flags kept in `flags`). */
-  private run(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number): number {
-    let r: number;
+  /** Runs one Check into `out`; its result, decoded. */
+  private run(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number): CheckResult {
     try {
-      r = this.engine.check(this.handle, request, version, this.out, cache, deadlineMs);
-      if (r <= -2) {
-        this.out = Buffer.allocUnsafe(Math.max(-r - 2, this.out.length * 2));
-        r = this.engine.takePending(this.out);
-      }
+      const grown = this.engine.check(this.handle, request, version, this.out.bytes, cache, deadlineMs);
+      if (grown) this.out = new ResultBuffer(grown);
     } catch (err) {
       throw engineErrorFrom(err);
     }
-    if (r === -1) {
-      const { code, detail } = JSON.parse(this.engine.lastError()) as { code: string; detail: string };
-      throw new EngineError(code, detail);
-    }
-    this.flags = r % 16;
-    return Math.floor(r / 16);
-  }
-
-  /** Seconds the last check spent evaluating (and encoding); 0 for a cache hit or a bad request. */
-  lastEvalSeconds(): number {
-    return this.engine.lastEvalNs() / 1e9;
-  }
-
-  /** The decision id of the last check (in the response's dynamic metadata). */
-  lastDecisionId(): string {
-    return this.engine.lastDecisionId();
+    this.last.read(this.out);
+    return this.last;
   }
 }
 
@@ -199,7 +235,7 @@ export class NativeCompiledPolicy {
 
   prepare(path: string, options: PrepareOptions = {}): NativePreparedPolicy {
     try {
-      const handle = this.engine.prepare(path, JSON.stringify(options));
+      const handle = this.engine.prepare(path, options);
       return new NativePreparedPolicy(this.engine, handle, path);
     } catch (err) {
       throw engineErrorFrom(err);
@@ -227,7 +263,7 @@ export class NativeEngine implements PolicyEngine {
     if (!RustOPAEngine) throw new EngineError('native_unavailable', NATIVE_LOAD_ERROR ?? 'native addon not loaded');
     const engine = new RustOPAEngine();
     try {
-      engine.compile(JSON.stringify(modules), dataJson, JSON.stringify(options));
+      engine.compile(modules.map((m) => ({ name: m.name, source: m.source })), dataJson, options);
     } catch (err) {
       throw engineErrorFrom(err);
     }

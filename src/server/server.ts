@@ -171,8 +171,8 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           callback(null, p.checkView(call.request, wire, nativeCache, deadlineMs(call)));
           // Nothing is allocated for the observer unless there is one.
           if (observer) {
-            const evalSeconds = p.lastEvalSeconds();
-            observe(call, started, { outcome: p.lastOutcome, grpcStatus: 0, cacheHit: p.lastCacheHit, evalSeconds: evalSeconds > 0 ? evalSeconds : undefined, decisionId: () => p.lastDecisionId() });
+            const r = p.last;
+            observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decisionId: () => r.decisionId() });
           }
         } else {
           const result = check(policy, call.request, version, { ...options.check, deadlineMs: deadlineMs(call) });

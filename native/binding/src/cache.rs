@@ -1,89 +1,84 @@
-//! `RustCache`: the native decision cache as a JS class (string keys and values).
+//! `RustCache`: the native decision cache as a JavaScript class (string keys and values).
 
-use crate::napi::{Call, JsError, JsResult, Tagged, Val};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
 use sark_cache::{Cache, CacheConfig};
 use std::time::Duration;
 
-pub struct CacheState {
-    pub cache: Cache,
+#[napi]
+pub struct RustCache {
+    pub(crate) cache: Cache,
 }
 
-impl Tagged for CacheState {
-    const TAG: u64 = 0x5341_524b_4341_4331; // "SARKCAC1"
-    const NAME: &'static str = "RustCache";
+/// What `stats()` returns.
+#[napi(object)]
+pub struct CacheStats {
+    pub hits: f64,
+    pub misses: f64,
+    pub inserts: f64,
+    pub evictions: f64,
+    pub expirations: f64,
+    pub entries: f64,
+    pub bytes: f64,
 }
 
-fn ttl(ms: f64) -> Option<Duration> {
-    (ms > 0.0 && ms.is_finite()).then(|| Duration::from_micros((ms * 1000.0) as u64))
+fn ttl(ms: Option<f64>) -> Option<Duration> {
+    ms.filter(|ms| *ms > 0.0 && ms.is_finite()).map(|ms| Duration::from_micros((ms * 1000.0) as u64))
 }
 
-/// `new RustCache(maxEntries?, maxBytes?, defaultTtlMs?, shards?)`; 0 or absent TTL = no expiry.
-pub fn construct(c: &Call) -> JsResult<Val> {
-    let env = c.env;
-    let d = CacheConfig::default();
-    let max_entries = env.get_number_or(c.arg(0)?, d.max_entries as f64, "maxEntries")?;
-    let max_bytes = env.get_number_or(c.arg(1)?, d.max_bytes as f64, "maxBytes")?;
-    let ttl_ms = env.get_number_or(c.arg(2)?, 0.0, "defaultTtlMs")?;
-    let shards = env.get_number_or(c.arg(3)?, d.shards as f64, "shards")?;
-    if !(max_entries >= 1.0 && max_bytes >= 1.0 && shards >= 1.0) {
-        return Err(JsError::arg("maxEntries, maxBytes and shards must be at least 1"));
+#[napi]
+impl RustCache {
+    /// `new RustCache(maxEntries?, maxBytes?, defaultTtlMs?, shards?)`; 0 or absent TTL = no expiry.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, max_entries: Option<f64>, max_bytes: Option<f64>, default_ttl_ms: Option<f64>, shards: Option<f64>) -> Result<RustCache> {
+        let d = CacheConfig::default();
+        let max_entries = max_entries.unwrap_or(d.max_entries as f64);
+        let max_bytes = max_bytes.unwrap_or(d.max_bytes as f64);
+        let shards = shards.unwrap_or(d.shards as f64);
+        if !(max_entries >= 1.0 && max_bytes >= 1.0 && shards >= 1.0) {
+            return Err(crate::errors::invalid_arg(&env, "maxEntries, maxBytes and shards must be at least 1"));
+        }
+        let config = CacheConfig { max_entries: max_entries as usize, max_bytes: max_bytes as usize, default_ttl: ttl(default_ttl_ms), shards: shards as usize };
+        Ok(RustCache { cache: Cache::new(config) })
     }
-    let config = CacheConfig { max_entries: max_entries as usize, max_bytes: max_bytes as usize, default_ttl: ttl(ttl_ms), shards: shards as usize };
-    env.wrap(c.this, CacheState { cache: Cache::new(config) })?;
-    env.undefined()
-}
 
-fn cache<'a>(c: &Call) -> JsResult<&'a Cache> {
-    Ok(&c.env.unwrap::<CacheState>(c.this)?.cache)
-}
-
-/// `get(key) -> string | undefined`.
-pub fn get(c: &Call) -> JsResult<Val> {
-    let key = c.env.get_string(c.arg(0)?, "key")?;
-    match cache(c)?.get(key.as_bytes()) {
-        Some(v) => c.env.string(&String::from_utf8_lossy(&v)),
-        None => c.env.undefined(),
+    #[napi(catch_unwind)]
+    pub fn get(&self, key: String) -> Option<String> {
+        self.cache.get(key.as_bytes()).map(|v| String::from_utf8_lossy(&v).into_owned())
     }
-}
 
-/// `set(key, value, ttlMs?) -> boolean` (false: the entry is larger than the cache allows).
-pub fn set(c: &Call) -> JsResult<Val> {
-    let env = c.env;
-    let key = env.get_string(c.arg(0)?, "key")?;
-    let value = env.get_string(c.arg(1)?, "value")?;
-    let ttl_ms = env.get_number_or(c.arg(2)?, 0.0, "ttlMs")?;
-    env.boolean(cache(c)?.set(key.as_bytes(), value.as_bytes(), ttl(ttl_ms)))
-}
-
-pub fn delete(c: &Call) -> JsResult<Val> {
-    let key = c.env.get_string(c.arg(0)?, "key")?;
-    c.env.boolean(cache(c)?.delete(key.as_bytes()))
-}
-
-pub fn clear(c: &Call) -> JsResult<Val> {
-    cache(c)?.clear();
-    c.env.undefined()
-}
-
-pub fn size(c: &Call) -> JsResult<Val> {
-    c.env.number(cache(c)?.len() as f64)
-}
-
-/// `stats() -> {hits, misses, inserts, evictions, expirations, entries, bytes}`.
-pub fn stats(c: &Call) -> JsResult<Val> {
-    let s = cache(c)?.stats();
-    let env = c.env;
-    let o = env.object()?;
-    for (k, v) in [
-        ("hits", s.hits),
-        ("misses", s.misses),
-        ("inserts", s.inserts),
-        ("evictions", s.evictions),
-        ("expirations", s.expirations),
-        ("entries", s.entries),
-        ("bytes", s.bytes),
-    ] {
-        env.set(o, k, env.number(v as f64)?)?;
+    /// False: the entry is larger than the cache allows.
+    #[napi(catch_unwind)]
+    pub fn set(&self, key: String, value: String, ttl_ms: Option<f64>) -> bool {
+        self.cache.set(key.as_bytes(), value.as_bytes(), ttl(ttl_ms))
     }
-    Ok(o)
+
+    #[napi(catch_unwind)]
+    pub fn delete(&self, key: String) -> bool {
+        self.cache.delete(key.as_bytes())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn clear(&self) {
+        self.cache.clear()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn size(&self) -> f64 {
+        self.cache.len() as f64
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> CacheStats {
+        let s = self.cache.stats();
+        CacheStats {
+            hits: s.hits as f64,
+            misses: s.misses as f64,
+            inserts: s.inserts as f64,
+            evictions: s.evictions as f64,
+            expirations: s.expirations as f64,
+            entries: s.entries as f64,
+            bytes: s.bytes as f64,
+        }
+    }
 }

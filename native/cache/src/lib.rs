@@ -7,6 +7,10 @@
 //! Entries compare their full key, so a hash collision can never return the
 //! value stored under another key.
 
+#![forbid(unsafe_code)]
+// Failures are values, never panics: no unwrap/expect/panic outside tests (`cargo clippy`).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod shard;
 
 use shard::Shard;

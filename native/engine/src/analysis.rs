@@ -1,7 +1,6 @@
 //! Static questions about a compiled policy: which parts of `input` a
 //! decision can read (for decision cache keys).
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::ast::*;
 use crate::compile::{CRule, Compiled};

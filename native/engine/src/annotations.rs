@@ -1,7 +1,6 @@
 //! `# METADATA` comment blocks: YAML annotations on packages and rules, as
 //! `rego.metadata.rule()` and `rego.metadata.chain()` return them.
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::value::{Map, Value};
 

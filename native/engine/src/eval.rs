@@ -5,7 +5,6 @@
 //! slots with an undo trail. Rule values are computed whole and memoized per
 //! query (and per `with` context).
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::ast::*;
 use crate::builtins::{self, BuiltinError, Ctx};

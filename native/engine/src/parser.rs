@@ -1,7 +1,6 @@
 //! Rego parser (v1 by default, v0 on request). Reports every error of a
 //! file: after an error it skips to the next line that starts at column 1.
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use crate::ast::*;
 use crate::lexer::{lex, Tok, Token, TplPart};

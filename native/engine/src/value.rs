@@ -42,6 +42,7 @@ thread_local! {
 /// behind a shared `Arc<str>`. Reads as a `&str`.
 pub struct Str(StrRepr);
 
+#[allow(unsafe_code)] // a bitwise copy of an inline string (below)
 impl Clone for Str {
     #[inline]
     fn clone(&self) -> Str {
@@ -84,16 +85,19 @@ struct InlineStr {
 #[derive(Clone, Copy)]
 #[repr(u8)]
 #[rustfmt::skip]
-#[allow(dead_code)] // built by `InlineLen::new` from a checked byte
 enum InlineLen {
     L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15, L16, L17, L18, L19, L20, L21, L22,
 }
 
 impl InlineLen {
+    #[rustfmt::skip]
     const fn new(n: usize) -> InlineLen {
-        assert!(n <= INLINE_MAX);
-        // SAFETY: `InlineLen` is `repr(u8)` with a variant for every value 0..=INLINE_MAX.
-        unsafe { std::mem::transmute::<u8, InlineLen>(n as u8) }
+        use InlineLen::*;
+        match n {
+            0 => L0, 1 => L1, 2 => L2, 3 => L3, 4 => L4, 5 => L5, 6 => L6, 7 => L7, 8 => L8, 9 => L9, 10 => L10, 11 => L11,
+            12 => L12, 13 => L13, 14 => L14, 15 => L15, 16 => L16, 17 => L17, 18 => L18, 19 => L19, 20 => L20, 21 => L21,
+            _ => { assert!(n == INLINE_MAX); L22 }
+        }
     }
 }
 
@@ -101,6 +105,7 @@ const _: () = assert!(InlineLen::L22 as usize == INLINE_MAX);
 
 impl Str {
     #[inline]
+    #[allow(unsafe_code)] // inline text is only ever copied from a `&str`
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // SAFETY: inline bytes are only ever copied from a `&str` prefix of length `len`.

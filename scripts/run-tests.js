@@ -43,6 +43,14 @@ const suites = [
     parse: parseSuite,
     needs: path.join(sharedConformance, 'v0'),
   },
+  {
+    // A fixed-seed batch of generated programs, each compared with `opa` (test/fuzz-opa).
+    name: 'differential fuzz vs opa (2,000 programs, seed ci)',
+    cmd: process.execPath,
+    args: ['dist/test/fuzz-opa/fuzz.js', '--seed', 'ci', '--count', '2000'],
+    cwd: root,
+    parse: parseSuite,
+  },
 ];
 
 function parseCargo(out) {

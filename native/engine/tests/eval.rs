@@ -497,3 +497,22 @@ fn rule_ref_through_other_package_and_base_data() {
     assert_eq!(v.as_deref(), Some(r#"[8,{"r":7,"s":1},"admin"]"#));
 }
 #[test] fn constant_collections_folded() { assert_eq!(p("p := [x | some x in [[1, 2], {\"a\": {3}}, {4, 4}]]").as_deref(), Some(r#"[[1,2],{"a":[3]},[4]]"#)); }
+
+/// OPA evaluates a negated call's reference operands and nested calls before the
+/// negation: when one is undefined, `not` fails (found by test/fuzz-opa).
+#[test]
+fn negation_with_an_undefined_moved_operand_fails() {
+    assert_eq!(p(r#"p if { not startswith(input.missing, "a") }"#), None);
+    assert_eq!(p(r#"p if { not 1 == count(input.missing) }"#), None);
+    assert_eq!(p(r#"p if { not input.missing != "a" }"#), None);
+    assert_eq!(p(r#"p if { not [input.missing, 2] = [1, 2] }"#), None);
+    assert_eq!(p(r#"p if { not data.roles[input.missing] == 1 }"#), None);
+    assert_eq!(p(r#"p if { not 1 == to_number("x") }"#), None);
+}
+#[test]
+fn negation_of_an_undefined_reference_or_unification_side_succeeds() {
+    assert_eq!(p(r#"p if { not input.missing == "a" }"#).as_deref(), Some("true"));
+    assert_eq!(p(r#"p if { not input.missing }"#).as_deref(), Some("true"));
+    assert_eq!(p(r#"p if { not [x | x := input.missing] == [1] }"#).as_deref(), Some("true"));
+    assert_eq!(p(r#"p if { not startswith("b", "a") }"#).as_deref(), Some("true"));
+}

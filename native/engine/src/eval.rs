@@ -586,6 +586,11 @@ impl<'a> Evaluator<'a> {
                 None => return Ok(true),
             }
         }
+        // OPA merges `with` values only along string path segments (`input.a[0]` is not one).
+        let bad_path = |p: &[Value]| p.iter().any(|s| !matches!(s, Value::String(_)));
+        if e.with.iter().any(|w| matches!(&w.kind, WithTarget::Input(p) | WithTarget::Data(p) if bad_path(p))) {
+            return Err(self.err_at("eval_conflict_error", "bad document path".to_string(), e.span));
+        }
         let mut ns = State {
             input: self.st.input.clone(),
             data: self.st.data.clone(),

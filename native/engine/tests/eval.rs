@@ -516,3 +516,14 @@ fn negation_of_an_undefined_reference_or_unification_side_succeeds() {
     assert_eq!(p(r#"p if { not [x | x := input.missing] == [1] }"#).as_deref(), Some("true"));
     assert_eq!(p(r#"p if { not startswith("b", "a") }"#).as_deref(), Some("true"));
 }
+
+/// `with` replaces a document only along string path segments, as OPA merges it:
+/// `input.xs[0]` is a bad document path, a conflict error (found by test/fuzz-opa).
+#[test]
+fn with_on_a_non_string_path_segment_is_a_conflict_error() {
+    let pol = policy("package t\np if { input.xs[0] == 1 with input.xs[0] as 1 }\nq if { input.a == 1 with input.a as 1 }");
+    let err = pol.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap_err();
+    assert_eq!(err.code, "eval_conflict_error");
+    assert!(err.message.contains("bad document path"), "{}", err.message);
+    assert_eq!(pol.prepare("data.t.q").unwrap().eval(None, &EvalLimits::default()).unwrap().value.map(|v| v.to_json()).as_deref(), Some("true"));
+}

@@ -47,7 +47,7 @@ const suites = [
     // A fixed-seed batch of generated programs, each compared with `opa` (test/fuzz-opa).
     name: 'differential fuzz vs opa (2,000 programs, seed ci)',
     cmd: process.execPath,
-    args: ['dist/test/fuzz-opa/fuzz.js', '--seed', 'ci', '--count', '2000'],
+    args: ['dist/test/fuzz-opa/fuzz.js', '--seed', 'ci', '--count', '2000', '--baseline', 'test/fuzz-opa/baseline-ci.txt'],
     cwd: root,
     parse: parseSuite,
   },

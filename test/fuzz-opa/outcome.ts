@@ -40,6 +40,8 @@ export function describe(o: Outcome): string {
  * order kept, strings re-escaped one way, numbers as exact decimals
  * (`1.50`, `15e-1` and `1.5` are all `15e-1`). Big integers stay exact.
  */
+const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+
 export function canonicalJson(text: string): string {
   let i = 0;
   const ws = (): void => {
@@ -100,7 +102,8 @@ export function canonicalJson(text: string): string {
         return lit;
       }
     }
-    const m = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 4096));
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
     if (!m) throw new Error(`bad JSON at ${i}: ${text.slice(i, i + 20)}`);
     i += m[0].length;
     return canonicalNumber(m[0]);

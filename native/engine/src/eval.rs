@@ -1235,6 +1235,7 @@ impl<'a> Evaluator<'a> {
         }
         let rv = if !nd.rules.is_empty() || nd.default.is_some() { self.rule_value(n)? } else { None };
         let has_rules = !nd.rules.is_empty() || nd.default.is_some();
+        let in_rule_doc = nd.in_rule_doc;
         let base = self.base_at(prefix);
         if nd.children.is_empty() {
             let v = if has_rules { rv } else { base };
@@ -1281,6 +1282,10 @@ impl<'a> Evaluator<'a> {
                 };
                 obj.insert(key, merged);
             }
+        }
+        // Inside a rule set's document, a node with nothing defined below is undefined.
+        if obj.is_empty() && !has_rules && base.is_none() && in_rule_doc {
+            return Ok(self.apply_overrides_below(prefix, None));
         }
         Ok(self.apply_overrides_below(prefix, Some(Value::from_map(obj))))
     }

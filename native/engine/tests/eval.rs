@@ -527,3 +527,12 @@ fn with_on_a_non_string_path_segment_is_a_conflict_error() {
     assert!(err.message.contains("bad document path"), "{}", err.message);
     assert_eq!(pol.prepare("data.t.q").unwrap().eval(None, &EvalLimits::default()).unwrap().value.map(|v| v.to_json()).as_deref(), Some("true"));
 }
+
+/// Below a node with rules, an intermediate object exists only when something below
+/// it is defined; elsewhere (`s.b` of a lone `s.b.c`) it is `{}` at least, as in OPA
+/// (found by test/fuzz-opa).
+#[test]
+fn undefined_ref_head_leaves_no_empty_intermediate_object() {
+    let src = "package t\nr.a.x := input.missing\nr[k].y := 1 if { k := input.missing }\ns.b.c := 1 if false\nu.v := 2";
+    assert_eq!(eval(src, "data.t", "{}").as_deref(), Some(r#"{"r":{},"s":{"b":{}},"u":{"v":2}}"#));
+}

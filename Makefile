@@ -10,7 +10,7 @@ NAPI         := npx napi
 POLICY       ?= envoy/policies/example.rego
 ADDR         ?= 127.0.0.1:9191
 
-.PHONY: build deps test-deps native native-debug gen ts run test test-rust test-node conformance bench bench-engine bench-instructions clean
+.PHONY: build deps test-deps native native-debug gen ts run test test-rust test-node conformance fuzz-opa bench bench-engine bench-instructions clean
 
 ## build: install missing system/npm packages, build the native addon, generate proto types, compile TypeScript.
 build: deps native gen ts
@@ -59,6 +59,13 @@ conformance: build test-deps
 	node scripts/conformance-summary.js .build/conformance-v1.json > .build/conformance-v1.md; \
 	node scripts/conformance-summary.js .build/conformance-v0.json > .build/conformance-v0.md
 	@echo 'summaries: .build/conformance-v1.md .build/conformance-v0.md'
+
+## fuzz-opa: differential fuzzing against opa (N programs of SEED from START; SAVE=dir keeps minimised mismatches).
+N     ?= 100000
+SEED  ?= long
+START ?= 0
+fuzz-opa: build test-deps
+	node dist/test/fuzz-opa/fuzz.js --seed $(SEED) --start $(START) --count $(N) --progress 1000 --report .build/fuzz-opa-$(SEED).json $(if $(SAVE),--save $(SAVE) -v,)
 
 bench: build
 	node bench/grpc-bench.js --requests 40000 --rounds 12

@@ -50,6 +50,14 @@ const suites = [
     parse: parseSuite,
     needs: path.join(opaCases, 'v0'),
   },
+  {
+    // A fixed-seed batch of generated programs, each compared with `opa` (test/fuzz-opa).
+    name: 'differential fuzz vs opa (2,000 programs, seed ci)',
+    cmd: process.execPath,
+    args: ['dist/test/fuzz-opa/fuzz.js', '--seed', 'ci', '--count', '2000', '--baseline', 'test/fuzz-opa/baseline-ci.txt'],
+    cwd: root,
+    parse: parseSuite,
+  },
 ];
 
 function parseCargo(out) {

@@ -57,6 +57,10 @@ pub struct Node {
     pub arity: Option<usize>,
     /// Some rule (or function) lives at or below this node.
     pub has_rules_below: bool,
+    /// Below a node with rules (`p.a` of `p[k] := 1` and `p.a.b := 2`): part of that rule
+    /// set's document, so it exists only when some rule below it is defined (OPA). Other
+    /// nodes without rules (packages, `p.a` of a lone `p.a.b := 1`) are `{}` at least.
+    pub in_rule_doc: bool,
     /// Rules selected by the value at one input path (see `RuleIndex`).
     pub index: Option<RuleIndex>,
 }
@@ -625,6 +629,7 @@ impl<'a> Compiler<'a> {
                 n.rules.push(idx);
             }
         }
+        self.mark_rule_documents();
         self.check_conflicts();
         self.check_recursion();
         self.build_indexes();
@@ -644,6 +649,16 @@ impl<'a> Compiler<'a> {
             return Err(self.diags);
         }
         Ok(Compiled { rules: self.rules, metadata: self.metadata, tree: self.tree, files: self.files.to_vec() })
+    }
+
+    fn mark_rule_documents(&mut self) {
+        let mut stack = vec![(0usize, false)];
+        while let Some((n, inside)) = stack.pop() {
+            let nd = &mut self.tree.nodes[n];
+            nd.in_rule_doc = inside;
+            let below = inside || !nd.rules.is_empty() || nd.default.is_some();
+            stack.extend(nd.children.values().map(|&c| (c, below)));
+        }
     }
 
     fn build_indexes(&mut self) {
@@ -1467,6 +1482,7 @@ impl<'a> Compiler<'a> {
                 arity: n.arity,
                 index: n.index.clone(),
                 has_rules_below: n.has_rules_below,
+                in_rule_doc: n.in_rule_doc,
             });
         }
         self.tree = tree;

@@ -350,6 +350,90 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// OPA's compiler moves parts of a negated expression in front of the negation
+    /// (`rewriteExprTerms`: nested calls; `rewriteDynamics`: a call's ref, comprehension
+    /// and composite operands, a reference's index terms): when one of them is undefined,
+    /// `not` fails rather than succeeds (`not startswith(input.missing, "a")` is undefined).
+    fn negation_operands_defined(&mut self, f: &mut Frame, e: &'a Expr) -> Result<bool, EvalError> {
+        match &e.kind {
+            ExprKind::Term(t) => match &t.kind {
+                TermKind::Call(c) => {
+                    // `a == b` is unification to OPA (`rewriteEquals`): its sides are not moved whole.
+                    let unify = c.args.len() == 2 && matches!(&c.target, CallTarget::Builtin(n) if &**n == "equal");
+                    for a in &c.args {
+                        let ok = if unify { self.unify_side_defined(f, a)? } else { self.moved_operand_defined(f, a)? };
+                        if !ok {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                }
+                _ => self.unify_side_defined(f, t),
+            },
+            ExprKind::Unify(a, b, _) => Ok(self.unify_side_defined(f, a)? && self.unify_side_defined(f, b)?),
+            _ => Ok(true),
+        }
+    }
+
+    /// A side of `=`/`==` or a bare term: nested calls and a reference's index terms are moved.
+    fn unify_side_defined(&mut self, f: &mut Frame, t: &'a Term) -> Result<bool, EvalError> {
+        match &t.kind {
+            TermKind::Ref(_, path) => {
+                for p in path {
+                    if !self.moved_operand_defined(f, p)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            TermKind::Call(_) => self.term_defined(f, t),
+            TermKind::ArrayCompr(..) | TermKind::SetCompr(..) | TermKind::ObjectCompr(..) => Ok(true),
+            _ => self.moved_operand_defined(f, t),
+        }
+    }
+
+    /// An operand OPA binds to a variable first: references and calls whole, composites by parts.
+    fn moved_operand_defined(&mut self, f: &mut Frame, t: &'a Term) -> Result<bool, EvalError> {
+        match &t.kind {
+            TermKind::Ref(..) | TermKind::Call(_) | TermKind::Input | TermKind::Data => self.term_defined(f, t),
+            TermKind::Array(items) | TermKind::Set(items) => {
+                for x in items {
+                    if !self.moved_operand_defined(f, x)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            TermKind::Object(kvs) => {
+                for (k, v) in kvs {
+                    if !self.moved_operand_defined(f, k)? || !self.moved_operand_defined(f, v)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn term_defined(&mut self, f: &mut Frame, t: &'a Term) -> Result<bool, EvalError> {
+        match self.single(f, t)? {
+            Single::Value(_) => Ok(true),
+            Single::Undefined => Ok(false),
+            Single::Many => {
+                let mark = f.mark();
+                let mut found = false;
+                let r = self.eval_term(f, t, &mut |_, _, _| {
+                    found = true;
+                    Ok(false)
+                });
+                f.undo(mark);
+                r?;
+                Ok(found)
+            }
+        }
+    }
+
     /// The value bound to a slot.
     pub fn slot(f: &Frame, s: u32) -> Option<Value> {
         f.get(s).cloned()
@@ -398,6 +482,9 @@ impl<'a> Evaluator<'a> {
             },
             ExprKind::Unify(a, b, _) => self.unify(f, a, b, k),
             ExprKind::Not(inner) => {
+                if !self.negation_operands_defined(f, inner)? {
+                    return Ok(true);
+                }
                 let mark = f.mark();
                 let mut found = false;
                 let r = self.eval_expr(f, inner, &mut |_, _| {
@@ -497,6 +584,11 @@ impl<'a> Evaluator<'a> {
                 Some(v) => vals.push(Some(v)),
                 None => return Ok(true),
             }
+        }
+        // OPA merges `with` values only along string path segments (`input.a[0]` is not one).
+        let bad_path = |p: &[Value]| p.iter().any(|s| !matches!(s, Value::String(_)));
+        if e.with.iter().any(|w| matches!(&w.kind, WithTarget::Input(p) | WithTarget::Data(p) if bad_path(p))) {
+            return Err(self.err_at("eval_conflict_error", "bad document path".to_string(), e.span));
         }
         let mut ns = State {
             input: self.st.input.clone(),
@@ -1142,6 +1234,7 @@ impl<'a> Evaluator<'a> {
         }
         let rv = if !nd.rules.is_empty() || nd.default.is_some() { self.rule_value(n)? } else { None };
         let has_rules = !nd.rules.is_empty() || nd.default.is_some();
+        let in_rule_doc = nd.in_rule_doc;
         let base = self.base_at(prefix);
         if nd.children.is_empty() {
             let v = if has_rules { rv } else { base };
@@ -1188,6 +1281,10 @@ impl<'a> Evaluator<'a> {
                 };
                 obj.insert(key, merged);
             }
+        }
+        // Inside a rule set's document, a node with nothing defined below is undefined.
+        if obj.is_empty() && !has_rules && base.is_none() && in_rule_doc {
+            return Ok(self.apply_overrides_below(prefix, None));
         }
         Ok(self.apply_overrides_below(prefix, Some(Value::from_map(obj))))
     }

@@ -505,3 +505,42 @@ fn rule_ref_through_other_package_and_base_data() {
     assert_eq!(v.as_deref(), Some(r#"[8,{"r":7,"s":1},"admin"]"#));
 }
 #[test] fn constant_collections_folded() { assert_eq!(p("p := [x | some x in [[1, 2], {\"a\": {3}}, {4, 4}]]").as_deref(), Some(r#"[[1,2],{"a":[3]},[4]]"#)); }
+
+/// OPA evaluates a negated call's reference operands and nested calls before the
+/// negation: when one is undefined, `not` fails (found by test/fuzz-opa).
+#[test]
+fn negation_with_an_undefined_moved_operand_fails() {
+    assert_eq!(p(r#"p if { not startswith(input.missing, "a") }"#), None);
+    assert_eq!(p(r#"p if { not 1 == count(input.missing) }"#), None);
+    assert_eq!(p(r#"p if { not input.missing != "a" }"#), None);
+    assert_eq!(p(r#"p if { not [input.missing, 2] = [1, 2] }"#), None);
+    assert_eq!(p(r#"p if { not data.roles[input.missing] == 1 }"#), None);
+    assert_eq!(p(r#"p if { not 1 == to_number("x") }"#), None);
+}
+#[test]
+fn negation_of_an_undefined_reference_or_unification_side_succeeds() {
+    assert_eq!(p(r#"p if { not input.missing == "a" }"#).as_deref(), Some("true"));
+    assert_eq!(p(r#"p if { not input.missing }"#).as_deref(), Some("true"));
+    assert_eq!(p(r#"p if { not [x | x := input.missing] == [1] }"#).as_deref(), Some("true"));
+    assert_eq!(p(r#"p if { not startswith("b", "a") }"#).as_deref(), Some("true"));
+}
+
+/// `with` replaces a document only along string path segments, as OPA merges it:
+/// `input.xs[0]` is a bad document path, a conflict error (found by test/fuzz-opa).
+#[test]
+fn with_on_a_non_string_path_segment_is_a_conflict_error() {
+    let pol = policy("package t\np if { input.xs[0] == 1 with input.xs[0] as 1 }\nq if { input.a == 1 with input.a as 1 }");
+    let err = pol.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap_err();
+    assert_eq!(err.code, "eval_conflict_error");
+    assert!(err.message.contains("bad document path"), "{}", err.message);
+    assert_eq!(pol.prepare("data.t.q").unwrap().eval(None, &EvalLimits::default()).unwrap().value.map(|v| v.to_json()).as_deref(), Some("true"));
+}
+
+/// Below a node with rules, an intermediate object exists only when something below
+/// it is defined; elsewhere (`s.b` of a lone `s.b.c`) it is `{}` at least, as in OPA
+/// (found by test/fuzz-opa).
+#[test]
+fn undefined_ref_head_leaves_no_empty_intermediate_object() {
+    let src = "package t\nr.a.x := input.missing\nr[k].y := 1 if { k := input.missing }\ns.b.c := 1 if false\nu.v := 2";
+    assert_eq!(eval(src, "data.t", "{}").as_deref(), Some(r#"{"r":{},"s":{"b":{}},"u":{"v":2}}"#));
+}

@@ -50,6 +50,13 @@ async function main(): Promise<number> {
     return 1;
   }
   const server = new OpaServer(opaBin);
+  // Stopped from outside (Ctrl-C, kill): take the opa child along.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      server.stop();
+      process.exit(130);
+    });
+  }
   if (!values['via-eval']) await server.start();
   const opa = async (p: GeneratedProgram): Promise<Outcome> => (values['via-eval'] ? evaluateWithOpaEval(opaBin, p) : server.evaluate(p));
 

@@ -179,6 +179,7 @@ impl Map {
     }
 
     /// The value found by `search` (`key` is only read for a tree).
+    #[allow(clippy::expect_used)] // `search` just found the key
     fn value_at_mut(&mut self, i: usize, key: &Value) -> &mut Value {
         match &mut self.0 {
             Repr::Vec(v) => &mut v[i].1,

@@ -203,6 +203,7 @@ impl InlineStr {
     /// words order as the texts do, except that a text ordering before
     /// another it is a prefix of (or equal to) only shows in the lengths.
     #[inline]
+    #[allow(clippy::expect_used)] // an 8-byte range is 8 bytes
     fn order_words(&self) -> (u64, u64, u64) {
         let b = &self.bytes;
         let word = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
@@ -215,6 +216,7 @@ impl InlineStr {
 /// Byte order, a word at a time: object keys and rule names are short, and
 /// a call into `memcmp` costs more than comparing them here.
 #[inline]
+#[allow(clippy::expect_used)] // an 8-byte range is 8 bytes
 fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
     let n = a.len().min(b.len());
     let mut i = 0;

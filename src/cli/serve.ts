@@ -15,7 +15,8 @@ import { AggregatorRegistry } from 'prom-client';
 import { decisionRef, listenAddress, loadProtoDescriptor } from '../config/policy-files';
 import { BY_KEY, ConfigError, mergeLayers, readConfigFile, readEnv, readFlags, SETTINGS, type ConfigValues } from '../config/config-file';
 import { serverCredentials } from '../config/tls';
-import { createEngine } from '../engine/native-engine';
+import { createEngine } from '../engine/create-engine';
+import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
 import type { Diagnostic, PreparedPolicy } from '../engine/types';
 import { descriptorRegistry } from '../envoy/body';
 import { AuthzError } from '../envoy/errors';
@@ -205,7 +206,7 @@ function compileWith(cfg: ConfigValues) {
   const descriptor = protoDescriptorFrom(cfg);
   const protoDescriptorBase64 = descriptor ? Buffer.from(descriptor).toString('base64') : undefined;
   return (content: PolicyContent): PreparedPolicy =>
-    engine.prepare(content.modules, content.data, decisionRef(g.str('path')!), {
+    content.wasm ? new OpaWasmPolicy(content.wasm, content.data, decisionRef(g.str('path')!)) : engine.prepare(content.modules, content.data, decisionRef(g.str('path')!), {
       v0Compatible: g.bool('v0_compatible') || content.v0Compatible === true,
       skipRequestBodyParse: g.bool('skip_request_body_parse'),
       protoDescriptorBase64,

@@ -10,10 +10,10 @@ NAPI         := npx napi
 POLICY       ?= envoy/policies/example.rego
 ADDR         ?= 127.0.0.1:9191
 
-.PHONY: build deps test-deps native native-debug gen ts run test test-rust test-node conformance fuzz-opa bench bench-engine bench-instructions clean
+.PHONY: build deps test-deps native native-debug wasm gen ts run test test-rust test-node conformance fuzz-opa bench bench-engine bench-instructions clean
 
-## build: install missing system/npm packages, build the native addon, generate proto types, compile TypeScript.
-build: deps native gen ts
+## build: install missing system/npm packages, build the native addon and the wasm engine, generate proto types, compile TypeScript.
+build: deps native wasm gen ts
 
 deps:
 	@scripts/install-deps.sh system
@@ -31,6 +31,10 @@ native: node_modules/.package-lock.json
 
 native-debug: node_modules/.package-lock.json
 	@scripts/build-native.sh debug
+
+## wasm: the engine and the Envoy Check for wasm32 (native/wasm/sark-engine.wasm): the fallback without the addon, and `build -t wasm`.
+wasm:
+	@scripts/build-wasm.sh
 
 ## gen: TypeScript types for the Envoy protos, via protoc + ts-proto (reproducible; output committed under src/gen).
 gen: node_modules/.package-lock.json

@@ -26,7 +26,7 @@ export interface Bundle {
   manifest: BundleManifest;
   modules: PolicyModule[];
   data: Record<string, unknown>;
-  /** `policy.wasm` files present (not evaluated). */
+  /** `policy.wasm` files present (served through opa-wasm: see src/engine/opa-wasm-policy.ts). */
   wasm: string[];
   /** Every regular file by its path in the bundle (`/`-separated, no leading `./` or `/`). */
   files: Map<string, Buffer>;

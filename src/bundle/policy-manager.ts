@@ -22,6 +22,8 @@ export interface PolicyContent {
   bundles?: Record<string, { revision: string }>;
   /** Rego v0 modules (bundle manifest `rego_version: 0`). */
   v0Compatible?: boolean;
+  /** A bundle's `policy.wasm` (built by `opa build -t wasm`): evaluated instead of the modules, through opa-wasm. */
+  wasm?: Buffer;
 }
 
 export interface ActivePolicy {

@@ -211,6 +211,7 @@ export function bundleContent(name: string, bundle: Bundle): PolicyContent {
     revision: bundle.manifest.revision,
     bundles: { [name]: { revision: bundle.manifest.revision } },
     v0Compatible: bundle.manifest.rego_version === 0,
+    wasm: bundle.wasm.length > 0 ? bundle.files.get(bundle.wasm[0]!) : undefined,
   };
 }
 
@@ -266,7 +267,7 @@ export class BundleSource implements PolicySource {
       return false;
     }
     if (bundle.wasm.length > 0) {
-      this.options.logger.warn({ bundle: this.options.name, files: bundle.wasm }, 'bundle holds policy.wasm: it is not evaluated; the .rego modules are');
+      this.options.logger.info({ bundle: this.options.name, files: bundle.wasm }, 'bundle holds policy.wasm: served through opa-wasm');
     }
     const ok = this.options.manager.load(bundleContent(this.options.name, bundle));
     if (ok) this.activeDigest = digest;

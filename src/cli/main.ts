@@ -5,6 +5,7 @@
  */
 import { EXIT, UsageError, type Command } from './command';
 import { benchCommand } from './bench';
+import { buildCommand } from './build';
 import { capabilitiesCommand } from './capabilities';
 import { evalCommand } from './eval';
 import { explainCacheKeyCommand } from './explain-cache-key';
@@ -18,6 +19,7 @@ export const COMMANDS: Record<string, Command> = {
   'test-suite': testSuiteCommandEntry,
   capabilities: capabilitiesCommand,
   'explain-cache-key': explainCacheKeyCommand,
+  build: buildCommand,
 };
 
 function usage(): string {

@@ -16,7 +16,8 @@ import { normaliseDecisionPath, type DecisionPath } from '../config/decision-pat
 import { listenAddress, loadProtoDescriptor } from '../config/policy-files';
 import { BY_KEY, ConfigError, flagHelp, flagOptions, mergeLayers, readConfigFile, readEnv, readFlags, toSettings, type Settings } from '../config/config-file';
 import { serverCredentials } from '../config/tls';
-import { createEngine } from '../engine/native-engine';
+import { createEngine } from '../engine/create-engine';
+import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
 import type { Diagnostic, PreparedPolicy } from '../engine/types';
 import { descriptorRegistry } from '../envoy/body';
 import { AuthzError } from '../envoy/errors';
@@ -149,7 +150,7 @@ function compilerFor(cfg: ServeConfig, descriptor: Uint8Array | undefined) {
   const engine = createEngine();
   const protoDescriptorBase64 = descriptor ? Buffer.from(descriptor).toString('base64') : undefined;
   return (content: PolicyContent): PreparedPolicy =>
-    engine.prepare(content.modules, content.data, cfg.decision.ref, {
+    content.wasm ? new OpaWasmPolicy(content.wasm, content.data, cfg.decision.ref) : engine.prepare(content.modules, content.data, cfg.decision.ref, {
       v0Compatible: s.v0_compatible || content.v0Compatible === true,
       skipRequestBodyParse: s.skip_request_body_parse,
       protoDescriptorBase64,

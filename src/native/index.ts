@@ -74,5 +74,5 @@ let warned = false;
 export function warnNativeUnavailable(log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): void {
   if (RUST_AVAILABLE || warned) return;
   warned = true;
-  log(`sark-authz: ${NATIVE_LOAD_ERROR}`);
+  log(`sark-authz: ${NATIVE_LOAD_ERROR}; falling back to the wasm engine and the lru-cache`);
 }

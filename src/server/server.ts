@@ -10,6 +10,7 @@ import pino, { type Logger } from 'pino';
 import type { DecisionCache } from '../cache/types';
 import { NativeDecisionCache } from '../cache/native-cache';
 import { NativePreparedPolicy } from '../engine/native-engine';
+import { WasmPreparedPolicy } from '../engine/wasm-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
 import type { ApiVersion, InputOptions } from '../envoy/input';
@@ -164,11 +165,12 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         return;
       }
       try {
-        if (hotPath === 'native' && policy instanceof NativePreparedPolicy) {
+        if (hotPath === 'native' && (policy instanceof NativePreparedPolicy || policy instanceof WasmPreparedPolicy)) {
           const p = policy;
           // A view of the policy's output buffer: grpc-js copies it into the
           // response frame within this callback, before the next Check runs.
-          callback(null, p.checkView(call.request, wire, nativeCache, deadlineMs(call)));
+          // The wasm engine (no addon) caches in the lru-cache fallback.
+          callback(null, p instanceof NativePreparedPolicy ? p.checkView(call.request, wire, nativeCache, deadlineMs(call)) : p.checkView(call.request, wire, options.cache ?? null, deadlineMs(call)));
           // Nothing is allocated for the observer unless there is one.
           if (observer) {
             const r = p.last;
@@ -224,7 +226,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           }
           setHealth('SERVING');
           const bound = addr.startsWith('unix:') ? addr : `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
-          logger.info({ addr: bound, path: policy.path, hot_path: hotPath, cache: options.cache?.kind ?? 'off' }, 'serving');
+          logger.info({ addr: bound, path: policy.path, engine: policy instanceof WasmPreparedPolicy ? 'wasm' : 'native', hot_path: hotPath, cache: options.cache?.kind ?? 'off' }, 'serving');
           resolve(bound);
         });
       }),

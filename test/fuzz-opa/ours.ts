@@ -14,7 +14,7 @@ export function evaluateOurs(p: Program): Outcome {
   if (!RustOPAEngine) throw new Error('native addon not loaded');
   const engine = new RustOPAEngine();
   try {
-    engine.compile(JSON.stringify([{ name: 'fuzz.rego', source: p.module }]), JSON.stringify(p.data), JSON.stringify({ strictBuiltinErrors: p.strict }));
+    engine.compile([{ name: 'fuzz.rego', source: p.module }], JSON.stringify(p.data), { strictBuiltinErrors: p.strict });
   } catch (e) {
     return thrown(e);
   }

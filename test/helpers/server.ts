@@ -4,6 +4,8 @@ import pino from 'pino';
 import { decisionRef } from '../../src/config/decision-path';
 import { loadData, loadPolicyModules } from '../../src/config/policy-files';
 import { createEngine } from '../../src/engine/native-engine';
+import { WasmEngine } from '../../src/engine/wasm-engine';
+import { LruDecisionCache } from '../../src/cache/lru-fallback';
 import { createDecisionCache } from '../../src/cache/create-cache';
 import { createAuthzServer, type AuthzServer, type CheckObserver, type HotPath } from '../../src/server/server';
 
@@ -17,11 +19,13 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** How a test server decides: which hot path, with or without the decision cache. */
+/** How a test server decides: which engine and hot path, with or without the decision cache. */
 export interface ServerMode {
   name: string;
   hotPath: HotPath;
   cache: boolean;
+  /** `wasm`: the engine compiled to wasm32, with the lru-cache, as serve runs without the addon. Default native. */
+  engine?: 'native' | 'wasm';
 }
 
 /** Every way the server can answer; end-to-end suites run once per mode. */
@@ -29,6 +33,8 @@ export const SERVER_MODES: ServerMode[] = [
   { name: 'native hot path', hotPath: 'native', cache: false },
   { name: 'native hot path + decision cache', hotPath: 'native', cache: true },
   { name: 'TypeScript path', hotPath: 'js', cache: false },
+  { name: 'wasm engine (no addon)', hotPath: 'native', cache: false, engine: 'wasm' },
+  { name: 'wasm engine + lru-cache (no addon)', hotPath: 'native', cache: true, engine: 'wasm' },
 ];
 
 export async function startServer(
@@ -38,13 +44,15 @@ export async function startServer(
   mode: ServerMode = SERVER_MODES[0],
   observer?: CheckObserver,
 ): Promise<Running> {
-  const prepared = createEngine().prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath));
+  const wasm = mode.engine === 'wasm';
+  const prepared = (wasm ? new WasmEngine() : createEngine()).prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath));
+  const cache = !mode.cache ? null : wasm ? new LruDecisionCache({ maxEntries: 1000, maxBytes: 64 * 1024 * 1024 }) : createDecisionCache({ maxEntries: 1000 });
   const server = createAuthzServer({
     policy: prepared,
     addr: '127.0.0.1:0',
     logger: pino({ level: 'silent' }),
     hotPath: mode.hotPath,
-    cache: mode.cache ? createDecisionCache({ maxEntries: 1000 }) : null,
+    cache,
     observer,
   });
   const addr = await server.listen();

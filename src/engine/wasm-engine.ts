@@ -1,0 +1,380 @@
+/**
+ * The portable engine: the same Rust engine and Envoy Check as the addon,
+ * compiled to wasm32 (native/wasm, `scripts/build-wasm.sh`), driven through
+ * its direct entry points (`sark_*`). Serve falls back to it when the addon
+ * cannot load; its decision cache is the lru-cache one.
+ *
+ * One instance (and linear memory) per compiled policy. A call that traps or
+ * panics leaves an instance unusable: it is rebuilt from the policy's recipe
+ * on the next call.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DecisionCache } from '../cache/types';
+import { prepareModule } from './wasm-module';
+import type { PrepareOptions } from './native-engine';
+import { EngineError, type CompileOptions, type Diagnostic, type EngineDecision, type PolicyEngine, type PolicyModule, type PreparedPolicy } from './types';
+
+/** The WebAssembly JavaScript API, as far as it is used here (the tsconfig has no DOM library). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+type WasmModule = object;
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: object) => { exports: object };
+  Memory: new (descriptor: { initial: number }) => WasmMemory;
+}
+const WebAssemblyApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** Where `scripts/build-wasm.sh` puts the module (`SARK_WASM_PATH` overrides). */
+export function wasmModulePath(): string {
+  return process.env.SARK_WASM_PATH ?? path.resolve(__dirname, '..', '..', '..', 'native', 'wasm', 'sark-engine.wasm');
+}
+
+let linked: { module?: WasmModule; raw?: Buffer; error?: string } | undefined;
+
+/** The engine module as built (for `sark-authz build -t wasm`); throws EngineError `wasm_unavailable`. */
+export function engineModuleBytes(): Buffer {
+  load();
+  if (!linked?.raw) throw new EngineError('wasm_unavailable', linked?.error ?? 'wasm engine not loaded');
+  return linked.raw;
+}
+
+function load(): WasmModule | undefined {
+  if (!linked) {
+    const file = wasmModulePath();
+    try {
+      const raw = fs.readFileSync(file);
+      linked = { raw, module: new WebAssemblyApi.Module(prepareModule(raw)) };
+    } catch (err) {
+      linked = { error: `wasm engine not loadable from ${file} (build it with \`make wasm\`): ${(err as Error).message}` };
+    }
+  }
+  return linked.module;
+}
+
+/** Why the wasm engine cannot be used; undefined when it can. */
+export function wasmLoadError(): string | undefined {
+  load();
+  return linked?.error;
+}
+
+interface Exports {
+  sark_alloc(len: number): number;
+  sark_free(ptr: number, len: number): void;
+  sark_result_ptr(): number;
+  sark_result_len(): number;
+  sark_set_now(ms: number): void;
+  sark_seed(a: number, b: number, c: number, d: number): void;
+  sark_compile(m: number, ml: number, d: number, dl: number, o: number, ol: number): number;
+  sark_prepare(p: number, pl: number, o: number, ol: number): number;
+  sark_evaluate(h: number, i: number, il: number, hasInput: number, deadlineMs: number): number;
+  sark_input_paths(h: number): number;
+  sark_query(q: number, ql: number, i: number, il: number, hasInput: number): number;
+  sark_check_input(r: number, rl: number, version: number, o: number, ol: number): number;
+  sark_cache_key(h: number, r: number, rl: number, version: number): number;
+  sark_check(h: number, r: number, rl: number, version: number, id: number, idl: number, deadlineMs: number): number;
+}
+
+/** One instance of the module: memory, exports and argument passing. */
+class Instance {
+  readonly exports: Exports;
+  private readonly memory: WasmMemory;
+  /** Scratch blocks for arguments, reused: [ptr, capacity] by slot. */
+  private scratch: Array<[number, number]> = [];
+
+  constructor(module: WasmModule) {
+    this.memory = new WebAssemblyApi.Memory({ initial: 2 });
+    const text = (addr: number) => {
+      const b = new Uint8Array(this.memory.buffer);
+      let end = addr;
+      while (end < b.length && b[end] !== 0) end++;
+      return Buffer.from(b.buffer, addr, end - addr).toString('utf8');
+    };
+    const instance = new WebAssemblyApi.Instance(module, {
+      env: {
+        memory: this.memory,
+        opa_abort: (addr: number) => {
+          throw new Error(text(addr));
+        },
+        opa_println: (addr: number) => {
+          process.stderr.write(`${text(addr)}\n`);
+        },
+      },
+    });
+    this.exports = instance.exports as unknown as Exports;
+    const seed = new Float64Array(randomBytes(32).buffer.slice(0, 32));
+    this.exports.sark_seed(seed[0]!, seed[1]!, seed[2]!, seed[3]!);
+  }
+
+  /** Copies `data` into argument slot `slot`; its address and length. */
+  arg(slot: number, data: Buffer | string | undefined): [number, number] {
+    if (data === undefined) return [0, 0];
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let s = this.scratch[slot];
+    if (!s || s[1] < bytes.length) {
+      if (s) this.exports.sark_free(s[0], s[1]);
+      const cap = Math.max(bytes.length, 256);
+      const ptr = this.exports.sark_alloc(cap);
+      if (ptr === 0) throw new Error(`out of memory allocating ${cap} bytes`);
+      s = [ptr, cap];
+      this.scratch[slot] = s;
+    }
+    new Uint8Array(this.memory.buffer, s[0], bytes.length).set(bytes);
+    return [s[0], bytes.length];
+  }
+
+  /** The result buffer of the last call, as a view (valid until the next call). */
+  result(): Buffer {
+    const ptr = this.exports.sark_result_ptr();
+    return Buffer.from(this.memory.buffer, ptr, this.exports.sark_result_len());
+  }
+
+  resultText(): string {
+    return this.result().toString('utf8');
+  }
+
+  /** The failure a call reported (-1) as an EngineError. */
+  failure(): EngineError {
+    const f = JSON.parse(this.resultText()) as { code: string; message: string; diagnostics?: Diagnostic[] };
+    return new EngineError(f.code, f.message, f.diagnostics ?? []);
+  }
+}
+
+/** What rebuilds an instance: the compile arguments and every prepared path, in order. */
+interface Recipe {
+  modules: string;
+  data: string;
+  options: string;
+  prepared: Array<{ path: string; options: string }>;
+}
+
+/** A compiled policy set in one instance. */
+export class WasmCompiledPolicy {
+  private instance: Instance | undefined;
+
+  constructor(
+    private readonly module: WasmModule,
+    private readonly recipe: Recipe,
+  ) {
+    this.instance = this.build();
+  }
+
+  private build(): Instance {
+    const inst = new Instance(this.module);
+    const [m, ml] = inst.arg(0, this.recipe.modules);
+    const [d, dl] = inst.arg(1, this.recipe.data);
+    const [o, ol] = inst.arg(2, this.recipe.options);
+    if (inst.exports.sark_compile(m, ml, d, dl, o, ol) !== 0) throw inst.failure();
+    for (const p of this.recipe.prepared) this.prepareIn(inst, p.path, p.options);
+    return inst;
+  }
+
+  private prepareIn(inst: Instance, path: string, options: string): number {
+    const [p, pl] = inst.arg(0, path);
+    const [o, ol] = inst.arg(1, options);
+    const h = inst.exports.sark_prepare(p, pl, o, ol);
+    if (h < 0) throw inst.failure();
+    return h;
+  }
+
+  /**
+   * Runs `f` on the instance with the clock set. An EngineError passes
+   * through; anything else (a trap, a panic through `opa_abort`) drops the
+   * instance and becomes EngineError `internal`.
+   */
+  call<T>(f: (inst: Instance) => T): T {
+    const inst = (this.instance ??= this.build());
+    try {
+      inst.exports.sark_set_now(Date.now());
+      return f(inst);
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      this.instance = undefined;
+      throw new EngineError('internal', `wasm engine: ${(err as Error).message ?? String(err)}`);
+    }
+  }
+
+  prepare(path: string, options: PrepareOptions = {}): WasmPreparedPolicy {
+    const opts = JSON.stringify(options);
+    const handle = this.call((inst) => this.prepareIn(inst, path, opts));
+    this.recipe.prepared.push({ path, options: opts });
+    return new WasmPreparedPolicy(this, handle, path, options.volatileTtlMs);
+  }
+
+  /** An ad-hoc query, shaped like `opa eval --format json`. */
+  query(text: string, input?: unknown): unknown {
+    return this.call((inst) => {
+      const [q, ql] = inst.arg(0, text);
+      const [i, il] = inst.arg(1, input === undefined ? undefined : JSON.stringify(input));
+      if (inst.exports.sark_query(q, ql, i, il, input === undefined ? 0 : 1) !== 0) throw inst.failure();
+      return JSON.parse(inst.resultText()) as unknown;
+    });
+  }
+}
+
+const FLAG_DENY = 1;
+const FLAG_BAD_REQUEST = 2;
+const FLAG_CACHEABLE = 8;
+/** Length of a decision id (a UUID in text form). */
+const DECISION_ID_LEN = 36;
+
+let nextScope = 1;
+
+/** A prepared decision in the wasm engine: JSON evaluation and the whole Envoy Check. */
+export class WasmPreparedPolicy implements PreparedPolicy {
+  private flags = 0;
+  private cacheHit = false;
+  private evalNs = 0;
+  private decisionId = '';
+  /** Prefix of this decision's cache keys: entries of other policies never match. */
+  private readonly scope = `${nextScope++}:`;
+
+  constructor(
+    private readonly compiled: WasmCompiledPolicy,
+    private readonly handle: number,
+    readonly path: string,
+    private readonly volatileTtlMs?: number,
+  ) {}
+
+  evaluate(input: unknown): EngineDecision {
+    return this.evaluateJson(JSON.stringify(input));
+  }
+
+  evaluateJson(inputJson: string | undefined, deadlineMs = 0): EngineDecision {
+    return this.compiled.call((inst) => {
+      const [i, il] = inst.arg(0, inputJson);
+      if (inst.exports.sark_evaluate(this.handle, i, il, inputJson === undefined ? 0 : 1, deadlineMs) !== 0) throw inst.failure();
+      const d = JSON.parse(inst.resultText()) as { value?: unknown; cacheable: boolean };
+      return { value: d.value, cacheable: d.cacheable };
+    });
+  }
+
+  /** The input paths the decision can read: what its cache key is made of. */
+  inputPaths(): unknown[][] {
+    return this.compiled.call((inst) => {
+      if (inst.exports.sark_input_paths(this.handle) !== 0) throw inst.failure();
+      return JSON.parse(inst.resultText()) as unknown[][];
+    });
+  }
+
+  /** The input document opa-envoy-plugin builds for `request` (as NativePreparedPolicy.inputDocument). */
+  inputDocument(request: Buffer, version: 2 | 3, options: { skipRequestBodyParse?: boolean; protoDescriptorBase64?: string } = {}): unknown {
+    return this.compiled.call((inst) => {
+      const [r, rl] = inst.arg(0, request);
+      const [o, ol] = inst.arg(1, JSON.stringify(options));
+      if (inst.exports.sark_check_input(r, rl, version, o, ol) !== 0) throw inst.failure();
+      return JSON.parse(inst.resultText()) as unknown;
+    });
+  }
+
+  /**
+   * One Envoy Check: CheckRequest bytes in, CheckResponse bytes out, through
+   * `cache` when given (keyed, as natively, on the request bytes the decision
+   * can read). Throws EngineError with the failure's code.
+   */
+  checkView(request: Buffer, version: 2 | 3, cache: DecisionCache | null, deadlineMs = 0): Buffer {
+    this.cacheHit = false;
+    this.evalNs = 0;
+    const id = randomUUID();
+    this.decisionId = id;
+    return this.compiled.call((inst) => {
+      const [r, rl] = inst.arg(0, request);
+      let key: string | undefined;
+      if (cache) {
+        const keyed = inst.exports.sark_cache_key(this.handle, r, rl, version);
+        if (keyed < 0) throw inst.failure();
+        if (keyed === 1) {
+          key = this.scope + inst.result().toString('latin1');
+          const hit = cache.get(key);
+          if (hit !== undefined) {
+            const bytes = fromCached(hit, id);
+            if (bytes) {
+              this.flags = hit.charCodeAt(0);
+              this.cacheHit = true;
+              return bytes;
+            }
+          }
+        }
+      }
+      const [d, dl] = inst.arg(1, id);
+      const started = process.hrtime.bigint();
+      const rc = inst.exports.sark_check(this.handle, r, rl, version, d, dl, deadlineMs);
+      this.evalNs = Number(process.hrtime.bigint() - started);
+      if (rc < 0) {
+        this.flags = 0;
+        const f = inst.failure();
+        throw new EngineError(f.code, f.message);
+      }
+      this.flags = rc % 16;
+      if (this.flags & FLAG_BAD_REQUEST) this.evalNs = 0;
+      const bytes = Buffer.from(inst.result());
+      if (cache && key !== undefined && !(this.flags & FLAG_BAD_REQUEST)) {
+        const cacheable = (this.flags & FLAG_CACHEABLE) !== 0;
+        const ttl = cacheable ? undefined : this.volatileTtlMs;
+        if (cacheable || (ttl !== undefined && ttl > 0)) {
+          const entry = toCached(bytes, id, this.flags);
+          if (entry !== undefined) cache.set(key, entry, ttl);
+        }
+      }
+      return bytes;
+    });
+  }
+
+  get lastOutcome(): 'allow' | 'deny' | 'bad_request' {
+    return this.flags & FLAG_BAD_REQUEST ? 'bad_request' : this.flags & FLAG_DENY ? 'deny' : 'allow';
+  }
+
+  get lastCacheHit(): boolean {
+    return this.cacheHit;
+  }
+
+  /** Seconds the last check spent evaluating (and encoding); 0 for a cache hit or a bad request. */
+  lastEvalSeconds(): number {
+    return this.evalNs / 1e9;
+  }
+
+  lastDecisionId(): string {
+    return this.decisionId;
+  }
+}
+
+/** A cached response: flags, the decision id's offset, `:`, the response bytes (latin1). */
+function toCached(bytes: Buffer, decisionId: string, flags: number): string | undefined {
+  const at = bytes.indexOf(decisionId, 0, 'latin1');
+  if (at < 0 || bytes.indexOf(decisionId, at + 1, 'latin1') >= 0) return undefined;
+  return `${String.fromCharCode(flags & (FLAG_DENY | FLAG_CACHEABLE))}${at}:${bytes.toString('latin1')}`;
+}
+
+function fromCached(entry: string, decisionId: string): Buffer | undefined {
+  const colon = entry.indexOf(':');
+  const at = Number(entry.slice(1, colon));
+  const bytes = Buffer.from(entry.slice(colon + 1), 'latin1');
+  if (!Number.isInteger(at) || at + DECISION_ID_LEN > bytes.length) return undefined;
+  bytes.write(decisionId, at, 'latin1');
+  return bytes;
+}
+
+export class WasmEngine implements PolicyEngine {
+  private readonly module: WasmModule;
+
+  constructor() {
+    const m = load();
+    if (!m) throw new EngineError('wasm_unavailable', linked?.error ?? 'wasm engine not loaded');
+    this.module = m;
+  }
+
+  compile(modules: PolicyModule[], data: unknown, options: CompileOptions = {}): WasmCompiledPolicy {
+    return this.compileJson(modules, JSON.stringify(data ?? {}), options);
+  }
+
+  compileJson(modules: PolicyModule[], dataJson: string, options: CompileOptions = {}): WasmCompiledPolicy {
+    return new WasmCompiledPolicy(this.module, { modules: JSON.stringify(modules), data: dataJson, options: JSON.stringify(options), prepared: [] });
+  }
+
+  prepare(modules: PolicyModule[], data: unknown, path: string, options: CompileOptions & PrepareOptions = {}): WasmPreparedPolicy {
+    return this.compile(modules, data, options).prepare(path, options);
+  }
+}

@@ -765,6 +765,13 @@ impl<'a> Parser<'a> {
                 let span = self.span_from(bs);
                 let compr = Term::new(TermKind::ArrayCompr(Box::new(Term::scalar(Value::Bool(true), span)), body), span);
                 ExprKind::Term(Term::new(TermKind::Ref(Box::new(compr), vec![Term::scalar(Value::int(0), span)]), span))
+            } else if self.not_block {
+                // With `not { ... }` bodies on, `not e` is `not { e }`: OPA then evaluates the
+                // whole expression under the negation (no operand is moved in front of it).
+                let bs = self.tok().start;
+                let e = self.expr()?;
+                let span = self.span_from(bs);
+                ExprKind::Term(exists(vec![Expr { kind: e, with: Vec::new(), span }], span))
             } else {
                 self.expr()?
             };

@@ -224,7 +224,8 @@ fn string(text: &str, opts: Options) -> Value {
 /// A plain scalar's non-string reading, if it has one.
 fn untagged(v: &str) -> Option<Value> {
     match v {
-        "~" | "null" => return Some(Value::Null),
+        // An empty plain scalar (`key:` with nothing after it) is null.
+        "" | "~" | "null" => return Some(Value::Null),
         "true" => return Some(Value::Bool(true)),
         "false" => return Some(Value::Bool(false)),
         _ => {}
@@ -290,6 +291,7 @@ mod tests {
     #[test]
     fn streams_and_errors() {
         assert_eq!(documents("", Options::default()).unwrap(), vec![Value::Null]);
+        assert_eq!(one("{a: , b: ''}"), r#"{"a":null,"b":""}"#);
         assert_eq!(documents("a: 1\n---\nb: 2\n", Options::default()).unwrap().len(), 2);
         let err = documents("a: [1\n", Options::default()).unwrap_err();
         assert!(err.contains(" at line "), "{err}");

@@ -323,22 +323,24 @@ export class WasmPreparedPolicy implements PreparedPolicy {
     });
   }
 
-  get lastOutcome(): 'allow' | 'deny' | 'bad_request' {
-    return this.flags & FLAG_BAD_REQUEST ? 'bad_request' : this.flags & FLAG_DENY ? 'deny' : 'allow';
-  }
-
-  get lastCacheHit(): boolean {
-    return this.cacheHit;
-  }
-
-  /** Seconds the last check spent evaluating (and encoding); 0 for a cache hit or a bad request. */
-  lastEvalSeconds(): number {
-    return this.evalNs / 1e9;
-  }
-
-  lastDecisionId(): string {
-    return this.decisionId;
-  }
+  /** What the last Check gave, shaped as the native policy's `last` (one decoder-free view). */
+  readonly last = {
+    owner: this as WasmPreparedPolicy,
+    get outcome(): 'allow' | 'deny' | 'bad_request' {
+      const f = this.owner.flags;
+      return f & FLAG_BAD_REQUEST ? 'bad_request' : f & FLAG_DENY ? 'deny' : 'allow';
+    },
+    get cacheHit(): boolean {
+      return this.owner.cacheHit;
+    },
+    /** Nanoseconds the last Check spent evaluating and encoding; 0 for a cache hit or a bad request. */
+    get evalNs(): number {
+      return this.owner.evalNs;
+    },
+    decisionId(): string {
+      return this.owner.decisionId;
+    },
+  };
 }
 
 /** A cached response: flags, the decision id's offset, `:`, the response bytes (latin1). */

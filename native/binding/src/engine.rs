@@ -6,7 +6,6 @@ use crate::errors::{invalid_arg, throw};
 use crate::result;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use sark_engine::value::Map;
 use sark_engine::{CompileOptions, Diagnostic, EvalLimits, Policy, SourceFile, Value};
 use sark_envoy::{ApiVersion, CheckCall, CheckSettings, Host, PreparedCheck, Scratch};
 use std::time::Duration;
@@ -105,19 +104,7 @@ fn api_version(env: &Env, version: u32) -> Result<ApiVersion> {
 }
 
 fn diagnostics_json(diags: &[Diagnostic]) -> String {
-    let items = diags
-        .iter()
-        .map(|d| {
-            let mut m = Map::new();
-            m.insert(Value::from("code"), Value::from(d.code));
-            m.insert(Value::from("message"), Value::from(d.message.as_str()));
-            m.insert(Value::from("file"), Value::from(d.file.as_str()));
-            m.insert(Value::from("line"), Value::int(i64::from(d.line)));
-            m.insert(Value::from("col"), Value::int(i64::from(d.col)));
-            Value::from_map(m)
-        })
-        .collect();
-    Value::from_array(items).to_json()
+    Value::from_array(diags.iter().map(Diagnostic::to_value).collect()).to_json()
 }
 
 /// Throws with the first diagnostic's code, every diagnostic in the message, and `diagnosticsJson`.
@@ -199,15 +186,7 @@ impl RustOPAEngine {
         let input = parse_input(&env, input_json)?;
         let limits = p.limits(now_ns(), deadline_ns(deadline_ms));
         let d = p.query().eval(input.as_ref(), &limits).map_err(|e| throw(&env, e.code, e.to_string(), None))?;
-        let mut m = Map::new();
-        if let Some(v) = d.value {
-            m.insert(Value::from("value"), v);
-        }
-        m.insert(Value::from("cacheable"), Value::Bool(d.cacheable));
-        if !d.prints.is_empty() {
-            m.insert(Value::from("prints"), Value::from_array(d.prints.iter().map(sark_engine::PrintLine::to_value).collect()));
-        }
-        Ok(Value::from_map(m).to_json())
+        Ok(d.to_json())
     }
 
     /// Evaluates `count` times with the input parsed once; the total

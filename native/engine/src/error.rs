@@ -15,6 +15,20 @@ pub struct Diagnostic {
     pub col: u32,
 }
 
+impl Diagnostic {
+    /// `{"code", "message", "file", "line", "col"}`, as diagnostics cross to JavaScript.
+    pub fn to_value(&self) -> crate::Value {
+        use crate::Value;
+        let mut m = crate::value::Map::new();
+        m.insert(Value::from("code"), Value::from(self.code));
+        m.insert(Value::from("message"), Value::from(self.message.as_str()));
+        m.insert(Value::from("file"), Value::from(self.file.as_str()));
+        m.insert(Value::from("line"), Value::int(i64::from(self.line)));
+        m.insert(Value::from("col"), Value::int(i64::from(self.col)));
+        Value::from_map(m)
+    }
+}
+
 impl fmt::Display for Diagnostic {
     /// `file:line:col: code: message`, the shape editors and CI logs link to.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -117,6 +117,22 @@ pub struct Decision {
     pub prints: Vec<PrintLine>,
 }
 
+impl Decision {
+    /// `{"value"?, "cacheable", "prints"?}` (`value` absent when undefined):
+    /// what the addon's and the wasm module's `evaluate` answer.
+    pub fn to_json(&self) -> String {
+        let mut m = value::Map::new();
+        if let Some(v) = &self.value {
+            m.insert(Value::from("value"), v.clone());
+        }
+        m.insert(Value::from("cacheable"), Value::Bool(self.cacheable));
+        if !self.prints.is_empty() {
+            m.insert(Value::from("prints"), Value::from_array(self.prints.iter().map(PrintLine::to_value).collect()));
+        }
+        Value::from_map(m).to_json()
+    }
+}
+
 /// One line written by `print`, with where the call is: OPA's server logs it
 /// with `"line": "file.rego:17"`, `opa eval` writes the message alone to stderr.
 #[derive(Clone, Debug, PartialEq)]

@@ -107,19 +107,7 @@ impl Failure {
         Failure { code: code.to_string(), message, diagnostics: diags }
     }
     fn to_json(&self) -> String {
-        let diags = self
-            .diagnostics
-            .iter()
-            .map(|d| {
-                let mut m = Map::new();
-                m.insert(Value::from("code"), Value::from(d.code));
-                m.insert(Value::from("message"), Value::from(d.message.as_str()));
-                m.insert(Value::from("file"), Value::from(d.file.as_str()));
-                m.insert(Value::from("line"), Value::int(i64::from(d.line)));
-                m.insert(Value::from("col"), Value::int(i64::from(d.col)));
-                Value::from_map(m)
-            })
-            .collect();
+        let diags = self.diagnostics.iter().map(Diagnostic::to_value).collect();
         let mut m = Map::new();
         m.insert(Value::from("code"), Value::from(self.code.as_str()));
         m.insert(Value::from("message"), Value::from(self.message.as_str()));
@@ -246,15 +234,7 @@ pub extern "C" fn sark_evaluate(handle: i32, i_ptr: *const u8, i_len: usize, has
         let p = prepared(e, handle)?;
         let input = if has_input != 0 { Some(json(i_ptr, i_len, "input")?) } else { None };
         let d = p.check.query().eval(input.as_ref(), &limits(p, deadline_ms)).map_err(|err| Failure::new(err.code, &err.to_string()))?;
-        let mut m = Map::new();
-        if let Some(v) = d.value {
-            m.insert(Value::from("value"), v);
-        }
-        m.insert(Value::from("cacheable"), Value::Bool(d.cacheable));
-        if !d.prints.is_empty() {
-            m.insert(Value::from("prints"), Value::from_array(d.prints.iter().map(sark_engine::PrintLine::to_value).collect()));
-        }
-        Ok(Value::from_map(m).to_json().into_bytes())
+        Ok(d.to_json().into_bytes())
     })
 }
 

@@ -345,8 +345,9 @@ export class WasmPreparedPolicy implements PreparedPolicy {
 
 /** A cached response: flags, the decision id's offset, `:`, the response bytes (latin1). */
 function toCached(bytes: Buffer, decisionId: string, flags: number): string | undefined {
+  // No decision id in the response (v2 has no dynamic metadata): nothing to patch, offset -1.
   const at = bytes.indexOf(decisionId, 0, 'latin1');
-  if (at < 0 || bytes.indexOf(decisionId, at + 1, 'latin1') >= 0) return undefined;
+  if (at >= 0 && bytes.indexOf(decisionId, at + 1, 'latin1') >= 0) return undefined;
   return `${String.fromCharCode(flags & (FLAG_DENY | FLAG_CACHEABLE))}${at}:${bytes.toString('latin1')}`;
 }
 
@@ -354,7 +355,8 @@ function fromCached(entry: string, decisionId: string): Buffer | undefined {
   const colon = entry.indexOf(':');
   const at = Number(entry.slice(1, colon));
   const bytes = Buffer.from(entry.slice(colon + 1), 'latin1');
-  if (!Number.isInteger(at) || at + DECISION_ID_LEN > bytes.length) return undefined;
+  if (at === -1) return bytes;
+  if (!Number.isInteger(at) || at < 0 || at + DECISION_ID_LEN > bytes.length) return undefined;
   bytes.write(decisionId, at, 'latin1');
   return bytes;
 }

@@ -273,7 +273,10 @@ pub fn input_document(request: &[u8], version: ApiVersion, options: &InputOption
 }
 
 /// Where `id` occurs in `bytes`, if exactly once.
-fn unique_offset(bytes: &[u8], id: &[u8]) -> Option<usize> {
+/// Where the decision id sits in a response: `Some(None)` when the response
+/// carries none (a v2 response has no dynamic metadata), `None` when it is
+/// there more than once (the entry could not be patched safely).
+fn unique_offset(bytes: &[u8], id: &[u8]) -> Option<Option<usize>> {
     let mut found = None;
     for (i, w) in bytes.windows(id.len()).enumerate() {
         if w == id {
@@ -283,11 +286,17 @@ fn unique_offset(bytes: &[u8], id: &[u8]) -> Option<usize> {
             found = Some(i);
         }
     }
-    found
+    Some(found)
 }
 
+/// The offset stored for a response without a decision id: nothing to patch.
+const NO_DECISION_ID: u32 = u32::MAX;
+
 fn to_cached(bytes: &[u8], decision_id: &DecisionId, outcome: Outcome, cacheable: bool) -> Option<Vec<u8>> {
-    let off = u32::try_from(unique_offset(bytes, decision_id.as_bytes())?).ok()?;
+    let off = match unique_offset(bytes, decision_id.as_bytes())? {
+        Some(at) => u32::try_from(at).ok().filter(|at| *at != NO_DECISION_ID)?,
+        None => NO_DECISION_ID,
+    };
     let mut flags = if outcome == Outcome::Deny { CACHED_DENY } else { 0 };
     if cacheable {
         flags |= CACHED_CACHEABLE;
@@ -301,9 +310,12 @@ fn to_cached(bytes: &[u8], decision_id: &DecisionId, outcome: Outcome, cacheable
 
 fn from_cached(entry: &[u8], decision_id: &DecisionId) -> Option<CheckResult> {
     let flags = *entry.first()?;
-    let off = u32::from_le_bytes(entry.get(1..5)?.try_into().ok()?) as usize;
+    let off = u32::from_le_bytes(entry.get(1..5)?.try_into().ok()?);
     let mut bytes = entry.get(5..)?.to_vec();
-    bytes.get_mut(off..off + DECISION_ID_LEN)?.copy_from_slice(decision_id.as_bytes());
+    if off != NO_DECISION_ID {
+        let off = off as usize;
+        bytes.get_mut(off..off + DECISION_ID_LEN)?.copy_from_slice(decision_id.as_bytes());
+    }
     let outcome = if flags & CACHED_DENY != 0 { Outcome::Deny } else { Outcome::Allow };
     Some(CheckResult::Response { bytes, outcome, cacheable: flags & CACHED_CACHEABLE != 0 })
 }
@@ -321,6 +333,18 @@ mod tests {
         let Some(CheckResult::Response { bytes: again, outcome, cacheable }) = from_cached(&entry, &id2) else { panic!("not a response") };
         assert_eq!(again, [b"\x0a\x02xy".as_slice(), id2.as_bytes(), b"tail"].concat());
         assert_eq!((outcome, cacheable), (Outcome::Deny, true));
+    }
+
+    #[test]
+    fn responses_without_a_decision_id_are_cached_as_they_are() {
+        // A v2 response carries no dynamic metadata, so no decision id to patch.
+        let id = DecisionId::from_random([7; 16]);
+        let entry = to_cached(b"\x0a\x02xy", &id, Outcome::Allow, true).unwrap();
+        let Some(CheckResult::Response { bytes, .. }) = from_cached(&entry, &DecisionId::from_random([9; 16])) else { panic!("not a response") };
+        assert_eq!(bytes, b"\x0a\x02xy");
+        // An id found twice cannot be patched safely: not cached.
+        let twice = [id.as_bytes().as_slice(), id.as_bytes()].concat();
+        assert!(to_cached(&twice, &id, Outcome::Allow, true).is_none());
     }
 
     #[test]

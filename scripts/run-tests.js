@@ -127,4 +127,7 @@ for (const line of summary) console.log(line);
 console.log(`${totals.skipped} skipped (ignored Rust tests, pending mocha tests, conformance cases the engine does not pass yet)`);
 // The totals line CI reads: exactly `N passed, N failed`, last.
 console.log(`${totals.passed} passed, ${totals.failed} failed`);
-process.exit(totals.failed > 0 || broken ? 1 : 0);
+// exitCode, not exit(): to a pipe (`make test | tee`, as .ci/run reads it) the
+// suites' output is still being written when this line runs; exit() would cut
+// it off, totals line and all.
+process.exitCode = totals.failed > 0 || broken ? 1 : 0;

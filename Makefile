@@ -10,7 +10,7 @@ NAPI         := npx napi
 POLICY       ?= envoy/policies/example.rego
 ADDR         ?= 127.0.0.1:9191
 
-.PHONY: build deps test-deps native native-debug wasm gen ts run test test-rust test-node conformance fuzz-opa bench bench-engine bench-instructions clean
+.PHONY: build deps test-deps native native-debug wasm gen ts run test test-rust test-node conformance fuzz-opa bench bench-opa bench-engine bench-instructions clean
 
 ## build: install missing system/npm packages, build the native addon and the wasm engine, generate proto types, compile TypeScript.
 build: deps native wasm gen ts
@@ -73,6 +73,10 @@ fuzz-opa: build test-deps
 
 bench: build
 	node bench/grpc-bench.js --requests 40000 --rounds 12
+
+# The engine against the real opa per evaluation (sark-authz bench vs opa bench, interleaved rounds).
+bench-opa: build test-deps
+	node bench/vs-opa.js
 
 bench-engine: build
 	node bench/engine.js

@@ -29,7 +29,7 @@ interface OpaError {
   location?: { file: string; row: number; col: number };
 }
 
-function errorsOf(err: unknown): OpaError[] {
+export function errorsOf(err: unknown): OpaError[] {
   const e = err as { code?: string; message?: string; diagnostics?: Diagnostic[] };
   if (e.diagnostics && e.diagnostics.length > 0) {
     return e.diagnostics.map((d) => ({ message: d.message, code: d.code, location: { file: d.file, row: d.line, col: d.col } }));

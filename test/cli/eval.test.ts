@@ -90,12 +90,41 @@ describe('cli: sark-authz eval', function () {
 describe('cli: sark-authz bench, capabilities, test-suite', function () {
   this.timeout(120000);
 
-  it('bench prints the median ns per evaluation', () => {
-    const r = cli(['bench', '-d', EVAL, '-i', path.join(EVAL, 'input.json'), '--count', '200', '--rounds', '3', '--format', 'json', 'data.authz.allow']);
+  const opaBench = (args: string[]) => {
+    const r = spawnSync(path.join(ROOT, '.build/go/bin/opa'), ['bench', ...args], { encoding: 'utf8', timeout: 60000 });
+    return { code: r.status, stdout: r.stdout };
+  };
+
+  it('bench prints Go benchmark results (N, T) as opa bench does, once per --count', () => {
+    const args = ['-d', EVAL, '-i', path.join(EVAL, 'input.json'), '--count', '2', '--format', 'json', 'data.authz.allow'];
+    const r = cli(['bench', '--benchtime', '50', ...args]);
     expect(r.code, r.stderr).to.equal(0);
-    const out = JSON.parse(r.stdout) as { ns_per_op: number; rounds_ns_per_op: number[] };
-    expect(out.ns_per_op).to.be.greaterThan(0);
-    expect(out.rounds_ns_per_op).to.have.length(3);
+    const ours = r.stdout.trim().split(/\n(?=\{)/).map((doc) => JSON.parse(doc) as { N: number; T: number });
+    expect(ours).to.have.length(2);
+    for (const b of ours) {
+      expect(b.N).to.be.a('number').greaterThan(1);
+      expect(b.T).to.be.at.least(50e6); // Go's loop: N grows until one run lasts --benchtime
+    }
+    const opa = opaBench(['--metrics=false', '--benchmem=false', ...args]);
+    expect(opa.code).to.equal(0);
+    const theirs = opa.stdout.trim().split(/\n(?=\{)/).map((doc) => JSON.parse(doc) as Record<string, unknown>);
+    expect(theirs).to.have.length(2);
+    for (const key of Object.keys(ours[0])) expect(typeof theirs[0][key], key).to.equal(typeof ours[0][key as 'N']);
+  });
+
+  it('bench fails an undefined result and a broken policy as opa bench does', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-bench-'));
+    fs.writeFileSync(path.join(dir, 'bad.rego'), 'package x\np := 1 +\n');
+    for (const args of [['-d', EVAL, '--format', 'json', 'data.authz.nothing'], ['-d', path.join(dir, 'bad.rego'), '--format', 'json', 'data.x.p']]) {
+      const ours = cli(['bench', ...args]);
+      const opa = opaBench(args);
+      expect(ours.code, args.join(' ')).to.equal(opa.code).and.equal(1);
+      const strip = (out: string) => JSON.parse(out.replaceAll(dir, 'DIR')) as { errors: Array<{ message: string; code?: string }> };
+      expect(strip(ours.stdout).errors.map((e) => [e.message, e.code])).to.deep.equal(strip(opa.stdout).errors.map((e) => [e.message, e.code]));
+    }
+    const lenient = cli(['bench', '--benchtime', '10', '--fail=false', '-d', EVAL, 'data.authz.nothing']);
+    expect(lenient.code, lenient.stderr).to.equal(0);
+    expect(lenient.stdout).to.match(/│ ns\/op +│ +\d+ │/);
   });
 
   it('capabilities prints OPA-format JSON with declared types', () => {

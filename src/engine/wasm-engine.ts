@@ -77,6 +77,8 @@ interface Exports {
   sark_query(q: number, ql: number, i: number, il: number, hasInput: number): number;
   sark_check_input(r: number, rl: number, version: number, o: number, ol: number): number;
   sark_check(h: number, r: number, rl: number, version: number, useCache: number, deadlineMs: number): number;
+  sark_respond(d: number, dl: number, hasDecision: number, version: number, dryRun: number, badRequest: number, evalNs: number): number;
+  sark_conformance_case(c: number, cl: number, v0: number): number;
 }
 
 /** The wall clock in nanoseconds since the epoch, finer than Date.now(). */
@@ -300,13 +302,86 @@ export class WasmPreparedPolicy implements PreparedPolicy {
       } finally {
         inst.cache = null;
       }
-      let out = inst.result();
-      // The decoder's typed views need an 8-aligned header.
-      if (out.byteOffset % 8 !== 0) out = copyAligned(out);
-      this.last.read(new ResultBuffer(out));
-      return out.subarray(HEADER_LEN, HEADER_LEN + this.last.length);
+      const out = resultBuffer(inst);
+      this.last.read(out);
+      return out.bytes.subarray(HEADER_LEN, HEADER_LEN + this.last.length);
     });
   }
+}
+
+/** The result of the last call as the decoder reads it (8-aligned). */
+function resultBuffer(inst: Instance): ResultBuffer {
+  const out = inst.result();
+  return new ResultBuffer(out.byteOffset % 8 === 0 ? out : copyAligned(out));
+}
+
+/**
+ * The module's entry points that need no compiled policy, in an instance of
+ * their own: the Envoy mapping alone, for decisions made elsewhere (a
+ * policy.wasm built by OPA, run by opa-wasm) — CheckRequest bytes → input
+ * document, decision → CheckResponse, the Rust mapping of every Check — and
+ * OPA's conformance cases (`test-suite` without the addon).
+ */
+export class WasmTools {
+  private instance: Instance | undefined;
+
+  constructor(private readonly module: WasmModule = requireModule()) {}
+
+  private call<T>(f: (inst: Instance) => T): T {
+    const inst = (this.instance ??= new Instance(this.module));
+    try {
+      return f(inst);
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      this.instance = undefined;
+      throw new EngineError('internal', `wasm engine: ${(err as Error).message ?? String(err)}`);
+    }
+  }
+
+  /** The input document opa-envoy-plugin builds; throws EngineError (`request_*`, `config_invalid`). */
+  inputDocument(request: Buffer, version: 2 | 3, options: { skipRequestBodyParse?: boolean; protoDescriptorBase64?: string } = {}): unknown {
+    return this.call((inst) => {
+      const [r, rl] = inst.arg(0, request);
+      const [o, ol] = inst.arg(1, JSON.stringify(options));
+      if (inst.exports.sark_check_input(r, rl, version, o, ol) !== 0) throw inst.failure();
+      return JSON.parse(inst.resultText()) as unknown;
+    });
+  }
+
+  /**
+   * The CheckResponse for `decision` (undefined: none) into `last`; the
+   * response bytes (a copy). `badRequest`: the 400 deny of a request whose
+   * input could not be built. Throws EngineError as a Check does.
+   */
+  respond(last: CheckResult, decision: unknown, version: 2 | 3, options: { dryRun?: boolean; badRequest?: boolean; evalNs?: number } = {}): Buffer {
+    return this.call((inst) => {
+      const [d, dl] = inst.arg(0, decision === undefined ? undefined : JSON.stringify(decision));
+      const rc = inst.exports.sark_respond(d, dl, decision === undefined ? 0 : 1, version, options.dryRun ? 1 : 0, options.badRequest ? 1 : 0, options.evalNs ?? 0);
+      if (rc !== 0) throw inst.failure();
+      const out = resultBuffer(inst);
+      last.read(out);
+      return Buffer.from(out.bytes.subarray(HEADER_LEN, HEADER_LEN + last.length));
+    });
+  }
+
+  /** One case of OPA's conformance format, as the addon's `runConformanceCase` (a trap fails the case). */
+  conformanceCase(caseJson: string, v0: boolean): { pass: boolean; reason?: string; skipped?: boolean } {
+    try {
+      return this.call((inst) => {
+        const [c, cl] = inst.arg(0, caseJson);
+        if (inst.exports.sark_conformance_case(c, cl, v0 ? 1 : 0) !== 0) throw inst.failure();
+        return JSON.parse(inst.resultText()) as { pass: boolean; reason?: string; skipped?: boolean };
+      });
+    } catch (err) {
+      return { pass: false, reason: `engine failed: ${(err as Error).message}` };
+    }
+  }
+}
+
+function requireModule(): WasmModule {
+  const m = load();
+  if (!m) throw new EngineError('wasm_unavailable', linked?.error ?? 'wasm engine not loaded');
+  return m;
 }
 
 /** `b` in memory of its own (8-aligned). */
@@ -320,9 +395,7 @@ export class WasmEngine implements PolicyEngine {
   private readonly module: WasmModule;
 
   constructor() {
-    const m = load();
-    if (!m) throw new EngineError('wasm_unavailable', linked?.error ?? 'wasm engine not loaded');
-    this.module = m;
+    this.module = requireModule();
   }
 
   compile(modules: PolicyModule[], data: unknown, options: CompileOptions = {}): WasmCompiledPolicy {

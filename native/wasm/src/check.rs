@@ -307,3 +307,47 @@ pub extern "C" fn sark_check(handle: i32, r_ptr: *const u8, r_len: usize, versio
         Ok(sark_envoy::result::to_vec(&output))
     })
 }
+
+/// `sark_respond(decision, decision_len, has_decision, version, dry_run, bad_request, eval_ns) -> 0 | -1`:
+/// the Envoy response for a decision made outside this module (a policy.wasm
+/// built by OPA, run by opa-wasm, on the input `sark_check_input` built), in
+/// the Check result layout with a fresh decision id: a 400 deny when
+/// `bad_request` is 1, an error when there is no decision or it is not one
+/// Envoy's mapping reads. -1: bad arguments.
+#[no_mangle]
+pub extern "C" fn sark_respond(d_ptr: *const u8, d_len: usize, has_decision: i32, version: i32, dry_run: i32, bad_request: i32, eval_ns: f64) -> i32 {
+    run(|_| {
+        let api = api_version(version)?;
+        let decision_id = sark_envoy::DecisionId::from_random(sark_envoy::Host::random_bytes(&WasmHost));
+        let result = if bad_request != 0 {
+            sark_envoy::CheckResult::BadRequest { bytes: sark_envoy::encode_bad_request(decision_id.as_str(), api), code: "request_invalid" }
+        } else if has_decision == 0 {
+            sark_envoy::CheckResult::Error { code: "decision_undefined", detail: "the decision is undefined".to_string() }
+        } else {
+            let decision = json(d_ptr, d_len, "decision")?;
+            let options = sark_envoy::ResponseOptions { api, dry_run: dry_run != 0 };
+            match sark_envoy::encode_check_response(&decision, decision_id.as_str(), options) {
+                Ok((bytes, outcome)) => sark_envoy::CheckResult::Response { bytes, outcome, cacheable: false },
+                Err(e) => sark_envoy::CheckResult::Error { code: "decision_invalid", detail: e.0 },
+            }
+        };
+        let output = sark_envoy::CheckOutput { result, decision_id, cache_hit: false, eval_ns: eval_ns.max(0.0) as u64 };
+        Ok(sark_envoy::result::to_vec(&output))
+    })
+}
+
+/// `sark_conformance_case(case, case_len, v0) -> 0 | -1`: one case of OPA's
+/// conformance format (`test-suite` without the addon); result
+/// `{"pass", "reason", "skipped"}`.
+#[no_mangle]
+pub extern "C" fn sark_conformance_case(c_ptr: *const u8, c_len: usize, v0: i32) -> i32 {
+    run(|_| {
+        let case = json(c_ptr, c_len, "case")?;
+        let outcome = sark_engine::testsuite::run_case(&case, v0 != 0);
+        let mut m = Map::new();
+        m.insert(Value::from("pass"), Value::Bool(outcome.pass));
+        m.insert(Value::from("reason"), Value::from(outcome.reason));
+        m.insert(Value::from("skipped"), Value::Bool(outcome.skipped));
+        Ok(Value::from_map(m).to_json().into_bytes())
+    })
+}

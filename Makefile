@@ -10,7 +10,7 @@ NAPI         := npx napi
 POLICY       ?= envoy/policies/example.rego
 ADDR         ?= 127.0.0.1:9191
 
-.PHONY: build deps test-deps native native-debug wasm gen ts run test test-rust test-node conformance fuzz-opa bench bench-opa bench-engine bench-instructions clean
+.PHONY: build deps test-deps native native-debug wasm gen ts run test test-rust test-node conformance conformance-wasm fuzz-opa bench bench-opa bench-engine bench-instructions clean
 
 ## build: install missing system/npm packages, build the native addon and the wasm engine, generate proto types, compile TypeScript.
 build: deps native wasm gen ts
@@ -63,6 +63,13 @@ conformance: build test-deps
 	node scripts/conformance-summary.js .build/conformance-v1.json > .build/conformance-v1.md; \
 	node scripts/conformance-summary.js .build/conformance-v0.json > .build/conformance-v0.md
 	@echo 'summaries: .build/conformance-v1.md .build/conformance-v0.md'
+
+## conformance-wasm: the same suites without the addon (SARK_NATIVE=0: the engine in WebAssembly);
+## every case the committed baselines list as passing must pass.
+conformance-wasm: build test-deps
+	@cases="$$(scripts/install-go-tools.sh --opa-dir)/v1/test/cases/testdata"; \
+	SARK_NATIVE=0 node bin/sark-authz.js test-suite "$$cases/v1" --baseline test/conformance/baseline-v1.json && \
+	SARK_NATIVE=0 node bin/sark-authz.js test-suite --v0-compatible "$$cases/v0" --baseline test/conformance/baseline-v0.json
 
 ## fuzz-opa: differential fuzzing against opa (N programs of SEED from START; SAVE=dir keeps minimised mismatches).
 N     ?= 100000

@@ -51,6 +51,25 @@ const suites = [
     needs: path.join(opaCases, 'v0'),
   },
   {
+    // The same suites without the addon: the engine in WebAssembly must pass every case the baselines list.
+    name: 'conformance without the addon (SARK_NATIVE=0, wasm engine; testdata/v1)',
+    cmd: process.execPath,
+    args: ['bin/sark-authz.js', 'test-suite', path.join(opaCases, 'v1'), '--baseline', 'test/conformance/baseline-v1.json'],
+    cwd: root,
+    env: { SARK_NATIVE: '0' },
+    parse: parseSuite,
+    needs: path.join(opaCases, 'v1'),
+  },
+  {
+    name: 'conformance without the addon (SARK_NATIVE=0, wasm engine; testdata/v0, v0 mode)',
+    cmd: process.execPath,
+    args: ['bin/sark-authz.js', 'test-suite', '--v0-compatible', path.join(opaCases, 'v0'), '--baseline', 'test/conformance/baseline-v0.json'],
+    cwd: root,
+    env: { SARK_NATIVE: '0' },
+    parse: parseSuite,
+    needs: path.join(opaCases, 'v0'),
+  },
+  {
     // A fixed-seed batch of generated programs, each compared with `opa` (test/fuzz-opa).
     name: 'differential fuzz vs opa (2,000 programs, seed ci)',
     cmd: process.execPath,
@@ -100,7 +119,7 @@ for (const s of suites) {
     continue;
   }
   console.log(`\n=== ${s.name}`);
-  const r = spawnSync(s.cmd, s.args, { cwd: s.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: process.env });
+  const r = spawnSync(s.cmd, s.args, { cwd: s.cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...s.env } });
   const out = (r.stdout || '') + '\n' + (r.stderr || '');
   process.stdout.write(r.stdout || '');
   process.stderr.write(r.stderr || '');

@@ -42,7 +42,7 @@ export declare class RustOPAEngine {
   /**
    * The Envoy hot path: one whole Check (`sark_envoy::PreparedCheck::check`)
    * through `cache` when given, its result written into `out` as
-   * src/binding/result.rs lays out. Returns a new, larger buffer holding the
+   * sark_envoy::result lays out. Returns a new, larger buffer holding the
    * result when it does not fit `out` (the caller keeps it as its `out`).
    */
   check(handle: number, request: Uint8Array, version: number, out: Buffer, cache?: RustCache | undefined | null, deadlineMs?: number | undefined | null): Buffer | null

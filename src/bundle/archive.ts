@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import YAML from 'yaml';
-import { AuthzError } from '../envoy/errors';
+import { AuthzError } from '../errors';
 import type { PolicyModule } from '../engine/types';
 
 export interface BundleManifest {

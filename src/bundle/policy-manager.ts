@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PolicyModule, PreparedPolicy } from '../engine/types';
-import { AuthzError } from '../envoy/errors';
+import { AuthzError } from '../errors';
 
 /** What a source delivers: modules and data to compile, and where they came from. */
 export interface PolicyContent {

@@ -7,7 +7,7 @@
  * HS256 (a shared secret). Uses node:crypto only.
  */
 import * as crypto from 'node:crypto';
-import { AuthzError } from '../envoy/errors';
+import { AuthzError } from '../errors';
 import type { Bundle } from './archive';
 
 export type SigningAlgorithm = 'RS256' | 'ES256' | 'HS256';

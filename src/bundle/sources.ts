@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { loadData, loadPolicyModules } from '../config/policy-files';
-import { AuthzError } from '../envoy/errors';
+import { AuthzError } from '../errors';
 import { DEFAULT_SIZE_LIMIT_BYTES, parseBundle, type Bundle } from './archive';
 import { contentRevision, type PolicyContent, type PolicyManager } from './policy-manager';
 import { verifyBundle, type SigningOptions } from './signature';

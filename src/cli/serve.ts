@@ -16,11 +16,10 @@ import { normaliseDecisionPath, type DecisionPath } from '../config/decision-pat
 import { listenAddress, loadProtoDescriptor } from '../config/policy-files';
 import { BY_KEY, ConfigError, flagHelp, flagOptions, mergeLayers, readConfigFile, readEnv, readFlags, toSettings, type Settings } from '../config/config-file';
 import { serverCredentials } from '../config/tls';
-import { createEngine } from '../engine/create-engine';
+import { createEngine, engineKind } from '../engine/create-engine';
 import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
-import type { Diagnostic, PreparedPolicy } from '../engine/types';
-import { descriptorRegistry } from '../envoy/body';
-import { AuthzError } from '../envoy/errors';
+import { EngineError, type Diagnostic, type PreparedPolicy } from '../engine/types';
+import { AuthzError } from '../errors';
 import { createDecisionCache } from '../cache/create-cache';
 import type { DecisionCache } from '../cache/types';
 import { createAuthzServer, type AuthzServer } from '../server/server';
@@ -133,15 +132,13 @@ function validate(s: Settings): void {
 }
 
 /**
- * The descriptor set for gRPC bodies (`--proto-descriptor`), read and
- * checked once. Throws AuthzError `config_invalid` naming the file.
+ * The descriptor set for gRPC bodies (`--proto-descriptor`), read once;
+ * the engine checks it when the decision is prepared (`config_invalid`).
+ * Throws AuthzError `config_invalid` naming the file.
  */
 function loadDescriptor(s: Settings): Uint8Array | undefined {
   const file = s.proto_descriptor;
-  if (file === undefined) return undefined;
-  const bytes = loadProtoDescriptor(file);
-  descriptorRegistry(bytes);
-  return bytes;
+  return file === undefined ? undefined : loadProtoDescriptor(file);
 }
 
 /** The policy compiler of this process: every revision is prepared at the one decision path. */
@@ -149,8 +146,8 @@ function compilerFor(cfg: ServeConfig, descriptor: Uint8Array | undefined) {
   const s = cfg.settings;
   const engine = createEngine();
   const protoDescriptorBase64 = descriptor ? Buffer.from(descriptor).toString('base64') : undefined;
-  return (content: PolicyContent): PreparedPolicy =>
-    content.wasm ? new OpaWasmPolicy(content.wasm, content.data, cfg.decision.ref) : engine.prepare(content.modules, content.data, cfg.decision.ref, {
+  const prepare = (content: PolicyContent): PreparedPolicy =>
+    content.wasm ? new OpaWasmPolicy(content.wasm, content.data, cfg.decision.ref, { skipRequestBodyParse: s.skip_request_body_parse, protoDescriptorBase64, dryRun: s.dry_run }) : engine.prepare(content.modules, content.data, cfg.decision.ref, {
       v0Compatible: s.v0_compatible || content.v0Compatible === true,
       skipRequestBodyParse: s.skip_request_body_parse,
       protoDescriptorBase64,
@@ -158,6 +155,15 @@ function compilerFor(cfg: ServeConfig, descriptor: Uint8Array | undefined) {
       timeoutMs: s.eval_timeout,
       volatileTtlMs: s['cache.volatile_ttl'],
     });
+  return (content: PolicyContent): PreparedPolicy => {
+    try {
+      return prepare(content);
+    } catch (err) {
+      // The only setting a prepare can find invalid: the descriptor set. Name its file.
+      if (err instanceof EngineError && err.code === 'config_invalid') throw new AuthzError('config_invalid', `proto_descriptor ${s.proto_descriptor}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  };
 }
 
 function cacheFrom(s: Settings): DecisionCache | null {
@@ -213,6 +219,7 @@ async function runInstance(cfg: ServeConfig): Promise<number> {
   }
   const cache = cacheFrom(s);
   metrics?.watchCache(cache);
+  metrics?.engineServing(engineKind());
 
   let server: AuthzServer | null = null;
   const manager = new PolicyManager({
@@ -318,8 +325,7 @@ async function runInstance(cfg: ServeConfig): Promise<number> {
     policy: manager.active!.policy,
     addr: cfg.addr,
     logger,
-    check: { input: { skipRequestBodyParse: s.skip_request_body_parse, protoDescriptor: descriptor }, response: { dryRun: s.dry_run } },
-    hotPath: s.hot_path,
+    check: { input: { skipRequestBodyParse: s.skip_request_body_parse, protoDescriptor: descriptor } },
     cache,
     observer: combineObservers([metrics, decisionLogger]),
     transportCeiling: s.transport_ceiling,

@@ -51,7 +51,6 @@ export const SETTINGS = [
   { key: 'skip_request_body_parse', kind: 'bool', default: false, flag: 'skip-request-body-parse', doc: 'leave parsed_body/truncated_body out of the input' },
   { key: 'proto_descriptor', kind: 'string', flag: 'proto-descriptor', arg: 'FILE', doc: 'a protobuf descriptor set (`protoc --include_imports --descriptor_set_out`) to parse `application/grpc` bodies' },
   { key: 'dry_run', kind: 'bool', default: false, flag: 'dry-run', doc: 'evaluate and log, but always allow' },
-  { key: 'hot_path', kind: 'enum', values: ['native', 'js'], default: 'native', flag: 'hot-path', arg: 'native|js', doc: '`native` (the whole Check in Rust) or `js` (the TypeScript reference path)' },
   { key: 'transport_ceiling', kind: 'bool', default: false, flag: 'transport-ceiling', doc: 'benchmark mode: answer OK without reading requests' },
   { key: 'enable_reflection', kind: 'bool', default: true, flag: 'enable-reflection', arg: 'BOOL', doc: 'serve gRPC server reflection' },
   { key: 'grpc_max_recv_msg_size', kind: 'int', default: 4 * 1024 * 1024, flag: 'grpc-max-recv-msg-size', arg: 'N', unit: 'bytes', doc: 'largest CheckRequest accepted (as opa-envoy-plugin)' },

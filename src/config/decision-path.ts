@@ -6,7 +6,7 @@
  * is a plain identifier. A path starting with `data.` or `data[` is taken
  * as a Rego reference as written (the engine parses it).
  */
-import { AuthzError } from '../envoy/errors';
+import { AuthzError } from '../errors';
 
 export interface DecisionPath {
   /** The Rego reference the engine evaluates: `data.envoy.authz.allow`, `data.test["com.foo"].allow`. */

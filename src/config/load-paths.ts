@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { AuthzError } from '../envoy/errors';
+import { AuthzError } from '../errors';
 import type { PolicyModule } from '../engine/types';
 
 export interface LoadedPaths {

@@ -4,6 +4,7 @@
  * in native code (`checkBytes`): JavaScript only moves bytes.
  */
 import { NATIVE_LOAD_ERROR, RustOPAEngine, type RustCacheInstance, type RustOPAEngineInstance } from '../native';
+import { CheckResult, HEADER_LEN, ResultBuffer, type CheckOutcomeKind } from './check-result';
 import { EngineError, type CompileOptions, type Diagnostic, type EngineDecision, type PolicyEngine, type PolicyModule, type PreparedPolicy } from './types';
 
 /** Per-decision options fixed when a path is prepared. */
@@ -29,6 +30,8 @@ export interface PrepareOptions {
   protoDescriptorBase64?: string;
 }
 
+export type { CheckOutcomeKind } from './check-result';
+
 /** What `checkBytes` came to. */
 export interface NativeCheckOutcome {
   /** The encoded CheckResponse (a copy the caller owns). */
@@ -36,74 +39,6 @@ export interface NativeCheckOutcome {
   outcome: CheckOutcomeKind;
   cacheHit: boolean;
   cacheable: boolean;
-}
-
-export type CheckOutcomeKind = 'allow' | 'deny' | 'bad_request';
-
-/**
- * Where the addon writes a Check's result: a fixed 64-byte little-endian
- * header, then the body (native/binding/src/result.rs lays it out):
- * u32 kind (0 allow, 1 deny, 2 bad request, 3 error) · u32 flags (1 cache hit,
- * 2 cacheable) · u32 body length (the CheckResponse, or the error code's) ·
- * u32 error detail length · f64 evaluation ns · 36 bytes decision id · body.
- */
-const HEADER_LEN = 64;
-const KIND_ERROR = 3;
-const KINDS: readonly CheckOutcomeKind[] = ['allow', 'deny', 'bad_request'];
-const FLAG_CACHE_HIT = 1;
-const FLAG_CACHEABLE = 2;
-const DECISION_ID_AT = 24;
-const DECISION_ID_LEN = 36;
-
-/** A buffer the addon writes Check results into, with typed views of its header. */
-class ResultBuffer {
-  readonly u32: Uint32Array;
-  readonly f64: Float64Array;
-  constructor(readonly bytes: Buffer) {
-    // Own, 8-aligned memory (never a slice of Node's shared pool).
-    this.u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, 4);
-    this.f64 = new Float64Array(bytes.buffer, bytes.byteOffset + 16, 1);
-  }
-}
-
-/**
- * The last Check's result, decoded from the header by `read` — the one
- * decoder of the addon's Check result. One per policy, reused: reading a
- * result allocates nothing (the decision id is decoded only when asked for).
- */
-export class CheckResult {
-  outcome: CheckOutcomeKind = 'allow';
-  cacheHit = false;
-  cacheable = false;
-  /** Byte length of the CheckResponse (at `HEADER_LEN` in the buffer). */
-  length = 0;
-  /** Nanoseconds the Check spent evaluating and encoding; 0 for a cache hit or a bad request. */
-  evalNs = 0;
-
-  constructor(private out: ResultBuffer) {}
-
-  /** Decodes the result the addon wrote into `out`; throws EngineError for an error result. */
-  read(out: ResultBuffer): void {
-    this.out = out;
-    const kind = out.u32[0];
-    const length = out.u32[2];
-    if (kind === KIND_ERROR) {
-      const code = out.bytes.toString('utf8', HEADER_LEN, HEADER_LEN + length);
-      const detail = out.bytes.toString('utf8', HEADER_LEN + length, HEADER_LEN + length + out.u32[3]);
-      throw new EngineError(code, detail);
-    }
-    const flags = out.u32[1];
-    this.outcome = KINDS[kind];
-    this.cacheHit = (flags & FLAG_CACHE_HIT) !== 0;
-    this.cacheable = (flags & FLAG_CACHEABLE) !== 0;
-    this.length = length;
-    this.evalNs = out.f64[0];
-  }
-
-  /** The decision id of the last Check (in the response's dynamic metadata). */
-  decisionId(): string {
-    return this.out.bytes.toString('latin1', DECISION_ID_AT, DECISION_ID_AT + DECISION_ID_LEN);
-  }
 }
 
 /** Turns an error thrown by the addon into an EngineError with its code and diagnostics. */

@@ -2,16 +2,19 @@
  * The portable engine: the same Rust engine and Envoy Check as the addon,
  * compiled to wasm32 (native/wasm, `scripts/build-wasm.sh`), driven through
  * its direct entry points (`sark_*`). Serve falls back to it when the addon
- * cannot load; its decision cache is the lru-cache one.
+ * cannot load. The Check is the addon's (sark_envoy::PreparedCheck, result
+ * decoded by check-result.ts); the module supplies keys and entries, this
+ * host stores them in its decision cache (the lru-cache fallback).
  *
  * One instance (and linear memory) per compiled policy. A call that traps or
  * panics leaves an instance unusable: it is rebuilt from the policy's recipe
  * on the next call.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DecisionCache } from '../cache/types';
+import { CheckResult, HEADER_LEN, ResultBuffer } from './check-result';
 import { prepareModule } from './wasm-module';
 import type { PrepareOptions } from './native-engine';
 import { EngineError, type CompileOptions, type Diagnostic, type EngineDecision, type PolicyEngine, type PolicyModule, type PreparedPolicy } from './types';
@@ -47,7 +50,7 @@ function load(): WasmModule | undefined {
     const file = wasmModulePath();
     try {
       const raw = fs.readFileSync(file);
-      linked = { raw, module: new WebAssemblyApi.Module(prepareModule(raw)) };
+      linked = { raw, module: new WebAssemblyApi.Module(prepareModule(raw, { hostImports: true })) };
     } catch (err) {
       linked = { error: `wasm engine not loadable from ${file} (build it with \`make wasm\`): ${(err as Error).message}` };
     }
@@ -66,17 +69,20 @@ interface Exports {
   sark_free(ptr: number, len: number): void;
   sark_result_ptr(): number;
   sark_result_len(): number;
-  sark_set_now(ms: number): void;
-  sark_seed(a: number, b: number, c: number, d: number): void;
+  sark_init(a: number, b: number, c: number, d: number): void;
   sark_compile(m: number, ml: number, d: number, dl: number, o: number, ol: number): number;
   sark_prepare(p: number, pl: number, o: number, ol: number): number;
   sark_evaluate(h: number, i: number, il: number, hasInput: number, deadlineMs: number): number;
   sark_input_paths(h: number): number;
   sark_query(q: number, ql: number, i: number, il: number, hasInput: number): number;
   sark_check_input(r: number, rl: number, version: number, o: number, ol: number): number;
-  sark_cache_key(h: number, r: number, rl: number, version: number): number;
-  sark_check(h: number, r: number, rl: number, version: number, id: number, idl: number, deadlineMs: number): number;
+  sark_check(h: number, r: number, rl: number, version: number, useCache: number, deadlineMs: number): number;
+  sark_respond(d: number, dl: number, hasDecision: number, version: number, dryRun: number, badRequest: number, evalNs: number): number;
+  sark_conformance_case(c: number, cl: number, v0: number): number;
 }
+
+/** The wall clock in nanoseconds since the epoch, finer than Date.now(). */
+const nowNs = () => (performance.timeOrigin + performance.now()) * 1e6;
 
 /** One instance of the module: memory, exports and argument passing. */
 class Instance {
@@ -84,6 +90,10 @@ class Instance {
   private readonly memory: WasmMemory;
   /** Scratch blocks for arguments, reused: [ptr, capacity] by slot. */
   private scratch: Array<[number, number]> = [];
+  /** The decision cache of the Check running now, and its keys' prefix. */
+  cache: { store: DecisionCache; scope: string } | null = null;
+  /** The entry `cache_get` found, for `cache_take`. */
+  private found: Buffer | undefined;
 
   constructor(module: WasmModule) {
     this.memory = new WebAssemblyApi.Memory({ initial: 2 });
@@ -93,7 +103,24 @@ class Instance {
       while (end < b.length && b[end] !== 0) end++;
       return Buffer.from(b.buffer, addr, end - addr).toString('utf8');
     };
+    const bytes = (ptr: number, len: number) => Buffer.from(this.memory.buffer, ptr, len);
     const instance = new WebAssemblyApi.Instance(module, {
+      // The Check's host (native/wasm/src/host.rs): the clock and the decision cache.
+      sark_host: {
+        now_ns: nowNs,
+        cache_get: (key: number, keyLen: number) => {
+          const hit = this.cache?.store.get(this.cache.scope + bytes(key, keyLen).toString('latin1'));
+          this.found = hit === undefined ? undefined : Buffer.from(hit, 'latin1');
+          return this.found?.length ?? -1;
+        },
+        cache_take: (dst: number) => {
+          if (this.found) new Uint8Array(this.memory.buffer, dst, this.found.length).set(this.found);
+          this.found = undefined;
+        },
+        cache_set: (key: number, keyLen: number, entry: number, entryLen: number, ttlMs: number) => {
+          this.cache?.store.set(this.cache.scope + bytes(key, keyLen).toString('latin1'), bytes(entry, entryLen).toString('latin1'), ttlMs >= 0 ? ttlMs : undefined);
+        },
+      },
       env: {
         memory: this.memory,
         opa_abort: (addr: number) => {
@@ -106,7 +133,7 @@ class Instance {
     });
     this.exports = instance.exports as unknown as Exports;
     const seed = new Float64Array(randomBytes(32).buffer.slice(0, 32));
-    this.exports.sark_seed(seed[0]!, seed[1]!, seed[2]!, seed[3]!);
+    this.exports.sark_init(seed[0]!, seed[1]!, seed[2]!, seed[3]!);
   }
 
   /** Copies `data` into argument slot `slot`; its address and length. */
@@ -188,7 +215,6 @@ export class WasmCompiledPolicy {
   call<T>(f: (inst: Instance) => T): T {
     const inst = (this.instance ??= this.build());
     try {
-      inst.exports.sark_set_now(Date.now());
       return f(inst);
     } catch (err) {
       if (err instanceof EngineError) throw err;
@@ -201,7 +227,7 @@ export class WasmCompiledPolicy {
     const opts = JSON.stringify(options);
     const handle = this.call((inst) => this.prepareIn(inst, path, opts));
     this.recipe.prepared.push({ path, options: opts });
-    return new WasmPreparedPolicy(this, handle, path, options.volatileTtlMs);
+    return new WasmPreparedPolicy(this, handle, path);
   }
 
   /** An ad-hoc query, shaped like `opa eval --format json`. */
@@ -215,28 +241,19 @@ export class WasmCompiledPolicy {
   }
 }
 
-const FLAG_DENY = 1;
-const FLAG_BAD_REQUEST = 2;
-const FLAG_CACHEABLE = 8;
-/** Length of a decision id (a UUID in text form). */
-const DECISION_ID_LEN = 36;
-
 let nextScope = 1;
 
 /** A prepared decision in the wasm engine: JSON evaluation and the whole Envoy Check. */
 export class WasmPreparedPolicy implements PreparedPolicy {
-  private flags = 0;
-  private cacheHit = false;
-  private evalNs = 0;
-  private decisionId = '';
-  /** Prefix of this decision's cache keys: entries of other policies never match. */
+  /** The last Check's result (as NativePreparedPolicy's `last`). */
+  readonly last = new CheckResult(new ResultBuffer(Buffer.alloc(HEADER_LEN)));
+  /** Prefix of this decision's cache keys: entries of other policies (other instances) never match. */
   private readonly scope = `${nextScope++}:`;
 
   constructor(
     private readonly compiled: WasmCompiledPolicy,
     private readonly handle: number,
     readonly path: string,
-    private readonly volatileTtlMs?: number,
   ) {}
 
   evaluate(input: unknown): EngineDecision {
@@ -271,103 +288,114 @@ export class WasmPreparedPolicy implements PreparedPolicy {
   }
 
   /**
-   * One Envoy Check: CheckRequest bytes in, CheckResponse bytes out, through
-   * `cache` when given (keyed, as natively, on the request bytes the decision
-   * can read). Throws EngineError with the failure's code.
+   * One Envoy Check: CheckRequest bytes in, CheckResponse bytes out (a view
+   * of the module's memory, valid until the next call), through `cache` when
+   * given. The rest of the result is `last`. Throws EngineError with the
+   * failure's code.
    */
   checkView(request: Buffer, version: 2 | 3, cache: DecisionCache | null, deadlineMs = 0): Buffer {
-    this.cacheHit = false;
-    this.evalNs = 0;
-    const id = randomUUID();
-    this.decisionId = id;
     return this.compiled.call((inst) => {
       const [r, rl] = inst.arg(0, request);
-      let key: string | undefined;
-      if (cache) {
-        const keyed = inst.exports.sark_cache_key(this.handle, r, rl, version);
-        if (keyed < 0) throw inst.failure();
-        if (keyed === 1) {
-          key = this.scope + inst.result().toString('latin1');
-          const hit = cache.get(key);
-          if (hit !== undefined) {
-            const bytes = fromCached(hit, id);
-            if (bytes) {
-              this.flags = hit.charCodeAt(0);
-              this.cacheHit = true;
-              return bytes;
-            }
-          }
-        }
+      inst.cache = cache ? { store: cache, scope: this.scope } : null;
+      try {
+        if (inst.exports.sark_check(this.handle, r, rl, version, cache ? 1 : 0, deadlineMs) !== 0) throw inst.failure();
+      } finally {
+        inst.cache = null;
       }
-      const [d, dl] = inst.arg(1, id);
-      const started = process.hrtime.bigint();
-      const rc = inst.exports.sark_check(this.handle, r, rl, version, d, dl, deadlineMs);
-      this.evalNs = Number(process.hrtime.bigint() - started);
-      if (rc < 0) {
-        this.flags = 0;
-        const f = inst.failure();
-        throw new EngineError(f.code, f.message);
-      }
-      this.flags = rc % 16;
-      if (this.flags & FLAG_BAD_REQUEST) this.evalNs = 0;
-      const bytes = Buffer.from(inst.result());
-      if (cache && key !== undefined && !(this.flags & FLAG_BAD_REQUEST)) {
-        const cacheable = (this.flags & FLAG_CACHEABLE) !== 0;
-        const ttl = cacheable ? undefined : this.volatileTtlMs;
-        if (cacheable || (ttl !== undefined && ttl > 0)) {
-          const entry = toCached(bytes, id, this.flags);
-          if (entry !== undefined) cache.set(key, entry, ttl);
-        }
-      }
-      return bytes;
+      const out = resultBuffer(inst);
+      this.last.read(out);
+      return out.bytes.subarray(HEADER_LEN, HEADER_LEN + this.last.length);
+    });
+  }
+}
+
+/** The result of the last call as the decoder reads it (8-aligned). */
+function resultBuffer(inst: Instance): ResultBuffer {
+  const out = inst.result();
+  return new ResultBuffer(out.byteOffset % 8 === 0 ? out : copyAligned(out));
+}
+
+/**
+ * The module's entry points that need no compiled policy, in an instance of
+ * their own: the Envoy mapping alone, for decisions made elsewhere (a
+ * policy.wasm built by OPA, run by opa-wasm) — CheckRequest bytes → input
+ * document, decision → CheckResponse, the Rust mapping of every Check — and
+ * OPA's conformance cases (`test-suite` without the addon).
+ */
+export class WasmTools {
+  private instance: Instance | undefined;
+
+  constructor(private readonly module: WasmModule = requireModule()) {}
+
+  private call<T>(f: (inst: Instance) => T): T {
+    const inst = (this.instance ??= new Instance(this.module));
+    try {
+      return f(inst);
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      this.instance = undefined;
+      throw new EngineError('internal', `wasm engine: ${(err as Error).message ?? String(err)}`);
+    }
+  }
+
+  /** The input document opa-envoy-plugin builds; throws EngineError (`request_*`, `config_invalid`). */
+  inputDocument(request: Buffer, version: 2 | 3, options: { skipRequestBodyParse?: boolean; protoDescriptorBase64?: string } = {}): unknown {
+    return this.call((inst) => {
+      const [r, rl] = inst.arg(0, request);
+      const [o, ol] = inst.arg(1, JSON.stringify(options));
+      if (inst.exports.sark_check_input(r, rl, version, o, ol) !== 0) throw inst.failure();
+      return JSON.parse(inst.resultText()) as unknown;
     });
   }
 
-  /** What the last Check gave, shaped as the native policy's `last` (one decoder-free view). */
-  readonly last = {
-    owner: this as WasmPreparedPolicy,
-    get outcome(): 'allow' | 'deny' | 'bad_request' {
-      const f = this.owner.flags;
-      return f & FLAG_BAD_REQUEST ? 'bad_request' : f & FLAG_DENY ? 'deny' : 'allow';
-    },
-    get cacheHit(): boolean {
-      return this.owner.cacheHit;
-    },
-    /** Nanoseconds the last Check spent evaluating and encoding; 0 for a cache hit or a bad request. */
-    get evalNs(): number {
-      return this.owner.evalNs;
-    },
-    decisionId(): string {
-      return this.owner.decisionId;
-    },
-  };
+  /**
+   * The CheckResponse for `decision` (undefined: none) into `last`; the
+   * response bytes (a copy). `badRequest`: the 400 deny of a request whose
+   * input could not be built. Throws EngineError as a Check does.
+   */
+  respond(last: CheckResult, decision: unknown, version: 2 | 3, options: { dryRun?: boolean; badRequest?: boolean; evalNs?: number } = {}): Buffer {
+    return this.call((inst) => {
+      const [d, dl] = inst.arg(0, decision === undefined ? undefined : JSON.stringify(decision));
+      const rc = inst.exports.sark_respond(d, dl, decision === undefined ? 0 : 1, version, options.dryRun ? 1 : 0, options.badRequest ? 1 : 0, options.evalNs ?? 0);
+      if (rc !== 0) throw inst.failure();
+      const out = resultBuffer(inst);
+      last.read(out);
+      return Buffer.from(out.bytes.subarray(HEADER_LEN, HEADER_LEN + last.length));
+    });
+  }
+
+  /** One case of OPA's conformance format, as the addon's `runConformanceCase` (a trap fails the case). */
+  conformanceCase(caseJson: string, v0: boolean): { pass: boolean; reason?: string; skipped?: boolean } {
+    try {
+      return this.call((inst) => {
+        const [c, cl] = inst.arg(0, caseJson);
+        if (inst.exports.sark_conformance_case(c, cl, v0 ? 1 : 0) !== 0) throw inst.failure();
+        return JSON.parse(inst.resultText()) as { pass: boolean; reason?: string; skipped?: boolean };
+      });
+    } catch (err) {
+      return { pass: false, reason: `engine failed: ${(err as Error).message}` };
+    }
+  }
 }
 
-/** A cached response: flags, the decision id's offset, `:`, the response bytes (latin1). */
-function toCached(bytes: Buffer, decisionId: string, flags: number): string | undefined {
-  // No decision id in the response (v2 has no dynamic metadata): nothing to patch, offset -1.
-  const at = bytes.indexOf(decisionId, 0, 'latin1');
-  if (at >= 0 && bytes.indexOf(decisionId, at + 1, 'latin1') >= 0) return undefined;
-  return `${String.fromCharCode(flags & (FLAG_DENY | FLAG_CACHEABLE))}${at}:${bytes.toString('latin1')}`;
+function requireModule(): WasmModule {
+  const m = load();
+  if (!m) throw new EngineError('wasm_unavailable', linked?.error ?? 'wasm engine not loaded');
+  return m;
 }
 
-function fromCached(entry: string, decisionId: string): Buffer | undefined {
-  const colon = entry.indexOf(':');
-  const at = Number(entry.slice(1, colon));
-  const bytes = Buffer.from(entry.slice(colon + 1), 'latin1');
-  if (at === -1) return bytes;
-  if (!Number.isInteger(at) || at < 0 || at + DECISION_ID_LEN > bytes.length) return undefined;
-  bytes.write(decisionId, at, 'latin1');
-  return bytes;
+/** `b` in memory of its own (8-aligned). */
+function copyAligned(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
 }
 
 export class WasmEngine implements PolicyEngine {
   private readonly module: WasmModule;
 
   constructor() {
-    const m = load();
-    if (!m) throw new EngineError('wasm_unavailable', linked?.error ?? 'wasm engine not loaded');
-    this.module = m;
+    this.module = requireModule();
   }
 
   compile(modules: PolicyModule[], data: unknown, options: CompileOptions = {}): WasmCompiledPolicy {

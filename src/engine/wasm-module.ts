@@ -14,7 +14,9 @@
  *
  * Only the binary format's section layout is touched; code is not rewritten.
  * Imports outside `env` (wasm-bindgen placeholders that ring pulls in on
- * wasm32, never called) are bound to `env.opa_abort`.
+ * wasm32, never called) are bound to `env.opa_abort`; so are the direct
+ * engine's `sark_host` imports (clock, decision cache), unless the module is
+ * for that engine (`hostImports`), which supplies them.
  */
 
 const MAGIC = Buffer.from('\0asm\x01\0\0\0', 'latin1');
@@ -144,7 +146,7 @@ function sections(wasm: Buffer): RawSection[] {
 }
 
 /** Import section: the memory import's limits lowered to `minPages` (no maximum); counts of imported functions and globals. */
-function rewriteImports(payload: Buffer, minPages: number): { payload: Buffer; funcs: number; globals: number; memoryMin: number } {
+function rewriteImports(payload: Buffer, minPages: number, hostImports: boolean): { payload: Buffer; funcs: number; globals: number; memoryMin: number } {
   const r = new Reader(payload);
   const n = r.u32();
   const items: Buffer[] = [];
@@ -159,7 +161,7 @@ function rewriteImports(payload: Buffer, minPages: number): { payload: Buffer; f
     if (kind === 0) {
       const type = r.u32();
       funcs++;
-      if (module !== 'env') {
+      if (module !== 'env' && !(hostImports && module === 'sark_host')) {
         // wasm-bindgen's placeholders (pulled in by ring on wasm32), never called by the engine:
         // bound to `opa_abort`, which every OPA host provides, so hosts need nothing else.
         items.push(Buffer.concat([name('env'), name('opa_abort'), Buffer.from([0]), u32(type)]));
@@ -298,6 +300,8 @@ export interface PrepareModuleOptions {
   policy?: Buffer;
   /** Pages of memory the host must give (opa-wasm's default memory is 5 pages). Default 2. */
   importPages?: number;
+  /** Keep the `sark_host` imports (for src/engine/wasm-engine.ts, which supplies them). Default false. */
+  hostImports?: boolean;
 }
 
 /** The engine module rewritten for OPA's hosts (see the file comment). Throws on a module it does not expect. */
@@ -313,7 +317,7 @@ export function prepareModule(wasm: Buffer, options: PrepareModuleOptions = {}):
   const data = find(Section.Data);
   if (!imports || !types || !functions || !code || !data) throw new Error('wasm module: missing sections');
   const importPages = options.importPages ?? 2;
-  const imp = rewriteImports(imports.payload, importPages);
+  const imp = rewriteImports(imports.payload, importPages, options.hostImports ?? false);
   const segments = activeSegments(data.payload);
 
   let pages = imp.memoryMin;

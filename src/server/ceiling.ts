@@ -4,7 +4,7 @@
  */
 import { CheckResponse as CheckResponseV2 } from '../gen/envoy/service/auth/v2/external_auth';
 import { CheckResponse as CheckResponseV3 } from '../gen/envoy/service/auth/v3/external_auth';
-import type { ApiVersion } from '../envoy/input';
+import type { ApiVersion } from './server';
 
 export function ceilingResponse(version: ApiVersion): Buffer {
   const bytes =

@@ -1,8 +1,9 @@
 /**
  * The grpc-js server: envoy.service.auth.v3/v2 Authorization.Check,
- * grpc.health.v1.Health and server reflection. Thin: each Check is
- * check.ts's steps; failures become a gRPC status from status.ts's table
- * with a generic message, the detail going to the log.
+ * grpc.health.v1.Health and server reflection. Thin: each Check is the
+ * engine's whole Check (sark_envoy, in the addon or in WebAssembly), bytes in
+ * and bytes out; failures become a gRPC status from status.ts's table with a
+ * generic message, the detail going to the log.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -10,17 +11,29 @@ import pino, { type Logger } from 'pino';
 import type { DecisionCache } from '../cache/types';
 import { NativeDecisionCache } from '../cache/native-cache';
 import { NativePreparedPolicy } from '../engine/native-engine';
+import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
 import { WasmPreparedPolicy } from '../engine/wasm-engine';
 import type { PreparedPolicy } from '../engine/types';
-import { AuthzError } from '../envoy/errors';
-import type { ApiVersion, InputOptions } from '../envoy/input';
-import { check, type CheckOptions } from './check';
+import { AuthzError } from '../errors';
 import { ceilingResponse } from './ceiling';
 import { attachHandshakeTimeout } from './connection-guard';
 import { addReflection } from './reflection';
 import { clientStatus } from './status';
 
 export const DEFAULT_ADDR = '127.0.0.1:9191';
+
+export type ApiVersion = 'v2' | 'v3';
+
+/**
+ * How the prepared decision builds its input documents (fixed when it is
+ * prepared); the decision logger rebuilds inputs with the same options.
+ */
+export interface InputOptions {
+  /** Leave out `parsed_body` and `truncated_body` (opa-envoy-plugin's skip-request-body-parse). */
+  skipRequestBodyParse?: boolean;
+  /** A serialized protobuf FileDescriptorSet: gRPC request bodies become `parsed_body`. */
+  protoDescriptor?: Uint8Array;
+}
 
 export const AUTHORIZATION_SERVICES: Record<ApiVersion, string> = {
   v3: 'envoy.service.auth.v3.Authorization',
@@ -34,17 +47,11 @@ export interface AuthzServerOptions {
   addr?: string;
   /** Where logs go. Default: pino at `info` on stdout. */
   logger?: Logger;
-  /** Input document and response mapping options. */
-  check?: CheckOptions;
+  /** The input options the policy was prepared with (for decision logs). */
+  check?: { input?: InputOptions };
   /** grpc-js server options (message size limits, keepalive). Default: grpc-js defaults. */
   grpcOptions?: grpc.ServerOptions;
-  /**
-   * `native` (default when the policy is native): the whole Check runs in
-   * Rust, JavaScript only moves bytes. `js`: decode, input document and
-   * response mapping in TypeScript (the reference path).
-   */
-  hotPath?: HotPath;
-  /** The decision cache (native hot path only); null or absent = no caching. */
+  /** The decision cache (policies of our engine, native or wasm); null or absent = no caching. */
   cache?: DecisionCache | null;
   /** Serve gRPC server reflection (so grpcurl can list and describe). Default true. */
   reflection?: boolean;
@@ -59,8 +66,6 @@ export interface AuthzServerOptions {
   /** Close (GOAWAY) a connection without calls for this many ms; 0 = never. Default 300000. */
   idleTimeoutMs?: number;
 }
-
-export type HotPath = 'native' | 'js';
 
 /** What one Check came to, for metrics and decision logs. */
 export interface CheckEvent {
@@ -82,7 +87,7 @@ export interface CheckEvent {
   request: Buffer;
   /** How the input document is built (descriptor set, body parsing), so a decision log rebuilds the same one. */
   inputOptions?: InputOptions;
-  /** The input document and the decision the Check was answered with, when the path has them (the TypeScript path). */
+  /** The input document and the decision the Check was answered with, when the server has them. */
   decided?: { input: unknown; result: unknown };
   /** The policy that decided. */
   policy: PreparedPolicy;
@@ -138,7 +143,6 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICES.v3]: 'NOT_SERVING', [AUTHORIZATION_SERVICES.v2]: 'NOT_SERVING' });
 
   let policy = options.policy;
-  const hotPath: HotPath = options.hotPath ?? 'native';
   const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
   const observer = options.observer;
 
@@ -165,27 +169,21 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         return;
       }
       try {
-        if (hotPath === 'native' && (policy instanceof NativePreparedPolicy || policy instanceof WasmPreparedPolicy)) {
-          const p = policy;
-          // A view of the policy's output buffer: grpc-js copies it into the
-          // response frame within this callback, before the next Check runs.
-          // The wasm engine (no addon) caches in the lru-cache fallback.
-          callback(null, p instanceof NativePreparedPolicy ? p.checkView(call.request, wire, nativeCache, deadlineMs(call)) : p.checkView(call.request, wire, options.cache ?? null, deadlineMs(call)));
-          // Nothing is allocated for the observer unless there is one.
-          if (observer) {
-            const r = p.last;
-            observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decisionId: () => r.decisionId() });
-          }
-        } else {
-          const result = check(policy, call.request, version, { ...options.check, deadlineMs: deadlineMs(call) });
-          callback(null, result.bytes);
-          if (result.outcome === 'bad_request') {
-            logger.info({ decision_id: result.decisionId, request_id: result.requestId, api: version, reason: result.reason, detail: result.detail }, 'bad request denied');
-          }
-          if (observer) {
-            const decided = result.input !== undefined ? { input: result.input, result: result.decision } : undefined;
-            observe(call, started, { outcome: result.outcome, grpcStatus: 0, code: result.reason, detail: result.detail, cacheHit: false, evalSeconds: result.evalSeconds, decided, decisionId: () => result.decisionId });
-          }
+        const p = policy;
+        // A view of the policy's output buffer: grpc-js copies it into the
+        // response frame within this callback, before the next Check runs.
+        // The wasm engine (no addon) caches in the lru-cache fallback; a
+        // policy.wasm built by OPA is never cached.
+        let response: Buffer;
+        if (p instanceof NativePreparedPolicy) response = p.checkView(call.request, wire, nativeCache, deadlineMs(call));
+        else if (p instanceof WasmPreparedPolicy) response = p.checkView(call.request, wire, options.cache ?? null, deadlineMs(call));
+        else if (p instanceof OpaWasmPolicy) response = p.checkView(call.request, wire);
+        else throw new AuthzError('internal', `${p.path}: a policy of no engine this server runs`);
+        callback(null, response);
+        // Nothing is allocated for the observer unless there is one.
+        if (observer) {
+          const r = p.last;
+          observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decisionId: () => r.decisionId() });
         }
       } catch (thrown) {
         const err = AuthzError.from(thrown);
@@ -226,7 +224,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           }
           setHealth('SERVING');
           const bound = addr.startsWith('unix:') ? addr : `${addr.slice(0, addr.lastIndexOf(':'))}:${port}`;
-          logger.info({ addr: bound, path: policy.path, engine: policy instanceof WasmPreparedPolicy ? 'wasm' : 'native', hot_path: hotPath, cache: options.cache?.kind ?? 'off' }, 'serving');
+          logger.info({ addr: bound, path: policy.path, engine: policy instanceof WasmPreparedPolicy ? 'wasm' : policy instanceof NativePreparedPolicy ? 'native' : 'opa-wasm', cache: options.cache?.kind ?? 'off' }, 'serving');
           resolve(bound);
         });
       }),

@@ -4,9 +4,8 @@
  * The hot path stays untouched: `onCheck` only appends the Check's bytes
  * and outcome to a bounded queue (a full queue drops the event and counts
  * it). Off the response path (setImmediate), each queued Check becomes an
- * event: the input and result the Check was decided on when the path hands
- * them over (the TypeScript path); otherwise (the native hot path returns
- * neither) the input document rebuilt from the CheckRequest bytes with the
+ * event: the input and result the Check was decided on when the server hands
+ * them over; otherwise (the engine's Check returns neither) the input document rebuilt from the CheckRequest bytes with the
  * server's own input options (descriptor set, body parsing) and the
  * decision re-evaluated. The event is masked, then written to stdout
  * and/or a file as JSON lines and/or batched, gzipped, to an HTTP
@@ -28,10 +27,10 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import { NativePreparedPolicy } from '../engine/native-engine';
+import { WasmPreparedPolicy } from '../engine/wasm-engine';
 import type { PreparedPolicy } from '../engine/types';
-import { AuthzError } from '../envoy/errors';
-import type { InputOptions } from '../envoy/input';
-import type { CheckEvent, CheckObserver } from '../server/server';
+import { AuthzError } from '../errors';
+import type { CheckEvent, CheckObserver, InputOptions } from '../server/server';
 import { DEFAULT_MASK, maskSecretQuery } from './log-mask';
 import { refToPath } from '../config/decision-path';
 
@@ -305,7 +304,7 @@ export class DecisionLogger implements CheckObserver {
       event.input = q.decided.input;
       event.result = q.decided.result;
       if (q.evalSeconds !== undefined) event.metrics.timer_rego_query_eval_ns = Math.round(q.evalSeconds * 1e9);
-    } else if (p instanceof NativePreparedPolicy) {
+    } else if (p instanceof NativePreparedPolicy || p instanceof WasmPreparedPolicy) {
       const descriptor = q.inputOptions?.protoDescriptor;
       const options = {
         skipRequestBodyParse: q.inputOptions?.skipRequestBodyParse ?? this.options.skipRequestBodyParse,

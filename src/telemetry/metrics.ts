@@ -13,6 +13,7 @@
  *   check_duration_seconds{result}               handler latency histogram (decode + evaluate + encode)
  *   evaluation_duration_seconds                  policy evaluation latency histogram (Checks that evaluated)
  *   cache_hits_total, cache_misses_total, cache_evictions_total, cache_expirations_total, cache_entries
+ *   engine_info{engine}                          1 for the engine serving Checks: native (the addon) or wasm (no addon)
  *   policy_info{revision, source}                1 for the active policy
  *   policy_revision_info{revision}               same, one label (OPA-style)
  *   policy_last_activation_timestamp_seconds     when the active policy was swapped in
@@ -49,6 +50,7 @@ export class AuthzMetrics implements CheckObserver {
   private readonly limitsExceeded: Counter<'limit'>;
   private readonly duration: Histogram<'result'>;
   private readonly evaluation: Histogram;
+  private readonly engineInfo: Gauge<'engine'>;
   private readonly policyInfo: Gauge<'revision' | 'source'>;
   private readonly revisionInfo: Gauge<'revision'>;
   private readonly lastActivation: Gauge;
@@ -108,6 +110,7 @@ export class AuthzMetrics implements CheckObserver {
         this.set(self.cache ? self.cache.stats().entries : 0);
       },
     });
+    this.engineInfo = new Gauge({ name: `${P}engine_info`, help: 'The engine serving Checks: 1, labelled native (the addon) or wasm (the same engine in WebAssembly)', labelNames: ['engine'], registers });
     this.policyInfo = new Gauge({ name: `${P}policy_info`, help: 'The active policy: 1, labelled with its revision and source', labelNames: ['revision', 'source'], registers });
     this.revisionInfo = new Gauge({ name: `${P}policy_revision_info`, help: 'The active policy revision (1)', labelNames: ['revision'], registers });
     this.lastActivation = new Gauge({ name: `${P}policy_last_activation_timestamp_seconds`, help: 'When the active policy was swapped in, seconds since the epoch', registers });
@@ -147,6 +150,12 @@ export class AuthzMetrics implements CheckObserver {
       if (limit) this.limitsExceeded.inc({ limit });
     }
     else if (event.outcome === 'bad_request') this.badRequests.inc({ reason: event.code ?? 'request_invalid' });
+  }
+
+  /** The engine serving Checks (set once, at start). */
+  engineServing(engine: string): void {
+    this.engineInfo.reset();
+    this.engineInfo.set({ engine }, 1);
   }
 
   /** A policy was swapped in. */

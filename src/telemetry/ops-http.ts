@@ -4,7 +4,7 @@
  * once a policy is active, 503 before, with a JSON detail either way).
  */
 import * as http from 'node:http';
-import { AuthzError } from '../envoy/errors';
+import { AuthzError } from '../errors';
 
 export interface Readiness {
   ready: boolean;

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import * as zlib from 'node:zlib';
 import { DEFAULT_SIZE_LIMIT_BYTES, parseBundle } from '../../src/bundle/archive';
-import { AuthzError } from '../../src/envoy/errors';
+import { AuthzError } from '../../src/errors';
 
 /** A tarball holding one file of `size` zero bytes, gzipped (a few hundred KiB per 100 MiB), built in 1 MiB steps. */
 function zeroBomb(size: number): Promise<Buffer> {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { decisionRef, refToPath } from '../../src/config/decision-path';
 import { listenAddress, loadData, loadPolicyModules } from '../../src/config/policy-files';
-import { AuthzError } from '../../src/envoy/errors';
+import { AuthzError } from '../../src/errors';
 
 describe('config: serve inputs', () => {
   const refs: Array<[string, string]> = [

@@ -1,6 +1,6 @@
 /**
  * `serve --proto-descriptor FILE`: application/grpc request bodies become
- * parsed_body (protojson), on both hot paths; a file that is not a
+ * parsed_body (protojson), with both engines; a file that is not a
  * descriptor set stops serve naming it.
  */
 import { expect } from 'chai';
@@ -13,7 +13,7 @@ import { CheckRequest } from '../../src/gen/envoy/service/auth/v3/external_auth'
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, v3Client } from '../helpers/grpc-client';
 import { BIN, startServe } from '../helpers/cli';
-import { FIXTURES, ROOT } from '../helpers/server';
+import { ENGINE_ENV, FIXTURES, ROOT } from '../helpers/server';
 
 /** A GetUserRequest{user_id} as a gRPC frame (field 1, string). */
 function grpcFrame(id: string): Buffer {
@@ -39,9 +39,9 @@ describe('cli: serve --proto-descriptor', function () {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  for (const hotPath of ['native', 'js']) {
-    it(`decides on the parsed gRPC body (${hotPath})`, async () => {
-      const srv = await startServe(['--policy', path.join(FIXTURES, 'policies', 'grpc-body.rego'), '--addr', '127.0.0.1:0', '--proto-descriptor', descriptor, '--hot-path', hotPath]);
+  for (const engine of ['native', 'wasm'] as const) {
+    it(`decides on the parsed gRPC body (${engine} engine)`, async () => {
+      const srv = await startServe(['--policy', path.join(FIXTURES, 'policies', 'grpc-body.rego'), '--addr', '127.0.0.1:0', '--proto-descriptor', descriptor], undefined, ENGINE_ENV[engine]);
       const client = v3Client(srv.addr);
       try {
         expect((await checkV3(client, grpcCheck('42'))).status?.code).to.equal(GrpcStatus.OK);

@@ -1,7 +1,7 @@
 /**
- * `serve` in each of its modes, as a user starts it: the native hot path
- * with and without the cache, the TypeScript path, the transport ceiling,
- * and bad flag values refused with exit code 2.
+ * `serve` in each of its modes, as a user starts it: the native engine
+ * with and without the cache, the wasm engine (SARK_NATIVE=0), the
+ * transport ceiling, and bad flag values refused with exit code 2.
  */
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
@@ -10,19 +10,26 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { envoyCheckRequest } from '../helpers/envoy-request';
 import { checkV3, reflectionRequest, v3Client } from '../helpers/grpc-client';
 import { BIN, startServe } from '../helpers/cli';
-import { FIXTURES, ROOT } from '../helpers/server';
+import { ENGINE_ENV, FIXTURES, ROOT } from '../helpers/server';
 
 const POLICY = path.join(FIXTURES, 'policies', 'decisions.rego');
 
 /** Starts `serve` on the fixture policy with extra flags. */
-const serve = (flags: string[]) => startServe(['--policy', POLICY, '--addr', '127.0.0.1:0', ...flags]);
+const serve = (flags: string[], env: NodeJS.ProcessEnv = {}) => startServe(['--policy', POLICY, '--addr', '127.0.0.1:0', ...flags], undefined, env);
 
 describe('cli: serve modes', function () {
   this.timeout(60000);
 
-  for (const flags of [['--hot-path', 'native'], ['--hot-path', 'native', '--no-cache', '--cache-size', '10'], ['--hot-path', 'js'], ['--cache-ttl', '50', '--eval-timeout', '100']]) {
-    it(`decides with ${flags.join(' ')}`, async () => {
-      const srv = await serve(flags);
+  const modes: Array<[string[], 'native' | 'wasm']> = [
+    [[], 'native'],
+    [['--no-cache', '--cache-size', '10'], 'native'],
+    [['--cache-ttl', '50', '--eval-timeout', '100'], 'native'],
+    [[], 'wasm'],
+    [['--cache-ttl', '50', '--eval-timeout', '100'], 'wasm'],
+  ];
+  for (const [flags, engine] of modes) {
+    it(`decides with [${flags.join(' ')}] (${engine} engine)`, async () => {
+      const srv = await serve(flags, ENGINE_ENV[engine]);
       const client = v3Client(srv.addr);
       try {
         for (let i = 0; i < 3; i++) {
@@ -77,7 +84,7 @@ describe('cli: serve modes', function () {
     }
   });
 
-  for (const [flag, value] of [['--hot-path', 'fast'], ['--enable-reflection', 'maybe'], ['--cache-size', '-1'], ['--cache-ttl', 'soon'], ['--eval-timeout', '1.5']]) {
+  for (const [flag, value] of [['--log-level', 'loud'], ['--enable-reflection', 'maybe'], ['--cache-size', '-1'], ['--cache-ttl', 'soon'], ['--eval-timeout', '1.5']]) {
     it(`refuses ${flag} ${value} with exit code 2`, () => {
       const r = spawnSync(process.execPath, [BIN, 'serve', '--policy', POLICY, flag, value], { cwd: ROOT, encoding: 'utf8', timeout: 20000 });
       expect(r.status).to.equal(2);

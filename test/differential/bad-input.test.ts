@@ -1,7 +1,7 @@
 /**
- * Malformed and hostile requests give one answer whichever path runs (issue
- * 16.9): the native hot path and the TypeScript path agree on the input
- * document or the error code, and on the CheckResponse or gRPC error. Cases:
+ * Malformed and hostile requests give one answer whichever engine runs
+ * (issue 16.9): the addon and the wasm engine agree on the input document or
+ * the error code, and on the CheckResponse or gRPC error. Cases:
  * invalid UTF-8 in string fields, numbers a double cannot hold, JSON nested
  * deeper than the readers allow, number texts past their length limit.
  */
@@ -10,8 +10,7 @@ import * as path from 'node:path';
 import { loadPolicyModules } from '../../src/config/policy-files';
 import { createEngine } from '../../src/engine/native-engine';
 import { CheckResponse as CheckResponseV3 } from '../../src/gen/envoy/service/auth/v3/external_auth';
-import { check, decodeRequest } from '../../src/server/check';
-import { checkRequestToInput } from '../../src/envoy/input';
+import { WasmEngine } from '../../src/engine/wasm-engine';
 import { encodeCheckRequest, envoyRequest } from './corpus';
 import { FIXTURES } from '../helpers/server';
 
@@ -47,21 +46,15 @@ const CASES: Array<[string, Uint8Array]> = [
   ['brackets inside strings do not nest', json(`{"s":"${'['.repeat(2000)}"}`)],
 ];
 
-describe('differential: bad input gets one answer on both paths', function () {
+describe('differential: bad input gets one answer with both engines', function () {
   this.timeout(60_000);
-  const engine = createEngine();
-  const policy = engine.prepare(loadPolicyModules(path.join(FIXTURES, 'policies', 'differential.rego')), {}, 'data.envoy.authz.allow');
+  const modules = loadPolicyModules(path.join(FIXTURES, 'policies', 'differential.rego'));
+  const native = createEngine().prepare(modules, {}, 'data.envoy.authz.allow');
+  const wasm = new WasmEngine().prepare(modules, {}, 'data.envoy.authz.allow');
 
-  const jsInput = (bytes: Uint8Array) => {
+  const inputOf = (policy: typeof native | typeof wasm, bytes: Uint8Array) => {
     try {
-      return { input: plain(checkRequestToInput(decodeRequest(bytes, 'v3'), 'v3')) };
-    } catch (err) {
-      return { code: (err as { code?: string }).code };
-    }
-  };
-  const nativeInput = (bytes: Uint8Array) => {
-    try {
-      return { input: policy.inputDocument(Buffer.from(bytes), 3) };
+      return { input: plain(policy.inputDocument(Buffer.from(bytes), 3)) };
     } catch (err) {
       return { code: (err as { code?: string }).code };
     }
@@ -78,12 +71,12 @@ describe('differential: bad input gets one answer on both paths', function () {
 
   for (const [name, bytes] of CASES) {
     it(name, () => {
-      const js = jsInput(bytes);
-      expect(nativeInput(bytes), 'input document').to.deep.equal(js);
-      expect(js.code ?? 'ok', 'a known error code, not an internal failure').to.be.oneOf(['ok', 'request_malformed', 'request_body_invalid', 'request_path_invalid']);
-      const viaJs = response(() => check(policy, bytes, 'v3').bytes);
-      const viaNative = response(() => policy.checkBytes(Buffer.from(bytes), 3, null).bytes);
-      expect(viaNative, 'CheckResponse').to.deep.equal(viaJs);
+      const want = inputOf(native, bytes);
+      expect(inputOf(wasm, bytes), 'input document').to.deep.equal(want);
+      expect(want.code ?? 'ok', 'a known error code, not an internal failure').to.be.oneOf(['ok', 'request_malformed', 'request_body_invalid', 'request_path_invalid']);
+      const viaNative = response(() => native.checkBytes(Buffer.from(bytes), 3, null).bytes);
+      const viaWasm = response(() => Buffer.from(wasm.checkView(Buffer.from(bytes), 3, null)));
+      expect(viaWasm, 'CheckResponse').to.deep.equal(viaNative);
     });
   }
 });

@@ -1,7 +1,7 @@
 /**
  * opa-envoy-plugin's own test cases (plugin-cases.ts) replayed over gRPC
- * against the real server, once per server mode (native hot path, with the
- * decision cache, TypeScript path): where the plugin and we disagree, the
+ * against the real server, once per server mode (native or wasm engine, with
+ * or without the decision cache): where the plugin and we disagree, the
  * plugin is right unless the README's comparison says why not.
  */
 import { expect } from 'chai';
@@ -10,13 +10,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { createDecisionCache } from '../../src/cache/create-cache';
 import { createEngine } from '../../src/engine/native-engine';
 import { CheckRequest as CheckRequestV2, CheckResponse as CheckResponseV2 } from '../../src/gen/envoy/service/auth/v2/external_auth';
 import { CheckRequest, CheckResponse } from '../../src/gen/envoy/service/auth/v3/external_auth';
 import { createAuthzServer, AUTHORIZATION_SERVICES } from '../../src/server/server';
 import { rawCall } from '../helpers/grpc-client';
-import { FIXTURES, SERVER_MODES, type ServerMode } from '../helpers/server';
+import { FIXTURES, SERVER_MODES, cacheFor, engineFor, type ServerMode } from '../helpers/server';
 import { ABSENT, PLUGIN_CASES, type PluginCase, type PluginRequest } from './plugin-cases';
 
 const DIR = path.join(FIXTURES, 'opa-envoy-plugin');
@@ -166,8 +165,8 @@ describe('differential: the //admin bypass the plugin closed (GHSA-9f29-v6mm-pw6
   for (const mode of SERVER_MODES) {
     it(`${mode.name}: a policy denying parsed_path[0] == "admin" denies every spelling of /admin`, async () => {
       const c: PluginCase = { name: 'admin', rule: 'allow', request: {}, expect: { allowed: false } };
-      const policy = createEngine().prepare(modules, {}, 'data.gate.allow');
-      const server = createAuthzServer({ policy, addr: '127.0.0.1:0', logger: pino({ level: 'silent' }), hotPath: mode.hotPath, cache: mode.cache ? createDecisionCache({ maxEntries: 100 }) : null });
+      const policy = engineFor(mode).prepare(modules, {}, 'data.gate.allow');
+      const server = createAuthzServer({ policy, addr: '127.0.0.1:0', logger: pino({ level: 'silent' }), cache: cacheFor(mode, 100) });
       const addr = await server.listen();
       try {
         for (const path of ['/admin/dashboard', '//admin/dashboard', '///admin', '/%2Fadmin/x', '//admin?x=1']) {
@@ -185,7 +184,7 @@ describe('differential: the //admin bypass the plugin closed (GHSA-9f29-v6mm-pw6
 
 async function serve(mode: ServerMode, c: PluginCase, modules: Array<{ name: string; source: string }>, decisions: Record<string, unknown>, set: Uint8Array) {
   const protoDescriptor = c.protoDescriptor ? set : undefined;
-  const policy = createEngine().prepare(modules, { decisions }, `data.plugin.${c.rule}`, {
+  const policy = engineFor(mode).prepare(modules, { decisions }, `data.plugin.${c.rule}`, {
     skipRequestBodyParse: c.skipRequestBodyParse,
     dryRun: c.dryRun,
     protoDescriptorBase64: protoDescriptor ? Buffer.from(protoDescriptor).toString('base64') : undefined,
@@ -194,9 +193,8 @@ async function serve(mode: ServerMode, c: PluginCase, modules: Array<{ name: str
     policy,
     addr: '127.0.0.1:0',
     logger: pino({ level: 'silent' }),
-    hotPath: mode.hotPath,
-    cache: mode.cache ? createDecisionCache({ maxEntries: 1000 }) : null,
-    check: { input: { skipRequestBodyParse: c.skipRequestBodyParse, protoDescriptor }, response: { dryRun: c.dryRun } },
+    cache: cacheFor(mode),
+    check: { input: { skipRequestBodyParse: c.skipRequestBodyParse, protoDescriptor } },
   });
   const addr = await server.listen();
   return { addr, close: () => server.close(1000) };

@@ -3,7 +3,8 @@
  * documentation shows (the Envoy tutorial's JWT policy, an object decision
  * with headers and a status, an Istio-era Rego v0 policy), served unchanged
  * by `sark-authz serve` as a user starts it and asked by the real grpc-js
- * client with Envoy-shaped CheckRequests — on both hot paths.
+ * client with Envoy-shaped CheckRequests — with both engines (the addon,
+ * and the wasm one under SARK_NATIVE=0).
  */
 import { expect } from 'chai';
 import { createHmac } from 'node:crypto';
@@ -13,7 +14,7 @@ import type { CheckResponse } from '../../src/gen/envoy/service/auth/v3/external
 import { startServe, type ServeProcess } from '../helpers/cli';
 import { envoyCheckRequest, type EnvoyRequestSpec } from '../helpers/envoy-request';
 import { checkV3, v3Client } from '../helpers/grpc-client';
-import { FIXTURES } from '../helpers/server';
+import { ENGINE_ENV, FIXTURES } from '../helpers/server';
 
 const DOCS = path.join(FIXTURES, 'policies', 'plugin-docs');
 const TIMEOUT = 60000;
@@ -35,8 +36,8 @@ const json = (o: unknown) => ({ headers: { 'content-type': 'application/json' },
 type HeaderOption = { header?: { key: string; value: string } };
 const headerMap = (hs: HeaderOption[] = []) => Object.fromEntries(hs.map((h) => [h.header?.key, h.header?.value]));
 
-for (const hotPath of ['native', 'js']) {
-  describe(`examples: opa-envoy-plugin policies served unchanged (--hot-path ${hotPath})`, function () {
+for (const engine of ['native', 'wasm'] as const) {
+  describe(`examples: opa-envoy-plugin policies served unchanged (${engine} engine)`, function () {
     this.timeout(TIMEOUT);
 
     let serve: ServeProcess | undefined;
@@ -46,7 +47,7 @@ for (const hotPath of ['native', 'js']) {
     });
 
     const start = async (file: string, ...flags: string[]) => {
-      serve = await startServe(['--policy', path.join(DOCS, file), '--addr', '127.0.0.1:0', '--hot-path', hotPath, ...flags], TIMEOUT - 5000);
+      serve = await startServe(['--policy', path.join(DOCS, file), '--addr', '127.0.0.1:0', ...flags], TIMEOUT - 5000, ENGINE_ENV[engine]);
       const client = v3Client(serve.addr);
       return async (spec: EnvoyRequestSpec): Promise<CheckResponse> => checkV3(client, envoyCheckRequest(spec));
     };

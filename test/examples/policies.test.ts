@@ -2,7 +2,7 @@
  * Every example policy in envoy/policies/, served by the real server (real
  * engine, real gRPC listener on a free loopback port) and asked by the real
  * grpc-js client with CheckRequests shaped as Envoy sends them — once per
- * hot path. Plus: each policy starts under `sark-authz serve` as a user runs it.
+ * server mode. Plus: each policy starts under `sark-authz serve` as a user runs it.
  */
 import { expect } from 'chai';
 import { createHmac } from 'node:crypto';

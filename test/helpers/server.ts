@@ -7,7 +7,7 @@ import { createEngine } from '../../src/engine/native-engine';
 import { WasmEngine } from '../../src/engine/wasm-engine';
 import { LruDecisionCache } from '../../src/cache/lru-fallback';
 import { createDecisionCache } from '../../src/cache/create-cache';
-import { createAuthzServer, type AuthzServer, type CheckObserver, type HotPath } from '../../src/server/server';
+import { createAuthzServer, type AuthzServer, type CheckObserver } from '../../src/server/server';
 
 /** The repository root (dist/test/helpers → ../../..). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -19,10 +19,9 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** How a test server decides: which engine and hot path, with or without the decision cache. */
+/** How a test server decides: which engine, with or without the decision cache. */
 export interface ServerMode {
   name: string;
-  hotPath: HotPath;
   cache: boolean;
   /** `wasm`: the engine compiled to wasm32, with the lru-cache, as serve runs without the addon. Default native. */
   engine?: 'native' | 'wasm';
@@ -30,12 +29,25 @@ export interface ServerMode {
 
 /** Every way the server can answer; end-to-end suites run once per mode. */
 export const SERVER_MODES: ServerMode[] = [
-  { name: 'native hot path', hotPath: 'native', cache: false },
-  { name: 'native hot path + decision cache', hotPath: 'native', cache: true },
-  { name: 'TypeScript path', hotPath: 'js', cache: false },
-  { name: 'wasm engine (no addon)', hotPath: 'native', cache: false, engine: 'wasm' },
-  { name: 'wasm engine + lru-cache (no addon)', hotPath: 'native', cache: true, engine: 'wasm' },
+  { name: 'native engine', cache: false },
+  { name: 'native engine + decision cache', cache: true },
+  { name: 'wasm engine (no addon)', cache: false, engine: 'wasm' },
+  { name: 'wasm engine + lru-cache (no addon)', cache: true, engine: 'wasm' },
 ];
+
+/** The engine of `mode`: the addon's, or the same engine in WebAssembly. */
+export function engineFor(mode: ServerMode) {
+  return mode.engine === 'wasm' ? new WasmEngine() : createEngine();
+}
+
+/** The decision cache of `mode`, if any: the native one, or lru-cache as serve runs it without the addon. */
+export function cacheFor(mode: ServerMode, maxEntries = 1000) {
+  if (!mode.cache) return null;
+  return mode.engine === 'wasm' ? new LruDecisionCache({ maxEntries, maxBytes: 64 * 1024 * 1024 }) : createDecisionCache({ maxEntries });
+}
+
+/** `serve`'s environment for an engine: SARK_NATIVE=0 keeps the addon out. */
+export const ENGINE_ENV: Record<'native' | 'wasm', NodeJS.ProcessEnv> = { native: {}, wasm: { SARK_NATIVE: '0' } };
 
 export async function startServer(
   policy: string,
@@ -44,14 +56,12 @@ export async function startServer(
   mode: ServerMode = SERVER_MODES[0],
   observer?: CheckObserver,
 ): Promise<Running> {
-  const wasm = mode.engine === 'wasm';
-  const prepared = (wasm ? new WasmEngine() : createEngine()).prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath));
-  const cache = !mode.cache ? null : wasm ? new LruDecisionCache({ maxEntries: 1000, maxBytes: 64 * 1024 * 1024 }) : createDecisionCache({ maxEntries: 1000 });
+  const prepared = engineFor(mode).prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath));
+  const cache = cacheFor(mode);
   const server = createAuthzServer({
     policy: prepared,
     addr: '127.0.0.1:0',
     logger: pino({ level: 'silent' }),
-    hotPath: mode.hotPath,
     cache,
     observer,
   });

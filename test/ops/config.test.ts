@@ -44,7 +44,7 @@ describe('ops: configuration file, environment and flags', function () {
   const bad: Array<[string, string, RegExp]> = [
     ['an unknown key', 'cache:\n  max_entrys: 5\n', /c\.yaml: cache\.max_entrys is not a known setting/],
     ['a negative integer', 'cache:\n  max_entries: -5\n', /c\.yaml: cache\.max_entries must be a non-negative integer/],
-    ['a bad enum', 'hot_path: fast\n', /c\.yaml: hot_path must be one of native, js/],
+    ['a bad enum', 'log_level: loud\n', /c\.yaml: log_level must be one of trace, debug, info, warn, error, fatal/],
     ['a non-map section', 'tls: yes\n', /c\.yaml: tls must be a map/],
     ['a bad boolean', 'dry_run: maybe\n', /c\.yaml: dry_run must be true or false/],
     ['broken YAML', 'addr: [\n', /c\.yaml not valid YAML/],

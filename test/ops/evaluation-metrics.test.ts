@@ -1,6 +1,6 @@
 /**
  * The evaluation latency histogram: every Check that evaluates is counted on
- * both hot paths; a cache hit answers without evaluating and is not.
+ * every server mode; a cache hit answers without evaluating and is not.
  */
 import { expect } from 'chai';
 import * as path from 'node:path';

@@ -123,31 +123,35 @@ describe('ops: metrics and HTTP health', function () {
     expect(m2.sum('sark_authz_policy_activations_total')).to.equal(2);
   });
 
-  it('serve --metrics-addr: /metrics counts by grpc_code as bench/grpc-bench.js scrapes them', async () => {
-    const served = startCli(['serve', '--policy', POLICY, '--addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0']);
-    try {
-      const opsRec = await served.waitForMsg('ops http serving');
-      const grpcRec = await served.waitForMsg('serving');
-      const client = v3Client(grpcRec.addr as string);
+  for (const [engine, env] of [['native', {}], ['wasm', { SARK_NATIVE: '0' }]] as const) {
+    it(`serve --metrics-addr (${engine} engine): /metrics counts by grpc_code as bench/grpc-bench.js scrapes them, and names the engine`, async () => {
+      const served = startCli(['serve', '--policy', POLICY, '--addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0'], env);
       try {
-        await checkV3(client, envoyCheckRequest({ path: '/ok' }));
-        await checkV3(client, envoyCheckRequest({ path: '/plain-deny' }));
+        const opsRec = await served.waitForMsg('ops http serving');
+        const grpcRec = await served.waitForMsg('serving');
+        const client = v3Client(grpcRec.addr as string);
+        try {
+          await checkV3(client, envoyCheckRequest({ path: '/ok' }));
+          await checkV3(client, envoyCheckRequest({ path: '/plain-deny' }));
+        } finally {
+          client.close();
+        }
+        const text = await (await fetch(`http://${opsRec.addr as string}/metrics`)).text();
+        // The benchmark's own regular expression.
+        const counts: Record<string, number> = {};
+        for (const line of text.split('\n')) {
+          const mm = line.match(/^sark_authz_requests_total\{([^}]*)\}\s+([0-9.e+]+)/);
+          if (!mm) continue;
+          const code = (mm[1].match(/grpc_code="([^"]*)"/) || [])[1] || '?';
+          counts[code] = (counts[code] || 0) + Number(mm[2]);
+        }
+        expect(counts).to.deep.equal({ '0': 2 });
+        const info = parsePrometheusText(text).find('sark_authz_engine_info');
+        expect(info.map((x) => [x.labels, x.value])).to.deep.equal([[{ engine }, 1]]);
+        expect((await fetch(`http://${opsRec.addr as string}/health/ready`)).status).to.equal(200);
       } finally {
-        client.close();
+        expect(await served.stop()).to.equal(0);
       }
-      const text = await (await fetch(`http://${opsRec.addr as string}/metrics`)).text();
-      // The benchmark's own regular expression.
-      const counts: Record<string, number> = {};
-      for (const line of text.split('\n')) {
-        const mm = line.match(/^sark_authz_requests_total\{([^}]*)\}\s+([0-9.e+]+)/);
-        if (!mm) continue;
-        const code = (mm[1].match(/grpc_code="([^"]*)"/) || [])[1] || '?';
-        counts[code] = (counts[code] || 0) + Number(mm[2]);
-      }
-      expect(counts).to.deep.equal({ '0': 2 });
-      expect((await fetch(`http://${opsRec.addr as string}/health/ready`)).status).to.equal(200);
-    } finally {
-      expect(await served.stop()).to.equal(0);
-    }
-  });
+    });
+  }
 });

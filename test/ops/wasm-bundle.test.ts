@@ -23,6 +23,8 @@ const REQUESTS: Array<[EnvoyRequestSpec, boolean]> = [
   [{ method: 'DELETE', path: '/api/v1/items/42', headers: { 'x-role': 'editor' } }, false],
   [{ method: 'DELETE', path: '/api/v1/items/42', headers: { 'x-role': 'admin' } }, true],
   [{ method: 'GET', path: '/admin/users', headers: { 'x-role': 'admin' }, sourceAddress: '192.168.1.1' }, false],
+  // A path that cannot be read: the 400 deny every Check gives, not an error.
+  [{ method: 'GET', path: '/api/v1/items/%zz', headers: { 'x-role': 'viewer' } }, false],
 ];
 
 describe('ops: a bundle with an OPA-built policy.wasm, served through opa-wasm', function () {

@@ -2,7 +2,8 @@
  * Budgets inside builtins through the real server (issue 16.2): hostile
  * requests against hostile policies end in a gRPC error (so Envoy applies
  * `status_on_error`), are counted in metrics, and never come back as allow;
- * the server answers a cheap Check right after. Both hot paths.
+ * the server answers a cheap Check right after. Both engines: the addon and
+ * the same engine in WebAssembly.
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
@@ -10,6 +11,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { loadPolicyModules } from '../../src/config/policy-files';
 import { createEngine } from '../../src/engine/native-engine';
+import { WasmEngine } from '../../src/engine/wasm-engine';
 import { CheckResponse, AuthorizationClient } from '../../src/gen/envoy/service/auth/v3/external_auth';
 import { createAuthzServer } from '../../src/server/server';
 import { createMetrics } from '../../src/telemetry/metrics';
@@ -28,15 +30,15 @@ const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: grpc.Servic
 describe('server: budgets inside builtins', function () {
   this.timeout(120_000);
 
-  for (const hotPath of ['native', 'js'] as const) {
-    describe(`${hotPath} hot path`, () => {
+  for (const engine of ['native', 'wasm'] as const) {
+    describe(`${engine} engine`, () => {
       const metrics = createMetrics({ processMetrics: false });
       let server: ReturnType<typeof createAuthzServer>;
       let client: AuthorizationClient;
 
       before(async () => {
-        const policy = createEngine().prepare(loadPolicyModules(path.join(FIXTURES, 'policies', 'hostile.rego')), {}, 'data.envoy.authz.allow');
-        server = createAuthzServer({ policy, addr: '127.0.0.1:0', logger: pino({ level: 'silent' }), hotPath, observer: metrics });
+        const policy = (engine === 'wasm' ? new WasmEngine() : createEngine()).prepare(loadPolicyModules(path.join(FIXTURES, 'policies', 'hostile.rego')), {}, 'data.envoy.authz.allow');
+        server = createAuthzServer({ policy, addr: '127.0.0.1:0', logger: pino({ level: 'silent' }), observer: metrics });
         client = new AuthorizationClient(await server.listen(), grpc.credentials.createInsecure());
       });
       after(async () => {

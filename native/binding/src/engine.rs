@@ -3,7 +3,6 @@
 
 use crate::cache::RustCache;
 use crate::errors::{invalid_arg, throw};
-use crate::result;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sark_engine::{CompileOptions, Diagnostic, EvalLimits, Policy, SourceFile, Value};
@@ -215,7 +214,7 @@ impl RustOPAEngine {
 
     /// The Envoy hot path: one whole Check (`sark_envoy::PreparedCheck::check`)
     /// through `cache` when given, its result written into `out` as
-    /// src/binding/result.rs lays out. Returns a new, larger buffer holding the
+    /// sark_envoy::result lays out. Returns a new, larger buffer holding the
     /// result when it does not fit `out` (the caller keeps it as its `out`).
     #[napi(catch_unwind)]
     pub fn check(&mut self, env: Env, handle: u32, request: &[u8], version: u32, mut out: BufferSlice, cache: Option<&RustCache>, deadline_ms: Option<f64>) -> Result<Option<Buffer>> {
@@ -229,7 +228,7 @@ impl RustOPAEngine {
         let prepared = self.prepared.get(handle as usize).ok_or_else(|| invalid_arg(&env, "unknown prepared handle"))?;
         let call = CheckCall { request, version, cache: cache.map(|c| &c.cache), deadline_ns: deadline_ns(deadline_ms) };
         let output = prepared.check(&call, &ProcessHost, &mut self.scratch);
-        Ok(result::write(&output, out).map(Buffer::from))
+        Ok(sark_envoy::result::write(&output, out).map(Buffer::from))
     }
 
     /// The input document opa-envoy-plugin would build for a CheckRequest, as

@@ -7,7 +7,6 @@
 mod cache;
 mod engine;
 mod errors;
-mod result;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

@@ -135,11 +135,32 @@ pub struct CheckOutput {
     pub eval_ns: u64,
 }
 
+/// Where Checks memoize their responses: the native cache, or a host's own
+/// (the wasm build hands entries to the JavaScript lru-cache). Keys and
+/// entries are made here, by PreparedCheck; a cache only stores bytes.
+pub trait CheckCache {
+    type Entry: AsRef<[u8]>;
+    /// The entry under `key`, if present and not expired.
+    fn get(&self, key: &[u8]) -> Option<Self::Entry>;
+    /// Stores `entry` under `key`, with `ttl` or the cache's default.
+    fn set(&self, key: &[u8], entry: &[u8], ttl: Option<Duration>);
+}
+
+impl CheckCache for Cache {
+    type Entry = Arc<[u8]>;
+    fn get(&self, key: &[u8]) -> Option<Arc<[u8]>> {
+        Cache::get(self, key)
+    }
+    fn set(&self, key: &[u8], entry: &[u8], ttl: Option<Duration>) {
+        Cache::set(self, key, entry, ttl);
+    }
+}
+
 /// One Check's request.
-pub struct CheckCall<'a> {
+pub struct CheckCall<'a, C: CheckCache + ?Sized = Cache> {
     pub request: &'a [u8],
     pub version: ApiVersion,
-    pub cache: Option<&'a Cache>,
+    pub cache: Option<&'a C>,
     /// The caller's deadline (Envoy's grpc-timeout), ns since the epoch; 0: none.
     pub deadline_ns: i64,
 }
@@ -210,7 +231,7 @@ impl PreparedCheck {
     }
 
     /// Runs one Check.
-    pub fn check(&self, call: &CheckCall<'_>, host: &impl Host, scratch: &mut Scratch) -> CheckOutput {
+    pub fn check<C: CheckCache + ?Sized>(&self, call: &CheckCall<'_, C>, host: &impl Host, scratch: &mut Scratch) -> CheckOutput {
         let decision_id = DecisionId::from_random(host.random_bytes());
         let done = |result, cache_hit, eval_ns| CheckOutput { result, decision_id, cache_hit, eval_ns };
         let projection = if call.version == ApiVersion::V3 { &self.projection_v3 } else { &self.projection_v2 };
@@ -218,7 +239,7 @@ impl PreparedCheck {
         // hit answers without decoding anything. (Keys that cannot be made —
         // malformed bytes, huge bodies — just bypass the cache.)
         let cache = call.cache.filter(|_| self.write_key(&mut scratch.key, call, projection));
-        if let Some(hit) = cache.and_then(|c| c.get(&scratch.key)).and_then(|entry| from_cached(&entry, &decision_id)) {
+        if let Some(hit) = cache.and_then(|c| c.get(&scratch.key)).and_then(|entry| from_cached(entry.as_ref(), &decision_id)) {
             return done(hit, true, 0);
         }
         let input = match check_request_to_projected_input(call.request, call.version, &self.options.input, projection) {
@@ -241,7 +262,7 @@ impl PreparedCheck {
     }
 
     /// Writes the cache key of `call` into `key`; false when it cannot be made.
-    fn write_key(&self, key: &mut Vec<u8>, call: &CheckCall<'_>, projection: &Projection) -> bool {
+    fn write_key<C: CheckCache + ?Sized>(&self, key: &mut Vec<u8>, call: &CheckCall<'_, C>, projection: &Projection) -> bool {
         key.clear();
         key.extend_from_slice(&self.id.to_le_bytes());
         key.push(if call.version == ApiVersion::V3 { 3 } else { 2 });

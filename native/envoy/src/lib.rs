@@ -15,6 +15,7 @@ pub mod projection;
 pub mod protojson;
 pub mod protomap;
 pub mod response;
+pub mod result;
 pub mod schema;
 pub mod url;
 pub mod wire;
@@ -32,4 +33,4 @@ pub use projection::Projection;
 pub use protomap::Naming;
 pub use response::{encode_bad_request, encode_check_response, DecisionError, Outcome, ResponseOptions};
 
-pub use check::{CheckCall, CheckOptions, CheckOutput, CheckResult, CheckSettings, ConfigError, DecisionId, Host, PreparedCheck, Scratch};
+pub use check::{CheckCache, CheckCall, CheckOptions, CheckOutput, CheckResult, CheckSettings, ConfigError, DecisionId, Host, PreparedCheck, Scratch};

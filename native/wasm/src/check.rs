@@ -3,31 +3,21 @@
 //! (CheckRequest bytes in, CheckResponse bytes out), as the addon runs it.
 //! Strings and bytes cross as (pointer, length) into memory from
 //! `sark_alloc`; every answer is left in one result buffer
-//! (`sark_result_ptr` / `sark_result_len`). The decision cache stays on the
-//! host side (lru-cache): `sark_cache_key` gives the key.
+//! (`sark_result_ptr` / `sark_result_len`). The Check is the addon's
+//! (sark_envoy::PreparedCheck) with this target's host (src/host.rs), its
+//! decision cache the host's lru-cache.
 
+use crate::host::{HostCache, WasmHost};
 use sark_engine::value::Map;
 use sark_engine::{CompileOptions, Diagnostic, EvalLimits, Policy, SourceFile, Value};
-use sark_envoy::{ApiVersion, CheckResult, CheckSettings, Naming, Outcome, PreparedCheck, Projection};
+use sark_envoy::{ApiVersion, CheckCall, CheckSettings, PreparedCheck, Scratch};
 use std::cell::RefCell;
-
-/// `sark_check` flags, below the length (`len * 16 + flags`), as the addon's.
-const FLAG_DENY: f64 = 1.0;
-const FLAG_BAD_REQUEST: f64 = 2.0;
-const FLAG_CACHEABLE: f64 = 8.0;
-
-/// The Check the addon runs (sark_envoy::PreparedCheck), plus the
-/// projections the host-side cache keys are made from.
-struct Prepared {
-    check: PreparedCheck,
-    projection_v3: Projection,
-    projection_v2: Projection,
-}
 
 #[derive(Default)]
 struct Engine {
     policy: Option<Policy>,
-    prepared: Vec<Prepared>,
+    prepared: Vec<PreparedCheck>,
+    scratch: Scratch,
     result: Vec<u8>,
 }
 
@@ -177,9 +167,14 @@ pub(crate) fn compile(modules: &Value, data: Value, opts: &Value) -> Result<Poli
     Policy::compile(&files, data, &options).map_err(Failure::compile)
 }
 
+/// A positive number of milliseconds as a duration.
+fn millis(ms: Option<f64>) -> Option<std::time::Duration> {
+    ms.filter(|n| *n > 0.0 && n.is_finite()).map(|ms| std::time::Duration::from_micros((ms * 1000.0) as u64))
+}
+
 /// `sark_prepare(path, options) -> handle | -1`. Options as the addon's
 /// `prepare`: `maxSteps`, `maxDepth`, `timeoutMs`, `skipRequestBodyParse`,
-/// `dryRun`, `protoDescriptorBase64`.
+/// `dryRun`, `volatileTtlMs`, `protoDescriptorBase64`.
 #[no_mangle]
 pub extern "C" fn sark_prepare(p_ptr: *const u8, p_len: usize, o_ptr: *const u8, o_len: usize) -> i32 {
     let mut handle = -1;
@@ -191,20 +186,18 @@ pub extern "C" fn sark_prepare(p_ptr: *const u8, p_len: usize, o_ptr: *const u8,
         let settings = CheckSettings {
             max_steps: opt_num(&opts, "maxSteps").map(|n| n.max(0.0) as u64),
             max_depth: opt_num(&opts, "maxDepth").map(|n| n.clamp(1.0, 100_000.0) as u32),
-            timeout: opt_num(&opts, "timeoutMs").filter(|n| *n > 0.0).map(|ms| std::time::Duration::from_micros((ms * 1000.0) as u64)),
+            timeout: millis(opt_num(&opts, "timeoutMs")),
             skip_request_body_parse: opt_bool(&opts, "skipRequestBodyParse"),
             dry_run: opt_bool(&opts, "dryRun"),
-            volatile_ttl: None,
+            volatile_ttl: millis(opt_num(&opts, "volatileTtlMs")),
             proto_descriptor_base64: match opts.field("protoDescriptorBase64") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(b64)) => Some(b64.to_string()),
                 Some(_) => return Err(Failure::new("config_invalid", "protoDescriptorBase64 must be a base64 string")),
             },
         };
-        let projection_v3 = Projection::from_input_paths(query.input_paths(), true);
-        let projection_v2 = Projection::from_input_paths(query.input_paths(), false);
         let check = PreparedCheck::new(query, &settings).map_err(|err| Failure::new(sark_envoy::ConfigError::CODE, &err.0))?;
-        e.prepared.push(Prepared { check, projection_v3, projection_v2 });
+        e.prepared.push(check);
         handle = (e.prepared.len() - 1) as i32;
         Ok(Vec::new())
     });
@@ -215,15 +208,22 @@ pub extern "C" fn sark_prepare(p_ptr: *const u8, p_len: usize, o_ptr: *const u8,
     }
 }
 
-fn prepared(e: &Engine, handle: i32) -> Result<&Prepared, Failure> {
+fn prepared(e: &Engine, handle: i32) -> Result<&PreparedCheck, Failure> {
     usize::try_from(handle).ok().and_then(|h| e.prepared.get(h)).ok_or_else(|| Failure::arg("unknown prepared handle"))
 }
 
 /// The prepared limits with a deadline: the earlier of the prepared timeout
 /// and the caller's (ms since the epoch, 0 = none).
-fn limits(p: &Prepared, deadline_ms: f64) -> EvalLimits {
-    let deadline_ns = if deadline_ms > 0.0 { (deadline_ms * 1e6) as i64 } else { 0 };
-    p.check.limits(crate::host::now_ns(), deadline_ns)
+fn limits(p: &PreparedCheck, deadline_ms: f64) -> EvalLimits {
+    p.limits(crate::host::now_ns(), deadline_ns(deadline_ms))
+}
+
+fn deadline_ns(deadline_ms: f64) -> i64 {
+    if deadline_ms > 0.0 {
+        (deadline_ms * 1e6) as i64
+    } else {
+        0
+    }
 }
 
 /// `sark_evaluate(handle, input, input_len, has_input, deadline_ms) -> 0 | -1`:
@@ -233,7 +233,7 @@ pub extern "C" fn sark_evaluate(handle: i32, i_ptr: *const u8, i_len: usize, has
     run(|e| {
         let p = prepared(e, handle)?;
         let input = if has_input != 0 { Some(json(i_ptr, i_len, "input")?) } else { None };
-        let d = p.check.query().eval(input.as_ref(), &limits(p, deadline_ms)).map_err(|err| Failure::new(err.code, &err.to_string()))?;
+        let d = p.query().eval(input.as_ref(), &limits(p, deadline_ms)).map_err(|err| Failure::new(err.code, &err.to_string()))?;
         Ok(d.to_json().into_bytes())
     })
 }
@@ -243,7 +243,7 @@ pub extern "C" fn sark_evaluate(handle: i32, i_ptr: *const u8, i_len: usize, has
 pub extern "C" fn sark_input_paths(handle: i32) -> i32 {
     run(|e| {
         let p = prepared(e, handle)?;
-        let paths = p.check.query().input_paths().iter().map(|path| Value::from_array(path.clone())).collect();
+        let paths = p.query().input_paths().iter().map(|path| Value::from_array(path.clone())).collect();
         Ok(Value::from_array(paths).to_json().into_bytes())
     })
 }
@@ -292,70 +292,62 @@ pub extern "C" fn sark_check_input(r_ptr: *const u8, r_len: usize, version: i32,
     })
 }
 
-/// `sark_cache_key(handle, request, version) -> 0 | 1 | -1`: 1 with the
-/// decision cache key in the result (made of the request bytes the decision
-/// can read, as the addon's); 0 when the request cannot be keyed.
+/// `sark_check(handle, request, version, use_cache, deadline_ms) -> 0 | -1`:
+/// the whole Check, through the host's cache when `use_cache` is 1. The
+/// result holds the Check's result as sark_envoy::result lays it out (as the
+/// addon writes it); -1: bad arguments, the result holds `{"code", "message"}`.
 #[no_mangle]
-pub extern "C" fn sark_cache_key(handle: i32, r_ptr: *const u8, r_len: usize, version: i32) -> i32 {
-    let mut keyed = false;
-    let rc = run(|e| {
-        let p = prepared(e, handle)?;
+pub extern "C" fn sark_check(handle: i32, r_ptr: *const u8, r_len: usize, version: i32, use_cache: i32, deadline_ms: f64) -> i32 {
+    run(|e| {
+        let p = usize::try_from(handle).ok().and_then(|h| e.prepared.get(h)).ok_or_else(|| Failure::arg("unknown prepared handle"))?;
         // SAFETY: the request was written by the host into `sark_alloc` memory.
         let request = unsafe { bytes(r_ptr, r_len) };
-        let version = api_version(version)?;
-        let (projection, naming) = if version == ApiVersion::V3 { (&p.projection_v3, Naming::Json) } else { (&p.projection_v2, Naming::Proto) };
-        let mut key = vec![if version == ApiVersion::V3 { 3 } else { 2 }];
-        keyed = matches!(sark_envoy::wire_key::write_wire_key(&mut key, request, naming, projection), Ok(true));
-        Ok(key)
-    });
-    if rc != 0 {
-        -1
-    } else {
-        i32::from(keyed)
-    }
+        let call = CheckCall { request, version: api_version(version)?, cache: (use_cache != 0).then_some(&HostCache), deadline_ns: deadline_ns(deadline_ms) };
+        let output = p.check(&call, &WasmHost, &mut e.scratch);
+        Ok(sark_envoy::result::to_vec(&output))
+    })
 }
 
-/// `sark_check(handle, request, version, decision_id, deadline_ms) -> number`:
-/// the whole Check. The CheckResponse is left in the result and
-/// `len * 16 + flags` returned (1 deny, 2 bad request, 8 cacheable); `-1`:
-/// no response, the result holds `{"code", "message"}`.
+/// `sark_respond(decision, decision_len, has_decision, version, dry_run, bad_request, eval_ns) -> 0 | -1`:
+/// the Envoy response for a decision made outside this module (a policy.wasm
+/// built by OPA, run by opa-wasm, on the input `sark_check_input` built), in
+/// the Check result layout with a fresh decision id: a 400 deny when
+/// `bad_request` is 1, an error when there is no decision or it is not one
+/// Envoy's mapping reads. -1: bad arguments.
 #[no_mangle]
-pub extern "C" fn sark_check(handle: i32, r_ptr: *const u8, r_len: usize, version: i32, id_ptr: *const u8, id_len: usize, deadline_ms: f64) -> f64 {
-    let mut flags = 0.0;
-    let rc = run(|e| {
-        let p = prepared(e, handle)?;
-        // SAFETY: the request was written by the host into `sark_alloc` memory.
-        let request = unsafe { bytes(r_ptr, r_len) };
-        let version = api_version(version)?;
-        let decision_id = text(id_ptr, id_len)?;
-        let projection = if version == ApiVersion::V3 { &p.projection_v3 } else { &p.projection_v2 };
-        let input = match sark_envoy::check_request_to_projected_input(request, version, p.check.input_options(), projection) {
-            Ok(v) => v,
-            Err(sark_envoy::RequestError::Malformed(err)) => return Err(Failure::new("request_malformed", &err.0.to_string())),
-            Err(_) => {
-                flags = FLAG_BAD_REQUEST;
-                return Ok(sark_envoy::encode_bad_request(decision_id, version));
+pub extern "C" fn sark_respond(d_ptr: *const u8, d_len: usize, has_decision: i32, version: i32, dry_run: i32, bad_request: i32, eval_ns: f64) -> i32 {
+    run(|_| {
+        let api = api_version(version)?;
+        let decision_id = sark_envoy::DecisionId::from_random(sark_envoy::Host::random_bytes(&WasmHost));
+        let result = if bad_request != 0 {
+            sark_envoy::CheckResult::BadRequest { bytes: sark_envoy::encode_bad_request(decision_id.as_str(), api), code: "request_invalid" }
+        } else if has_decision == 0 {
+            sark_envoy::CheckResult::Error { code: "decision_undefined", detail: "the decision is undefined".to_string() }
+        } else {
+            let decision = json(d_ptr, d_len, "decision")?;
+            let options = sark_envoy::ResponseOptions { api, dry_run: dry_run != 0 };
+            match sark_envoy::encode_check_response(&decision, decision_id.as_str(), options) {
+                Ok((bytes, outcome)) => sark_envoy::CheckResult::Response { bytes, outcome, cacheable: false },
+                Err(e) => sark_envoy::CheckResult::Error { code: "decision_invalid", detail: e.0 },
             }
         };
-        match p.check.decide(&input, decision_id, &limits(p, deadline_ms), version) {
-            CheckResult::Response { bytes, outcome, cacheable } => {
-                if outcome == Outcome::Deny {
-                    flags += FLAG_DENY;
-                }
-                if cacheable {
-                    flags += FLAG_CACHEABLE;
-                }
-                Ok(bytes)
-            }
-            CheckResult::BadRequest { bytes, .. } => {
-                flags = FLAG_BAD_REQUEST;
-                Ok(bytes)
-            }
-            CheckResult::Error { code, detail } => Err(Failure::new(code, &detail)),
-        }
-    });
-    if rc != 0 {
-        return -1.0;
-    }
-    sark_result_len() as f64 * 16.0 + flags
+        let output = sark_envoy::CheckOutput { result, decision_id, cache_hit: false, eval_ns: eval_ns.max(0.0) as u64 };
+        Ok(sark_envoy::result::to_vec(&output))
+    })
+}
+
+/// `sark_conformance_case(case, case_len, v0) -> 0 | -1`: one case of OPA's
+/// conformance format (`test-suite` without the addon); result
+/// `{"pass", "reason", "skipped"}`.
+#[no_mangle]
+pub extern "C" fn sark_conformance_case(c_ptr: *const u8, c_len: usize, v0: i32) -> i32 {
+    run(|_| {
+        let case = json(c_ptr, c_len, "case")?;
+        let outcome = sark_engine::testsuite::run_case(&case, v0 != 0);
+        let mut m = Map::new();
+        m.insert(Value::from("pass"), Value::Bool(outcome.pass));
+        m.insert(Value::from("reason"), Value::from(outcome.reason));
+        m.insert(Value::from("skipped"), Value::Bool(outcome.skipped));
+        Ok(Value::from_map(m).to_json().into_bytes())
+    })
 }

@@ -1,8 +1,14 @@
 //! What `wasm32-unknown-unknown` does not have: a clock, an entropy source,
-//! a place for panic messages. The host supplies them through exports
-//! (`sark_set_now`, `sark_seed`) and OPA's imports (`opa_abort`, `opa_println`).
+//! a place for panic messages, a decision cache. OPA's imports (`opa_abort`,
+//! `opa_println`) serve both faces of the module; the direct engine's host
+//! (src/engine/wasm-engine.ts) also supplies the `sark_host` imports — the
+//! clock and the decision cache — and announces itself with `sark_init`.
+//! OPA's hosts (opa-wasm) never call `sark_init` and get the `sark_host`
+//! imports bound to `opa_abort` (src/engine/wasm-module.ts), so nothing here
+//! calls them before `sark_init`.
 
 use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
 #[cfg(target_arch = "wasm32")]
 mod imports {
@@ -11,30 +17,106 @@ mod imports {
         pub fn opa_abort(addr: *const u8);
         pub fn opa_println(addr: *const u8);
     }
+    #[link(wasm_import_module = "sark_host")]
+    extern "C" {
+        /// Wall-clock nanoseconds since the epoch.
+        pub fn now_ns() -> f64;
+        /// Looks `key` up in the host's cache: the entry's length (held for
+        /// `cache_take`), or -1 on a miss.
+        pub fn cache_get(key: *const u8, key_len: usize) -> i32;
+        /// Copies the entry `cache_get` found to `dst`.
+        pub fn cache_take(dst: *mut u8);
+        /// Stores an entry; `ttl_ms` < 0: the cache's default time to live.
+        pub fn cache_set(key: *const u8, key_len: usize, entry: *const u8, entry_len: usize, ttl_ms: f64);
+    }
 }
 
 thread_local! {
-    /// Milliseconds since the epoch, as the host last set them; 0 = unknown.
-    static NOW_MS: Cell<f64> = const { Cell::new(0.0) };
+    /// Set by `sark_init`: the `sark_host` imports are real.
+    static HOSTED: Cell<bool> = const { Cell::new(false) };
     static RNG: RefCell<Option<Xoshiro>> = const { RefCell::new(None) };
 }
 
-/// `sark_set_now(ms)`: the wall clock, set by the host before each call.
+/// `sark_init(a, b, c, d)`: the direct engine's host is here (its `sark_host`
+/// imports may be called); 256 bits from its CSPRNG seed the generator.
 #[no_mangle]
-pub extern "C" fn sark_set_now(ms: f64) {
-    NOW_MS.with(|n| n.set(ms));
-}
-
-/// The engine's clock (installed with `sark_engine::builtins::set_clock`).
-pub fn now_ns() -> i64 {
-    NOW_MS.with(|n| (n.get() * 1e6) as i64)
-}
-
-/// `sark_seed(a, b, c, d)`: 256 bits from the host's CSPRNG seed the generator.
-#[no_mangle]
-pub extern "C" fn sark_seed(a: f64, b: f64, c: f64, d: f64) {
+pub extern "C" fn sark_init(a: f64, b: f64, c: f64, d: f64) {
+    install_panic_hook();
+    HOSTED.with(|h| h.set(true));
     let s = [a.to_bits(), b.to_bits(), c.to_bits(), d.to_bits()];
     RNG.with(|r| *r.borrow_mut() = Some(Xoshiro::new(s)));
+}
+
+fn hosted() -> bool {
+    HOSTED.with(|h| h.get())
+}
+
+/// The engine's clock (installed with `sark_engine::builtins::set_clock`):
+/// the host's wall clock; 0 under OPA's hosts, which have none to give.
+pub fn now_ns() -> i64 {
+    #[cfg(target_arch = "wasm32")]
+    if hosted() {
+        // SAFETY: an import without arguments.
+        return unsafe { imports::now_ns() } as i64;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    if hosted() {
+        return std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+    }
+    0
+}
+
+/// The Check's host: the clock and the seeded generator above.
+pub struct WasmHost;
+
+impl sark_envoy::Host for WasmHost {
+    fn now_ns(&self) -> i64 {
+        now_ns()
+    }
+    fn random_bytes(&self) -> [u8; 16] {
+        let mut b = [0; 16];
+        fill_random(&mut b);
+        b
+    }
+}
+
+/// The host's decision cache (lru-cache): PreparedCheck makes the keys and
+/// entries, the host stores them as they are.
+pub struct HostCache;
+
+impl sark_envoy::CheckCache for HostCache {
+    type Entry = Vec<u8>;
+
+    #[cfg(target_arch = "wasm32")]
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        if !hosted() {
+            return None;
+        }
+        // SAFETY: `key` is readable for the call; `entry` has room for the length the host gave.
+        unsafe {
+            let len = usize::try_from(imports::cache_get(key.as_ptr(), key.len())).ok()?;
+            let mut entry = vec![0u8; len];
+            imports::cache_take(entry.as_mut_ptr());
+            Some(entry)
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn set(&self, key: &[u8], entry: &[u8], ttl: Option<Duration>) {
+        if hosted() {
+            let ttl_ms = ttl.map_or(-1.0, |d| d.as_secs_f64() * 1000.0);
+            // SAFETY: both slices are readable for the call.
+            unsafe { imports::cache_set(key.as_ptr(), key.len(), entry.as_ptr(), entry.len(), ttl_ms) }
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn set(&self, _key: &[u8], _entry: &[u8], _ttl: Option<Duration>) {}
 }
 
 /// xoshiro256**, seeded by the host. Randomness here serves `rand.intn`,
@@ -77,12 +159,6 @@ pub fn fill_random(dest: &mut [u8]) {
 
 #[cfg(target_arch = "wasm32")]
 mod entropy {
-    fn fill02(dest: &mut [u8]) -> Result<(), getrandom02::Error> {
-        super::fill_random(dest);
-        Ok(())
-    }
-    getrandom02::register_custom_getrandom!(fill02);
-
     /// getrandom 0.3/0.4's custom backend (`--cfg getrandom_backend="custom"`).
     #[no_mangle]
     unsafe extern "Rust" fn __getrandom_v03_custom(dest: *mut u8, len: usize) -> Result<(), getrandom::Error> {

@@ -1,6 +1,7 @@
-//! The one result of a native Check, as the addon writes it into the
-//! caller's output buffer (decoded by `readCheckResult` in
-//! src/engine/native-engine.ts, the only reader). Little-endian:
+//! The one result layout of a Check, as both hosts hand it to JavaScript:
+//! the addon writes it into the caller's output buffer, the wasm module into
+//! its result buffer; `CheckResult.read` in src/engine/check-result.ts is the
+//! only reader. Little-endian:
 //!
 //! | offset | type     | field                                                        |
 //! |--------|----------|--------------------------------------------------------------|
@@ -12,8 +13,8 @@
 //! | 24     | 36 bytes | decision id (ASCII)                                          |
 //! | 64     | bytes    | body: the CheckResponse, or (error) code then detail (UTF-8) |
 
-use sark_envoy::check::DECISION_ID_LEN;
-use sark_envoy::{CheckOutput, CheckResult, Outcome};
+use crate::check::{CheckOutput, CheckResult, DECISION_ID_LEN};
+use crate::response::Outcome;
 
 pub const HEADER_LEN: usize = 64;
 
@@ -54,6 +55,11 @@ pub fn write(output: &CheckOutput, out: &mut [u8]) -> Option<Vec<u8>> {
     grown
 }
 
+/// `output` in a buffer of its own, exactly as long as it needs.
+pub fn to_vec(output: &CheckOutput) -> Vec<u8> {
+    write(output, &mut []).unwrap_or_default()
+}
+
 fn put(dst: &mut [u8], at: usize, src: &[u8]) {
     if let Some(d) = dst.get_mut(at..at + src.len()) {
         d.copy_from_slice(src);
@@ -61,3 +67,34 @@ fn put(dst: &mut [u8], at: usize, src: &[u8]) {
 }
 
 const _: () = assert!(24 + DECISION_ID_LEN <= HEADER_LEN);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::DecisionId;
+
+    fn u32_at(b: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn a_response_and_an_error_as_the_decoder_reads_them() {
+        let id = DecisionId::from_random([3; 16]);
+        let ok = CheckOutput { result: CheckResult::Response { bytes: b"resp".to_vec(), outcome: Outcome::Deny, cacheable: true }, decision_id: id, cache_hit: true, eval_ns: 1500 };
+        let b = to_vec(&ok);
+        assert_eq!(b.len(), HEADER_LEN + 4);
+        assert_eq!((u32_at(&b, 0), u32_at(&b, 4), u32_at(&b, 8)), (KIND_DENY, FLAG_CACHE_HIT | FLAG_CACHEABLE, 4));
+        assert_eq!(f64::from_le_bytes(b[16..24].try_into().unwrap()), 1500.0);
+        assert_eq!(&b[24..60], id.as_bytes());
+        assert_eq!(&b[HEADER_LEN..], b"resp");
+
+        let err = CheckOutput { result: CheckResult::Error { code: "eval_timeout", detail: "late".into() }, decision_id: id, cache_hit: false, eval_ns: 0 };
+        let b = to_vec(&err);
+        assert_eq!((u32_at(&b, 0), u32_at(&b, 8), u32_at(&b, 12)), (KIND_ERROR, 12, 4));
+        assert_eq!(&b[HEADER_LEN..], b"eval_timeoutlate");
+        // A buffer large enough is written in place.
+        let mut out = vec![0; 256];
+        assert!(write(&err, &mut out).is_none());
+        assert_eq!(&out[..b.len()], &b[..]);
+    }
+}

@@ -1,5 +1,5 @@
 /**
- * The one error class of the request path. Every failure carries a
+ * The one error class of the server (request path, configuration, bundles). Every failure carries a
  * snake_case `code` (also the metric label and log field); `message` and
  * `cause` are for logs only, never sent to a client. The server maps codes
  * to gRPC statuses in one table (src/server/status.ts).

@@ -27,6 +27,26 @@ export interface PrepareOptions {
    * at prepare; a bad set throws EngineError `config_invalid`.
    */
   protoDescriptorBase64?: string;
+  /**
+   * Each Check's result carries the input document and result the answer was decided on
+   * (`CheckResult.notes()`), for decision logs. Off (the default), a Check pays nothing for it.
+   */
+  recordDecision?: boolean;
+}
+
+/** A line `print` wrote: `line` is `file.rego:17`, as OPA logs it. */
+export interface PrintedLine {
+  line: string;
+  msg: string;
+}
+
+/** What a Check adds to its answer when it printed or records its decision. */
+export interface CheckNotes {
+  prints?: PrintedLine[];
+  /** With `recordDecision`: the input document the answer was decided on. */
+  input?: unknown;
+  /** With `recordDecision`: the decision's value (absent when undefined or failed). */
+  result?: unknown;
 }
 
 /** What `checkBytes` came to. */
@@ -36,6 +56,8 @@ export interface NativeCheckOutcome {
   outcome: CheckOutcomeKind;
   cacheHit: boolean;
   cacheable: boolean;
+  /** What the Check printed and (with `recordDecision`) decided on; absent when neither. */
+  notes?: CheckNotes;
 }
 
 export type CheckOutcomeKind = 'allow' | 'deny' | 'bad_request';
@@ -45,7 +67,8 @@ export type CheckOutcomeKind = 'allow' | 'deny' | 'bad_request';
  * header, then the body (native/binding/src/result.rs lays it out):
  * u32 kind (0 allow, 1 deny, 2 bad request, 3 error) · u32 flags (1 cache hit,
  * 2 cacheable) · u32 body length (the CheckResponse, or the error code's) ·
- * u32 error detail length · f64 evaluation ns · 36 bytes decision id · body.
+ * u32 error detail length · f64 evaluation ns · 36 bytes decision id · u32
+ * notes length · body, then (error) the detail, then the notes JSON.
  */
 const HEADER_LEN = 64;
 const KIND_ERROR = 3;
@@ -54,6 +77,7 @@ const FLAG_CACHE_HIT = 1;
 const FLAG_CACHEABLE = 2;
 const DECISION_ID_AT = 24;
 const DECISION_ID_LEN = 36;
+const NOTES_LENGTH_WORD = 15;
 
 /** A buffer the addon writes Check results into, with typed views of its header. */
 class ResultBuffer {
@@ -61,7 +85,7 @@ class ResultBuffer {
   readonly f64: Float64Array;
   constructor(readonly bytes: Buffer) {
     // Own, 8-aligned memory (never a slice of Node's shared pool).
-    this.u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, 4);
+    this.u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, HEADER_LEN / 4);
     this.f64 = new Float64Array(bytes.buffer, bytes.byteOffset + 16, 1);
   }
 }
@@ -82,11 +106,15 @@ export class CheckResult {
 
   constructor(private out: ResultBuffer) {}
 
-  /** Decodes the result the addon wrote into `out`; throws EngineError for an error result. */
+  /** Byte length of the notes JSON; 0 when the Check neither printed nor recorded its decision. */
+  notesLength = 0;
+
+  /** Decodes the result the addon wrote into `out`; throws EngineError for an error result (its notes stay readable). */
   read(out: ResultBuffer): void {
     this.out = out;
     const kind = out.u32[0];
     const length = out.u32[2];
+    this.notesLength = out.u32[NOTES_LENGTH_WORD];
     if (kind === KIND_ERROR) {
       const code = out.bytes.toString('utf8', HEADER_LEN, HEADER_LEN + length);
       const detail = out.bytes.toString('utf8', HEADER_LEN + length, HEADER_LEN + length + out.u32[3]);
@@ -98,6 +126,13 @@ export class CheckResult {
     this.cacheable = (flags & FLAG_CACHEABLE) !== 0;
     this.length = length;
     this.evalNs = out.f64[0];
+  }
+
+  /** The last Check's prints and recorded decision, decoded on demand; undefined when it has none. */
+  notes(): CheckNotes | undefined {
+    if (this.notesLength === 0) return undefined;
+    const at = HEADER_LEN + this.out.u32[2] + this.out.u32[3];
+    return JSON.parse(this.out.bytes.toString('utf8', at, at + this.notesLength)) as CheckNotes;
   }
 
   /** The decision id of the last Check (in the response's dynamic metadata). */
@@ -194,6 +229,7 @@ export class NativePreparedPolicy implements PreparedPolicy {
       outcome: r.outcome,
       cacheHit: r.cacheHit,
       cacheable: r.cacheable,
+      ...(r.notesLength > 0 ? { notes: r.notes() } : {}),
     };
   }
 
@@ -218,6 +254,8 @@ export class NativePreparedPolicy implements PreparedPolicy {
 
   /** Runs one Check into `out`; its result, decoded. */
   private run(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number): CheckResult {
+    // No notes of an earlier Check survive a call that fails before writing a result.
+    this.last.notesLength = 0;
     try {
       const grown = this.engine.check(this.handle, request, version, this.out.bytes, cache, deadlineMs);
       if (grown) this.out = new ResultBuffer(grown);

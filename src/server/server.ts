@@ -9,7 +9,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import pino, { type Logger } from 'pino';
 import type { DecisionCache } from '../cache/types';
 import { NativeDecisionCache } from '../cache/native-cache';
-import { NativePreparedPolicy } from '../engine/native-engine';
+import { NativePreparedPolicy, type CheckNotes } from '../engine/native-engine';
 import { WasmPreparedPolicy } from '../engine/wasm-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
@@ -138,6 +138,21 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICES.v3]: 'NOT_SERVING', [AUTHORIZATION_SERVICES.v2]: 'NOT_SERVING' });
 
   let policy = options.policy;
+  /** The last native Check's notes, its prints logged as opa-envoy-plugin logs them (`line`: `file.rego:17`). */
+  const notesOf = (p: NativePreparedPolicy): CheckNotes | undefined => {
+    let notes: CheckNotes | undefined;
+    try {
+      notes = p.last.notes();
+    } catch (err) {
+      logger.error({ err }, 'check notes unreadable');
+      return undefined;
+    }
+    if (notes?.prints) {
+      const decisionId = p.last.decisionId();
+      for (const line of notes.prints) logger.info({ decision_id: decisionId, line: line.line }, line.msg);
+    }
+    return notes;
+  };
   const hotPath: HotPath = options.hotPath ?? 'native';
   const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
   const observer = options.observer;
@@ -171,10 +186,13 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           // response frame within this callback, before the next Check runs.
           // The wasm engine (no addon) caches in the lru-cache fallback.
           callback(null, p instanceof NativePreparedPolicy ? p.checkView(call.request, wire, nativeCache, deadlineMs(call)) : p.checkView(call.request, wire, options.cache ?? null, deadlineMs(call)));
+          // Notes only when the Check printed or records its decision for the log.
+          const notes = p instanceof NativePreparedPolicy && p.last.notesLength > 0 ? notesOf(p) : undefined;
           // Nothing is allocated for the observer unless there is one.
           if (observer) {
             const r = p.last;
-            observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decisionId: () => r.decisionId() });
+            const decided = notes && 'input' in notes ? { input: notes.input, result: notes.result } : undefined;
+            observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decided, decisionId: () => r.decisionId() });
           }
         } else {
           const result = check(policy, call.request, version, { ...options.check, deadlineMs: deadlineMs(call) });
@@ -188,11 +206,14 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           }
         }
       } catch (thrown) {
+        // A failed evaluation may have printed before it failed, and was decided on an input.
+        const notes = hotPath === 'native' && policy instanceof NativePreparedPolicy && policy.last.notesLength > 0 ? notesOf(policy) : undefined;
         const err = AuthzError.from(thrown);
         const status = clientStatus(err.code);
         logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
         callback({ code: status.code, details: status.message });
-        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decisionId: () => undefined });
+        const decided = notes && 'input' in notes ? { input: notes.input, result: undefined } : undefined;
+        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decided, decisionId: () => undefined });
       }
     };
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });

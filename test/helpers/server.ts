@@ -45,7 +45,8 @@ export async function startServer(
   observer?: CheckObserver,
 ): Promise<Running> {
   const wasm = mode.engine === 'wasm';
-  const prepared = (wasm ? new WasmEngine() : createEngine()).prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath));
+  // An observer (a decision logger) gets the input and result each answer was decided on.
+  const prepared = (wasm ? new WasmEngine() : createEngine()).prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath), { recordDecision: observer !== undefined });
   const cache = !mode.cache ? null : wasm ? new LruDecisionCache({ maxEntries: 1000, maxBytes: 64 * 1024 * 1024 }) : createDecisionCache({ maxEntries: 1000 });
   const server = createAuthzServer({
     policy: prepared,

@@ -10,9 +10,14 @@
 //! | 12     | u32      | (error) the detail's length                                  |
 //! | 16     | f64      | nanoseconds spent evaluating and encoding (0: none)          |
 //! | 24     | 36 bytes | decision id (ASCII)                                          |
+//! | 60     | u32      | notes length: 0, or the JSON after the body (below)          |
 //! | 64     | bytes    | body: the CheckResponse, or (error) code then detail (UTF-8) |
+//!
+//! Notes, only when the Check printed or records its decision:
+//! `{"prints"?: [{"line", "msg"}], "input"?: ..., "result"?: ...}`.
 
 use sark_envoy::check::DECISION_ID_LEN;
+use sark_engine::{PrintLine, Value};
 use sark_envoy::{CheckOutput, CheckResult, Outcome};
 
 pub const HEADER_LEN: usize = 64;
@@ -32,7 +37,8 @@ pub fn write(output: &CheckOutput, out: &mut [u8]) -> Option<Vec<u8>> {
         CheckResult::BadRequest { bytes, .. } => (KIND_BAD_REQUEST, false, bytes, b""),
         CheckResult::Error { code, detail } => (KIND_ERROR, false, code.as_bytes(), detail.as_bytes()),
     };
-    let need = HEADER_LEN + body.len() + detail.len();
+    let notes = notes(output);
+    let need = HEADER_LEN + body.len() + detail.len() + notes.len();
     let mut grown = None;
     let dst = match out.get_mut(..need) {
         Some(dst) => dst,
@@ -49,9 +55,29 @@ pub fn write(output: &CheckOutput, out: &mut [u8]) -> Option<Vec<u8>> {
     put(header, 12, &(detail.len() as u32).to_le_bytes());
     put(header, 16, &(output.eval_ns as f64).to_le_bytes());
     put(header, 24, output.decision_id.as_bytes());
+    put(header, 60, &(notes.len() as u32).to_le_bytes());
     put(rest, 0, body);
     put(rest, body.len(), detail);
+    put(rest, body.len() + detail.len(), notes.as_bytes());
     grown
+}
+
+/// The notes JSON (see above); empty, costing nothing, when there are none.
+fn notes(output: &CheckOutput) -> String {
+    if output.prints.is_empty() && output.decided.is_none() {
+        return String::new();
+    }
+    let mut m = sark_engine::value::Map::new();
+    if !output.prints.is_empty() {
+        m.insert(Value::from("prints"), Value::from_array(output.prints.iter().map(PrintLine::to_value).collect()));
+    }
+    if let Some(d) = &output.decided {
+        m.insert(Value::from("input"), d.input.clone());
+        if let Some(r) = &d.result {
+            m.insert(Value::from("result"), r.clone());
+        }
+    }
+    Value::from_map(m).to_json()
 }
 
 fn put(dst: &mut [u8], at: usize, src: &[u8]) {
@@ -60,4 +86,4 @@ fn put(dst: &mut [u8], at: usize, src: &[u8]) {
     }
 }
 
-const _: () = assert!(24 + DECISION_ID_LEN <= HEADER_LEN);
+const _: () = assert!(24 + DECISION_ID_LEN <= 60);

@@ -617,4 +617,16 @@ fn integer_operands_are_type_errors_as_opa_reports_them() {
     assert_eq!(strict("time.add_date(0, 1.5, 1, 1)"), ("eval_type_error", "time.add_date: operand 2 must be integer number but got floating-point number".into()));
     assert_eq!(strict("time.add_date(0, 1, 1, 2.5)").0, "eval_type_error");
     assert_eq!(strict("time.add_date(1.5, 1, 1, 1)"), ("eval_builtin_error", "time.add_date: timestamp too big".into()));
+    // Operand types before their contents, and OPA's wording.
+    assert_eq!(strict("io.jwt.verify_hs256(\"abc\", json.unmarshal(\"5\"))"), ("eval_type_error", "io.jwt.verify_hs256: operand 2 must be string but got number".into()));
+    assert_eq!(strict("json.marshal_with_options([1], {\"deep\": 1})"), ("eval_type_error", "json.marshal_with_options: operand 2 object contained unknown key \"deep\"".into()));
+    assert_eq!(strict("crypto.x509.parse_rsa_private_key(\"\")"), ("eval_builtin_error", "crypto.x509.parse_rsa_private_key: input PEM data was empty".into()));
+}
+
+#[test]
+fn rsa_private_key_of_text_without_a_key_is_null() {
+    // opa eval 'crypto.x509.parse_rsa_private_key(base64.encode("hello"))' (v1.22.4): null.
+    assert_eq!(p("p := crypto.x509.parse_rsa_private_key(base64.encode(\"hello\"))").as_deref(), Some("null"));
+    // ... and crypto.parse_private_keys of text that is not base64 either: [].
+    assert_eq!(p("p := crypto.parse_private_keys(\"2024-01-02T03:04:05Z\")").as_deref(), Some("[]"));
 }

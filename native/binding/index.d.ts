@@ -102,6 +102,8 @@ export interface PrepareSettings {
   volatileTtlMs?: number
   /** A FileDescriptorSet, base64: gRPC request bodies become `parsed_body`; a bad one throws `config_invalid`. */
   protoDescriptorBase64?: string
+  /** Each Check result carries the input document and result it was decided on (decision logs). */
+  recordDecision?: boolean
 }
 
 /**

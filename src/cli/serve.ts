@@ -154,6 +154,8 @@ function compilerFor(cfg: ServeConfig, descriptor: Uint8Array | undefined) {
       dryRun: s.dry_run,
       timeoutMs: s.eval_timeout,
       volatileTtlMs: s['cache.volatile_ttl'],
+      // Decision logs record the input and result each answer came from.
+      recordDecision: decisionLogsOn(s),
     });
   return (content: PolicyContent): PreparedPolicy => {
     try {
@@ -164,6 +166,10 @@ function compilerFor(cfg: ServeConfig, descriptor: Uint8Array | undefined) {
       throw err;
     }
   };
+}
+
+function decisionLogsOn(s: Settings): boolean {
+  return Boolean(s['decision_logs.console'] || s['decision_logs.file'] || s['decision_logs.service.url']);
 }
 
 function cacheFrom(s: Settings): DecisionCache | null {
@@ -278,7 +284,7 @@ async function runInstance(cfg: ServeConfig): Promise<number> {
 
   let decisionLogger: DecisionLogger | null = null;
   const logUrl = s['decision_logs.service.url'];
-  if (s['decision_logs.console'] || s['decision_logs.file'] || logUrl) {
+  if (decisionLogsOn(s)) {
     decisionLogger = createDecisionLogger({
       console: s['decision_logs.console'],
       file: s['decision_logs.file'],

@@ -12,7 +12,8 @@ export type CheckOutcomeKind = 'allow' | 'deny' | 'bad_request';
  * lays it out):
  * u32 kind (0 allow, 1 deny, 2 bad request, 3 error) · u32 flags (1 cache hit,
  * 2 cacheable) · u32 body length (the CheckResponse, or the error code's) ·
- * u32 error detail length · f64 evaluation ns · 36 bytes decision id · body.
+ * u32 error detail length · f64 evaluation ns · 36 bytes decision id · u32
+ * notes length · body, then (error) the detail, then the notes JSON.
  */
 export const HEADER_LEN = 64;
 const KIND_ERROR = 3;
@@ -21,6 +22,22 @@ const FLAG_CACHE_HIT = 1;
 const FLAG_CACHEABLE = 2;
 const DECISION_ID_AT = 24;
 const DECISION_ID_LEN = 36;
+const NOTES_LENGTH_WORD = 15;
+
+/** A line `print` wrote: `line` is `file.rego:17`, as OPA logs it. */
+export interface PrintedLine {
+  line: string;
+  msg: string;
+}
+
+/** What a Check adds to its answer when it printed or records its decision. */
+export interface CheckNotes {
+  prints?: PrintedLine[];
+  /** With `recordDecision`: the input document the answer was decided on. */
+  input?: unknown;
+  /** With `recordDecision`: the decision's value (absent when undefined or failed). */
+  result?: unknown;
+}
 
 /** A buffer holding a Check result, with typed views of its header. */
 export class ResultBuffer {
@@ -29,7 +46,7 @@ export class ResultBuffer {
   constructor(readonly bytes: Buffer) {
     // The header must be 8-aligned: the addon's buffers are (own memory, never
     // a slice of Node's shared pool), the wasm allocator's are.
-    this.u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, 4);
+    this.u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, HEADER_LEN / 4);
     this.f64 = new Float64Array(bytes.buffer, bytes.byteOffset + 16, 1);
   }
 }
@@ -49,13 +66,17 @@ export class CheckResult {
   /** Nanoseconds the Check spent evaluating and encoding; 0 for a cache hit or a bad request. */
   evalNs = 0;
 
+  /** Byte length of the notes JSON; 0 when the Check neither printed nor recorded its decision. */
+  notesLength = 0;
+
   constructor(private out: ResultBuffer) {}
 
-  /** Decodes the result the addon wrote into `out`; throws EngineError for an error result. */
+  /** Decodes the result written into `out`; throws EngineError for an error result (its notes stay readable). */
   read(out: ResultBuffer): void {
     this.out = out;
     const kind = out.u32[0];
     const length = out.u32[2];
+    this.notesLength = out.u32[NOTES_LENGTH_WORD];
     if (kind === KIND_ERROR) {
       const code = out.bytes.toString('utf8', HEADER_LEN, HEADER_LEN + length);
       const detail = out.bytes.toString('utf8', HEADER_LEN + length, HEADER_LEN + length + out.u32[3]);
@@ -67,6 +88,13 @@ export class CheckResult {
     this.cacheable = (flags & FLAG_CACHEABLE) !== 0;
     this.length = length;
     this.evalNs = out.f64[0];
+  }
+
+  /** The last Check's prints and recorded decision, decoded on demand; undefined when it has none. */
+  notes(): CheckNotes | undefined {
+    if (this.notesLength === 0) return undefined;
+    const at = HEADER_LEN + this.out.u32[2] + this.out.u32[3];
+    return JSON.parse(this.out.bytes.toString('utf8', at, at + this.notesLength)) as CheckNotes;
   }
 
   /** The decision id of the last Check (in the response's dynamic metadata). */

@@ -4,7 +4,7 @@
  * in native code (`checkBytes`): JavaScript only moves bytes.
  */
 import { NATIVE_LOAD_ERROR, RustOPAEngine, type RustCacheInstance, type RustOPAEngineInstance } from '../native';
-import { CheckResult, HEADER_LEN, ResultBuffer, type CheckOutcomeKind } from './check-result';
+import { CheckResult, HEADER_LEN, ResultBuffer, type CheckNotes, type CheckOutcomeKind } from './check-result';
 import { EngineError, type CompileOptions, type Diagnostic, type EngineDecision, type PolicyEngine, type PolicyModule, type PreparedPolicy } from './types';
 
 /** Per-decision options fixed when a path is prepared. */
@@ -28,9 +28,14 @@ export interface PrepareOptions {
    * at prepare; a bad set throws EngineError `config_invalid`.
    */
   protoDescriptorBase64?: string;
+  /**
+   * Each Check's result carries the input document and result the answer was decided on
+   * (`CheckResult.notes()`), for decision logs. Off (the default), a Check pays nothing for it.
+   */
+  recordDecision?: boolean;
 }
 
-export type { CheckOutcomeKind } from './check-result';
+export type { CheckNotes, CheckOutcomeKind, PrintedLine } from './check-result';
 
 /** What `checkBytes` came to. */
 export interface NativeCheckOutcome {
@@ -39,6 +44,8 @@ export interface NativeCheckOutcome {
   outcome: CheckOutcomeKind;
   cacheHit: boolean;
   cacheable: boolean;
+  /** What the Check printed and (with `recordDecision`) decided on; absent when neither. */
+  notes?: CheckNotes;
 }
 
 /** Turns an error thrown by the addon into an EngineError with its code and diagnostics. */
@@ -129,6 +136,7 @@ export class NativePreparedPolicy implements PreparedPolicy {
       outcome: r.outcome,
       cacheHit: r.cacheHit,
       cacheable: r.cacheable,
+      ...(r.notesLength > 0 ? { notes: r.notes() } : {}),
     };
   }
 
@@ -153,6 +161,8 @@ export class NativePreparedPolicy implements PreparedPolicy {
 
   /** Runs one Check into `out`; its result, decoded. */
   private run(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number): CheckResult {
+    // No notes of an earlier Check survive a call that fails before writing a result.
+    this.last.notesLength = 0;
     try {
       const grown = this.engine.check(this.handle, request, version, this.out.bytes, cache, deadlineMs);
       if (grown) this.out = new ResultBuffer(grown);

@@ -11,6 +11,7 @@ import pino, { type Logger } from 'pino';
 import type { DecisionCache } from '../cache/types';
 import { NativeDecisionCache } from '../cache/native-cache';
 import { NativePreparedPolicy } from '../engine/native-engine';
+import type { CheckNotes, CheckResult } from '../engine/check-result';
 import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
 import { WasmPreparedPolicy } from '../engine/wasm-engine';
 import type { PreparedPolicy } from '../engine/types';
@@ -143,6 +144,21 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICES.v3]: 'NOT_SERVING', [AUTHORIZATION_SERVICES.v2]: 'NOT_SERVING' });
 
   let policy = options.policy;
+  /** The last native Check's notes, its prints logged as opa-envoy-plugin logs them (`line`: `file.rego:17`). */
+  const notesOf = (p: { last: CheckResult }): CheckNotes | undefined => {
+    let notes: CheckNotes | undefined;
+    try {
+      notes = p.last.notes();
+    } catch (err) {
+      logger.error({ err }, 'check notes unreadable');
+      return undefined;
+    }
+    if (notes?.prints) {
+      const decisionId = p.last.decisionId();
+      for (const line of notes.prints) logger.info({ decision_id: decisionId, line: line.line }, line.msg);
+    }
+    return notes;
+  };
   const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
   const observer = options.observer;
 
@@ -180,17 +196,24 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         else if (p instanceof OpaWasmPolicy) response = p.checkView(call.request, wire);
         else throw new AuthzError('internal', `${p.path}: a policy of no engine this server runs`);
         callback(null, response);
+        // Notes only when the Check printed or records its decision for the log.
+        const notes = p.last.notesLength > 0 ? notesOf(p) : undefined;
         // Nothing is allocated for the observer unless there is one.
         if (observer) {
           const r = p.last;
-          observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decisionId: () => r.decisionId() });
+          const decided = notes && 'input' in notes ? { input: notes.input, result: notes.result } : undefined;
+          observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decided, decisionId: () => r.decisionId() });
         }
       } catch (thrown) {
+        // A failed evaluation may have printed before it failed, and was decided on an input.
+        const p = policy;
+        const notes = (p instanceof NativePreparedPolicy || p instanceof WasmPreparedPolicy || p instanceof OpaWasmPolicy) && p.last.notesLength > 0 ? notesOf(p) : undefined;
         const err = AuthzError.from(thrown);
         const status = clientStatus(err.code);
         logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
         callback({ code: status.code, details: status.message });
-        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decisionId: () => undefined });
+        const decided = notes && 'input' in notes ? { input: notes.input, result: undefined } : undefined;
+        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decided, decisionId: () => undefined });
       }
     };
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });

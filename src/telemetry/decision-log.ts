@@ -4,17 +4,18 @@
  * The hot path stays untouched: `onCheck` only appends the Check's bytes
  * and outcome to a bounded queue (a full queue drops the event and counts
  * it). Off the response path (setImmediate), each queued Check becomes an
- * event: the input and result the Check was decided on when the server hands
- * them over; otherwise (the engine's Check returns neither) the input document rebuilt from the CheckRequest bytes with the
- * server's own input options (descriptor set, body parsing) and the
- * decision re-evaluated. The event is masked, then written to stdout
+ * event with the input document and result the answer was decided on, as
+ * the Check hands them over (when the
+ * policy was prepared with `recordDecision`, which `serve` does whenever
+ * decision logs are on — a cache hit logs the result stored with the
+ * entry). The decision is never evaluated a second time: a result of
+ * time.now_ns or rand.intn is logged as it was served. A Check that handed
+ * over no input (a bad request, a malformed one) is logged with the input
+ * document rebuilt from its bytes with the server's own input options, and
+ * no result. The event is masked, then written to stdout
  * and/or a file as JSON lines and/or batched, gzipped, to an HTTP
  * collector as OPA's decision-log service expects (`POST {url}/logs`, a
  * JSON array, `Content-Encoding: gzip`).
- *
- * On the native path, a decision that reached a non-deterministic builtin
- * (time.now_ns, rand.intn, uuid.rfc4122) is logged with the re-evaluated
- * result, which may differ from the one sent to Envoy.
  *
  * As opa-envoy-plugin logs them: `revision` only for a legacy bundle (ours
  * are named, so `bundles` carries their revisions; local files have none,
@@ -68,7 +69,7 @@ export interface DecisionLogOptions {
   service?: DecisionLogServiceOptions;
   /** Masking rules; replaces the default (secret-bearing headers and query parameters, log-mask.ts). */
   mask?: MaskRule[];
-  /** Checks awaiting their event (rebuild + evaluate); more are dropped and counted. Default 10000. */
+  /** Checks awaiting their event; more are dropped and counted. Default 10000. */
   maxQueued?: number;
   /** Uncompressed bytes of events per upload request. Default 32768 (OPA's upload_size_limit_bytes). */
   uploadSizeLimitBytes?: number;
@@ -218,6 +219,7 @@ export class DecisionLogger implements CheckObserver {
   private closed = false;
   /** Events dropped so far, by reason. */
   readonly dropped: Record<string, number> = {};
+  private warnedUnrecorded = false;
 
   constructor(private readonly options: DecisionLogOptions) {
     this.maxQueued = options.maxQueued ?? 10000;
@@ -286,7 +288,7 @@ export class DecisionLogger implements CheckObserver {
     }
   }
 
-  /** The event for one Check: the decided input and result (or rebuilt and re-evaluated), masked. */
+  /** The event for one Check: the input and result it was decided on (or the input rebuilt, for a Check that handed none over), masked. */
   build(q: Queued): DecisionEvent {
     const info = this.options.policyInfo?.(q.policy) ?? {};
     const event: DecisionEvent = {
@@ -316,15 +318,9 @@ export class DecisionLogger implements CheckObserver {
         const e = AuthzError.from(err);
         event.error = { code: e.code, message: q.detail ?? e.message };
       }
-      if (event.input !== undefined && q.outcome !== 'error' && q.outcome !== 'bad_request') {
-        const t0 = process.hrtime.bigint();
-        try {
-          event.result = p.evaluate(event.input).value;
-        } catch (err) {
-          const e = AuthzError.from(err);
-          event.error = { code: e.code, message: e.message };
-        }
-        event.metrics.timer_rego_query_eval_ns = Number(process.hrtime.bigint() - t0);
+      if (event.input !== undefined && q.outcome !== 'error' && q.outcome !== 'bad_request' && !this.warnedUnrecorded) {
+        this.warnedUnrecorded = true;
+        this.options.logger?.warn({ path: p.path }, 'policy prepared without recordDecision: decision logs carry no result');
       }
     }
     if (q.outcome === 'error' || q.outcome === 'bad_request') event.error ??= { code: q.code ?? 'internal', message: q.detail ?? q.code ?? 'internal' };

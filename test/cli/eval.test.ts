@@ -62,6 +62,22 @@ describe('cli: sark-authz eval', function () {
     expect(JSON.parse(ours.stdout)).to.deep.equal(JSON.parse(opa.stdout));
   });
 
+  it('prints a one-expression false query as false, as the real opa eval does', () => {
+    const opaBin = path.join(ROOT, '.build/go/bin/opa');
+    const queries = ['1 == 2', 'false', 'startswith("a", "b")', '1 == 2; 2 == 2', 'x := 1; x == 2', '[1, 2][_] == 1', 'input.x == 1', 'not true'];
+    for (const q of queries) {
+      const ours = cli(['eval', q]);
+      expect(ours.code, q).to.equal(0);
+      if (fs.existsSync(opaBin)) {
+        const opa = spawnSync(opaBin, ['eval', '--format', 'json', q], { encoding: 'utf8' });
+        expect(JSON.parse(ours.stdout), q).to.deep.equal(JSON.parse(opa.stdout));
+      }
+    }
+    expect(JSON.parse(cli(['eval', '1 == 2']).stdout).result[0].expressions[0].value).to.equal(false);
+    expect(JSON.parse(cli(['eval', '1 == 2; 2 == 2']).stdout)).to.deep.equal({});
+    expect(cli(['eval', '--format', 'pretty', '1 == 2']).stdout).to.equal('false\n');
+  });
+
   it('reports evaluation errors, strict builtin errors included', () => {
     const r = cli(['eval', '--strict-builtin-errors', 'x := 1 / 0']);
     expect(r.code).to.equal(1);

@@ -56,7 +56,8 @@ export async function startServer(
   mode: ServerMode = SERVER_MODES[0],
   observer?: CheckObserver,
 ): Promise<Running> {
-  const prepared = engineFor(mode).prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath));
+  // An observer (a decision logger) gets the input and result each answer was decided on.
+  const prepared = engineFor(mode).prepare(loadPolicyModules(policy), loadData(dataFile), decisionRef(decisionPath), { recordDecision: observer !== undefined });
   const cache = cacheFor(mode);
   const server = createAuthzServer({
     policy: prepared,

@@ -11,11 +11,17 @@ import { applyMask, createDecisionLogger, validateMask, type DecisionEvent, type
 import { createMetrics } from '../../src/telemetry/metrics';
 import { combineObservers } from '../../src/telemetry/metrics';
 import type { CheckEvent } from '../../src/server/server';
+import type { CheckResponse } from '../../src/gen/envoy/service/auth/v3/external_auth';
 import { startCollector, type Collector } from './helpers/collector';
 import { eventually, startCli } from './helpers/process';
 import { parsePrometheusText } from './helpers/prom-text';
 
 const POLICY = path.join(FIXTURES, 'policies', 'decisions.rego');
+const NONDETERMINISTIC = path.join(FIXTURES, 'policies', 'nondeterministic.rego');
+
+function headersOf(res: CheckResponse): Record<string, string> {
+  return Object.fromEntries((res.okResponse?.headers ?? []).map((h) => [h.header?.key ?? '', h.header?.value ?? '']));
+}
 const silent = pino({ level: 'silent' });
 
 describe('ops: decision logs', function () {
@@ -80,6 +86,31 @@ describe('ops: decision logs', function () {
     expect(error.error).to.deep.include({ code: 'decision_undefined' });
     expect(error).to.not.have.property('result');
   });
+
+  // Native paths, with and without the cache, and the TypeScript path: every one logs what it served.
+  for (const mode of SERVER_MODES.filter((m) => m.engine !== 'wasm')) {
+    it(`${mode.name}: logs the input and result the answer was decided on, never a second evaluation`, async () => {
+      logger = createDecisionLogger({ service: { url: collector.url }, flushIntervalMs: 50, logger: silent });
+      running = await startServer(NONDETERMINISTIC, 'envoy/authz/allow', undefined, mode, logger);
+      const client = v3Client(running.addr);
+      const served: Array<Record<string, string>> = [];
+      try {
+        // Each evaluation reads the clock and a random number: a re-evaluation would differ.
+        for (let i = 0; i < 3; i++) served.push(headersOf(await checkV3(client, envoyCheckRequest({ path: '/now' }))));
+        // A cacheable decision, twice: with the cache the second answer is a hit.
+        for (let i = 0; i < 2; i++) served.push(headersOf(await checkV3(client, envoyCheckRequest({ path: '/same' }))));
+      } finally {
+        client.close();
+      }
+      await eventually(() => collector.events.length >= 5, 20000, '5 events at the collector');
+      const events = collector.events as DecisionEvent[];
+      expect(new Set(served.slice(0, 3).map((h) => h['x-now'])).size).to.equal(3);
+      expect(events.map((e) => (e.result as { headers: Record<string, string> }).headers)).to.deep.equal(served);
+      expect(events.map((e) => (e.input as { parsed_path: string[] }).parsed_path)).to.deep.equal([['now'], ['now'], ['now'], ['same'], ['same']]);
+      expect(events.map((e) => e.cached)).to.deep.equal([false, false, false, false, mode.cache]);
+      expect(events[0].metrics.timer_rego_query_eval_ns).to.be.a('number');
+    });
+  }
 
   it('applies configured mask rules: remove and upsert, like OPA', () => {
     const rules = validateMask(['/input/a/secret', { op: 'upsert', path: '/input/b', value: '***' }, { op: 'remove', path: '/result/token' }, '/input/missing/x']);

@@ -38,6 +38,8 @@ pub struct PrepareSettings {
     pub volatile_ttl_ms: Option<f64>,
     /// A FileDescriptorSet, base64: gRPC request bodies become `parsed_body`; a bad one throws `config_invalid`.
     pub proto_descriptor_base64: Option<String>,
+    /// Each Check result carries the input document and result it was decided on (decision logs).
+    pub record_decision: Option<bool>,
 }
 
 /// The input-document settings of `checkInput` (as `prepare`'s).
@@ -61,6 +63,7 @@ impl From<PrepareSettings> for CheckSettings {
             dry_run: s.dry_run.unwrap_or(false),
             volatile_ttl: millis(s.volatile_ttl_ms),
             proto_descriptor_base64: s.proto_descriptor_base64,
+            record_decision: s.record_decision.unwrap_or(false),
         }
     }
 }

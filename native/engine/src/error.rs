@@ -56,11 +56,13 @@ pub struct EvalErrorData {
     pub message: String,
     /// (file, line, col) of the expression that failed, when known.
     pub location: Option<(String, u32, u32)>,
+    /// Lines `print` wrote before the failure (logged with it).
+    pub prints: Vec<crate::PrintLine>,
 }
 
 impl EvalError {
     pub fn new(code: &'static str, message: impl Into<String>) -> EvalError {
-        EvalError(Box::new(EvalErrorData { code, message: message.into(), location: None }))
+        EvalError(Box::new(EvalErrorData { code, message: message.into(), location: None, prints: Vec::new() }))
     }
 }
 

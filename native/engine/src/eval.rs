@@ -216,6 +216,8 @@ pub struct Evaluator<'a> {
     pub strict: bool,
     pub cacheable: bool,
     pub prints: Vec<crate::PrintLine>,
+    /// Bytes of `prints` (with a newline each), bounded by `MAX_PRINT_BYTES`.
+    print_bytes: usize,
     steps: u64,
     depth: u32,
     limits: Limits,
@@ -223,11 +225,22 @@ pub struct Evaluator<'a> {
     in_progress: SmallVec<[usize; 16]>,
     /// Expression values of the current query row.
     pub qvals: Vec<Value>,
+    /// A query of one expression that does not iterate: a `false` value is
+    /// its result rather than a failure (OPA captures such a value).
+    pub query_reports_false: bool,
     /// The rule whose body is being evaluated (for `rego.metadata.*`).
     cur_rule: Option<&'a CRule>,
     /// The lowest usable stack address of the segment evaluation runs on
     /// (`usize::MAX` when unknown: every check then asks `stacker`).
     stack_floor: usize,
+}
+
+/// Where a query's term expression records its value (`eval_query`).
+#[derive(Clone, Copy)]
+struct Capture {
+    index: usize,
+    /// `false` is the value rather than a failure (`query_reports_false`).
+    keep_false: bool,
 }
 
 type TermK<'k, 'a> = &'k mut dyn FnMut(&mut Evaluator<'a>, &mut Frame, Value) -> R;
@@ -267,12 +280,14 @@ impl<'a> Evaluator<'a> {
             strict,
             cacheable: true,
             prints: Vec::new(),
+            print_bytes: 0,
             steps: 0,
             depth: 0,
             // No budget (0) as one too large to reach: `step` then tests one bound.
             limits: Limits { max_steps: if limits.max_steps == 0 { u64::MAX } else { limits.max_steps }, ..limits },
             in_progress: SmallVec::new(),
             qvals: Vec::new(),
+            query_reports_false: false,
             cur_rule: None,
             stack_floor: stack_floor_here(),
         }
@@ -326,20 +341,17 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Like `eval_body`, recording each expression's value (for query output).
+    /// A term's value is its own; any other expression's is `true`. A `false`
+    /// term fails the row, except in a one-expression query, whose value is
+    /// reported as it is when `query_reports_false` (`opa eval '1 == 2'` answers `false`).
     pub fn eval_query(&mut self, f: &mut Frame, body: &'a [Expr], i: usize, k: BodyK<'_, 'a>) -> R {
         let Some(e) = body.get(i) else { return k(self, f) };
+        let capture = Capture { index: i, keep_false: self.query_reports_false };
         match &e.kind {
-            ExprKind::Term(t) if e.with.is_empty() => {
+            ExprKind::Term(_) if !e.with.is_empty() => self.with_stack(|ev| ev.eval_with(f, e, Some(capture), &mut |ev, f| ev.eval_query(f, body, i + 1, k))),
+            ExprKind::Term(t) => {
                 self.step()?;
-                self.eval_term(f, t, &mut |ev, f, v| {
-                    if matches!(v, Value::Bool(false)) {
-                        return Ok(true);
-                    }
-                    if let Some(slot) = ev.qvals.get_mut(i) {
-                        *slot = v;
-                    }
-                    ev.eval_query(f, body, i + 1, k)
-                })
+                self.eval_captured(f, t, capture, &mut |ev, f| ev.eval_query(f, body, i + 1, k))
             }
             _ => self.eval_expr(f, e, &mut |ev, f| {
                 if let Some(slot) = ev.qvals.get_mut(i) {
@@ -348,6 +360,19 @@ impl<'a> Evaluator<'a> {
                 ev.eval_query(f, body, i + 1, k)
             }),
         }
+    }
+
+    /// A query's term expression: each value recorded as the expression's.
+    fn eval_captured(&mut self, f: &mut Frame, t: &'a Term, capture: Capture, k: BodyK<'_, 'a>) -> R {
+        self.eval_term(f, t, &mut |ev, f, v| {
+            if matches!(v, Value::Bool(false)) && !capture.keep_false {
+                return Ok(true);
+            }
+            if let Some(slot) = ev.qvals.get_mut(capture.index) {
+                *slot = v;
+            }
+            k(ev, f)
+        })
     }
 
     /// OPA's compiler moves parts of a negated expression in front of the negation
@@ -461,7 +486,7 @@ impl<'a> Evaluator<'a> {
         self.step()?;
         self.with_stack(|ev| {
             if !e.with.is_empty() {
-                return ev.eval_with(f, e, k);
+                return ev.eval_with(f, e, None, k);
             }
             ev.eval_expr_plain(f, e, k)
         })
@@ -567,7 +592,8 @@ impl<'a> Evaluator<'a> {
 
     // ---- with ----
 
-    fn eval_with(&mut self, f: &mut Frame, e: &'a Expr, k: BodyK<'_, 'a>) -> R {
+    /// `e` with its `with` modifiers applied; `capture`: `e` is a query's term expression (`eval_query`).
+    fn eval_with(&mut self, f: &mut Frame, e: &'a Expr, capture: Option<Capture>, k: BodyK<'_, 'a>) -> R {
         // Evaluate the replacement values first (in the current context).
         let mut vals: Vec<Option<Value>> = Vec::new();
         for w in &e.with {
@@ -634,7 +660,7 @@ impl<'a> Evaluator<'a> {
         }
         let old = std::mem::replace(&mut self.st, ns);
         self.saved.push(old);
-        let r = self.eval_expr_plain(f, e, &mut |ev, f| {
+        let mut rest = |ev: &mut Evaluator<'a>, f: &mut Frame| {
             // Continue the rest of the body in the outer context.
             let Some(outer) = ev.saved.pop() else { return k(ev, f) };
             let inner = std::mem::replace(&mut ev.st, outer);
@@ -642,7 +668,11 @@ impl<'a> Evaluator<'a> {
             let outer = std::mem::replace(&mut ev.st, inner);
             ev.saved.push(outer);
             r
-        });
+        };
+        let r = match (capture, &e.kind) {
+            (Some(capture), ExprKind::Term(t)) => self.eval_captured(f, t, capture, &mut rest),
+            _ => self.eval_expr_plain(f, e, &mut rest),
+        };
         if let Some(old) = self.saved.pop() {
             give_cache(std::mem::replace(&mut self.st, old).cache);
         }
@@ -1917,6 +1947,8 @@ impl<'a> Evaluator<'a> {
 
     /// `print(a, b)`: one line per combination of the arguments' values
     /// (each argument's values as a set), `<undefined>` for an undefined one.
+    /// An evaluation prints at most `MAX_PRINT_BYTES`: the line that crosses
+    /// the bound is cut and marked, later ones are dropped.
     fn eval_print(&mut self, f: &mut Frame, c: &'a Call, span: Span, k: TermK<'_, 'a>) -> R {
         let mut cols: Vec<Vec<String>> = Vec::new();
         for a in &c.args {
@@ -1941,27 +1973,44 @@ impl<'a> Evaluator<'a> {
                 );
             }
         }
-        let mut lines: Vec<String> = vec![String::new()];
-        for (i, col) in cols.iter().enumerate() {
-            let mut next = Vec::with_capacity(lines.len() * col.len());
-            for l in &lines {
-                for v in col {
-                    next.push(if i == 0 { v.clone() } else { format!("{} {}", l, v) });
-                }
-            }
-            lines = next;
-            if lines.len() > 10_000 {
-                break;
-            }
-        }
         let location = match self.pol.files.get(span.file as usize) {
             Some((name, src)) => format!("{}:{}", name, crate::lexer::line_col(src, span.start).0),
             None => String::new(),
         };
-        self.prints.extend(lines.into_iter().map(|message| crate::PrintLine { location: location.clone(), message }));
+        // Every combination, in order, one index per argument (an odometer).
+        let mut at = vec![0usize; cols.len()];
+        while self.print_bytes < MAX_PRINT_BYTES {
+            let mut message = String::new();
+            for (i, col) in cols.iter().enumerate() {
+                if i > 0 {
+                    message.push(' ');
+                }
+                message.push_str(&col[at[i]]);
+            }
+            self.print_bytes += message.len() + 1;
+            if self.print_bytes > MAX_PRINT_BYTES {
+                let mut cut = message.len().saturating_sub(self.print_bytes - MAX_PRINT_BYTES);
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+                message.push_str(PRINT_TRUNCATED);
+            }
+            self.prints.push(crate::PrintLine { location: location.clone(), message });
+            let Some(i) = (0..cols.len()).rev().find(|&i| at[i] + 1 < cols[i].len()) else { break };
+            at[i] += 1;
+            at[i + 1..].iter_mut().for_each(|x| *x = 0);
+        }
         k(self, f, Value::Bool(true))
     }
 }
+
+/// Bytes of `print` output one evaluation keeps: print cannot grow memory
+/// (or a server's log) without bound.
+pub const MAX_PRINT_BYTES: usize = 64 * 1024;
+
+/// Ends the line cut at `MAX_PRINT_BYTES`.
+pub const PRINT_TRUNCATED: &str = " <print output truncated>";
 
 fn merge_base_wins(base: &Value, virt: &Value) -> Value {
     match (base, virt) {

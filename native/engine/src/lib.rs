@@ -282,11 +282,14 @@ impl PreparedQuery {
         let mut ev = eval::Evaluator::new(&pol.compiled, pol.data.clone(), input.cloned(), pol.options.strict_builtin_errors, lim);
         let mut frame = eval::Frame::new(0);
         let mut out = None;
-        ev.eval_term(&mut frame, &self.term, &mut |_, _, v| {
+        let done = ev.eval_term(&mut frame, &self.term, &mut |_, _, v| {
             out = Some(v);
             Ok(false)
-        })?;
-        check_finished_in_time(limits.deadline_ns)?;
+        });
+        if let Err(mut e) = done.map(|_| ()).and_then(|()| check_finished_in_time(limits.deadline_ns)) {
+            e.prints = std::mem::take(&mut ev.prints);
+            return Err(e);
+        }
         Ok(Decision { value: out, cacheable: ev.cacheable, prints: std::mem::take(&mut ev.prints) })
     }
 }

@@ -2,7 +2,7 @@
 //! evaluate, and shape the rows as `opa eval --format json` does.
 
 
-use crate::ast::{Expr, Span};
+use crate::ast::{Expr, ExprKind, Span, Term, TermKind};
 use crate::compile::Compiler;
 use crate::eval::{Evaluator, Frame, Limits};
 use crate::value::{Map, Value};
@@ -97,6 +97,7 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
     })?;
     // Remember source order and text before the compiler reorders.
     let mut spans: Vec<Span> = body.iter().map(|e| e.span).collect();
+    let reports_false = matches!(body.as_slice(), [e] if !iterates(e));
     let mut c = Compiler::new(&files);
     c.set_tree_for_query(policy.compiled());
     let (nslots, vars) = c.compile_query(&mut body, &[]);
@@ -110,6 +111,7 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
     let mut ev = Evaluator::new(comp, policy.data().clone(), input.cloned(), policy.options().strict_builtin_errors, lim);
     let mut frame = Frame::new(nslots);
     ev.qvals = vec![Value::Null; body.len()];
+    ev.query_reports_false = reports_false;
     let mut rows = Vec::new();
     let user_vars: Vec<(Arc<str>, u32)> = vars.into_iter().filter(|(n, _)| !n.starts_with('$')).collect();
     ev.eval_query(&mut frame, &body, 0, &mut |ev, f| {
@@ -136,4 +138,31 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
     .map_err(QueryError::Eval)?;
     crate::check_finished_in_time(limits.deadline_ns).map_err(QueryError::Eval)?;
     Ok(QueryResult { rows, prints: std::mem::take(&mut ev.prints), cacheable: ev.cacheable })
+}
+
+/// Whether an expression, as written, enumerates: a variable (`_` included)
+/// in a reference's path, or a call of the relation `walk`, outside
+/// comprehensions. A one-expression query that does not is OPA's case of a
+/// value reported even when `false`.
+fn iterates(e: &Expr) -> bool {
+    let in_with = e.with.iter().any(|w| term_iterates(&w.value));
+    in_with
+        || match &e.kind {
+            ExprKind::Term(t) => term_iterates(t),
+            ExprKind::Unify(a, b, _) => term_iterates(a) || term_iterates(b),
+            ExprKind::Not(inner) => iterates(inner),
+            ExprKind::SomeDecl(_) => false,
+            ExprKind::SomeIn(k, v, c) => k.as_ref().is_some_and(term_iterates) || term_iterates(v) || term_iterates(c),
+            ExprKind::Every(k, v, d, _) => k.as_ref().is_some_and(term_iterates) || term_iterates(v) || term_iterates(d),
+        }
+}
+
+fn term_iterates(t: &Term) -> bool {
+    match &t.kind {
+        TermKind::Ref(head, path) => path.iter().any(|p| matches!(p.kind, TermKind::Var(_)) || term_iterates(p)) || term_iterates(head),
+        TermKind::Call(c) => matches!(&c.func.kind, TermKind::Var(n) if &**n == "walk") || c.args.iter().any(term_iterates),
+        TermKind::Array(xs) | TermKind::Set(xs) => xs.iter().any(term_iterates),
+        TermKind::Object(kvs) => kvs.iter().any(|(k, v)| term_iterates(k) || term_iterates(v)),
+        _ => false,
+    }
 }

@@ -544,3 +544,89 @@ fn undefined_ref_head_leaves_no_empty_intermediate_object() {
     let src = "package t\nr.a.x := input.missing\nr[k].y := 1 if { k := input.missing }\ns.b.c := 1 if false\nu.v := 2";
     assert_eq!(eval(src, "data.t", "{}").as_deref(), Some(r#"{"r":{},"s":{"b":{}},"u":{"v":2}}"#));
 }
+
+#[test]
+fn print_output_is_bounded_per_evaluation() {
+    // 100 lines of 1,000 bytes would be 100 kB; the bound keeps 64 KiB and marks the cut.
+    let lines = prints("p contains i if { some i in numbers.range(1, 100); print(concat(\"\", [\"x\" | some _ in numbers.range(1, 1000)])) }");
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    assert!(bytes <= sark_engine::eval::MAX_PRINT_BYTES + sark_engine::eval::PRINT_TRUNCATED.len(), "{} bytes", bytes);
+    assert_eq!(lines.len(), 66);
+    assert!(lines.last().unwrap().ends_with(sark_engine::eval::PRINT_TRUNCATED));
+    assert!(lines[..65].iter().all(|l| l.len() == 1000));
+}
+
+#[test]
+fn prints_before_an_error_come_with_it() {
+    let p = policy("package t\n\np if {\n  print(\"before\")\n  1 / 0\n}");
+    let strict = Policy::compile(
+        &[SourceFile { name: "test.rego".into(), text: "package t\n\np := x if {\n  print(\"before\")\n  x := 1 / 0\n}".into() }],
+        Value::empty_object(),
+        &CompileOptions { strict_builtin_errors: true, ..Default::default() },
+    )
+    .unwrap();
+    let e = strict.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap_err();
+    assert_eq!(e.code, "eval_builtin_error");
+    assert_eq!(e.prints.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(), vec!["before"]);
+    assert_eq!(e.prints[0].location, "test.rego:4");
+    drop(p);
+}
+
+/// `opa eval --format json` of a query: `[[value, ...] per row]`, or `undefined`.
+fn query_values(text: &str) -> String {
+    let pol = policy("package t\nq := false\nf(x) := x");
+    match pol.query(text, None, &EvalLimits::default()) {
+        Ok(r) if r.rows.is_empty() => "undefined".into(),
+        Ok(r) => Value::from_array(r.rows.iter().map(|row| Value::from_array(row.expressions.iter().map(|e| e.value.clone()).collect())).collect()).to_json(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_one_expression_query_reports_false_as_opa_eval_does() {
+    // Each as `opa eval --format json` (v1.22.4) answers it.
+    assert_eq!(query_values("1 == 2"), "[[false]]");
+    assert_eq!(query_values("false"), "[[false]]");
+    assert_eq!(query_values("startswith(\"a\", \"b\")"), "[[false]]");
+    assert_eq!(query_values("data.t.q"), "[[false]]");
+    assert_eq!(query_values("data.t.q with input as 1"), "[[false]]");
+    assert_eq!(query_values("1 == 2 with input as 1"), "[[false]]");
+    assert_eq!(query_values("data.t.f(false)"), "[[false]]");
+    assert_eq!(query_values("1 == 1"), "[[true]]");
+    // Undefined stays undefined; several expressions fail on a false one.
+    assert_eq!(query_values("input.x == 1"), "undefined");
+    assert_eq!(query_values("not true"), "undefined");
+    assert_eq!(query_values("1 == 2; 2 == 2"), "undefined");
+    assert_eq!(query_values("x := 1; x == 2"), "undefined");
+    // A query that iterates asserts each value, as OPA does.
+    assert_eq!(query_values("[1, 2][_] == 1"), "[[true]]");
+    assert_eq!(query_values("[x | x := 1] == [2]"), "[[false]]");
+}
+
+#[test]
+fn integer_operands_are_type_errors_as_opa_reports_them() {
+    let strict = |src: &str| {
+        let files = [SourceFile { name: "test.rego".into(), text: format!("package t\np := {}", src) }];
+        let pol = Policy::compile(&files, Value::empty_object(), &CompileOptions { strict_builtin_errors: true, ..Default::default() }).unwrap();
+        let e = pol.prepare("data.t.p").unwrap().eval(None, &EvalLimits::default()).unwrap_err();
+        (e.code, e.message.clone())
+    };
+    // As opa eval --strict-builtin-errors (v1.22.4) reports each.
+    assert_eq!(strict("regex.find_n(\"a\", \"aaa\", 1.5)"), ("eval_type_error", "regex.find_n: operand 3 must be integer number but got floating-point number".into()));
+    assert_eq!(strict("regex.find_all_string_submatch_n(\"a\", \"aaa\", 100000000000000000000000)").0, "eval_type_error");
+    assert_eq!(strict("time.add_date(0, 1.5, 1, 1)"), ("eval_type_error", "time.add_date: operand 2 must be integer number but got floating-point number".into()));
+    assert_eq!(strict("time.add_date(0, 1, 1, 2.5)").0, "eval_type_error");
+    assert_eq!(strict("time.add_date(1.5, 1, 1, 1)"), ("eval_builtin_error", "time.add_date: timestamp too big".into()));
+    // Operand types before their contents, and OPA's wording.
+    assert_eq!(strict("io.jwt.verify_hs256(\"abc\", json.unmarshal(\"5\"))"), ("eval_type_error", "io.jwt.verify_hs256: operand 2 must be string but got number".into()));
+    assert_eq!(strict("json.marshal_with_options([1], {\"deep\": 1})"), ("eval_type_error", "json.marshal_with_options: operand 2 object contained unknown key \"deep\"".into()));
+    assert_eq!(strict("crypto.x509.parse_rsa_private_key(\"\")"), ("eval_builtin_error", "crypto.x509.parse_rsa_private_key: input PEM data was empty".into()));
+}
+
+#[test]
+fn rsa_private_key_of_text_without_a_key_is_null() {
+    // opa eval 'crypto.x509.parse_rsa_private_key(base64.encode("hello"))' (v1.22.4): null.
+    assert_eq!(p("p := crypto.x509.parse_rsa_private_key(base64.encode(\"hello\"))").as_deref(), Some("null"));
+    // ... and crypto.parse_private_keys of text that is not base64 either: [].
+    assert_eq!(p("p := crypto.parse_private_keys(\"2024-01-02T03:04:05Z\")").as_deref(), Some("[]"));
+}

@@ -9,7 +9,7 @@ use crate::protomap::Naming;
 use crate::response::{encode_bad_request, encode_check_response, Outcome, ResponseOptions};
 use crate::{wire_key, Descriptors};
 use sark_cache::Cache;
-use sark_engine::{EvalLimits, PreparedQuery, Value};
+use sark_engine::{EvalLimits, PreparedQuery, PrintLine, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +84,9 @@ pub struct CheckSettings {
     pub volatile_ttl: Option<Duration>,
     /// A protobuf FileDescriptorSet, base64: gRPC request bodies become `parsed_body`.
     pub proto_descriptor_base64: Option<String>,
+    /// Hand back the input document and result each answer came from
+    /// (`CheckOutput::decided`), for decision logs; off, a Check pays nothing.
+    pub record_decision: bool,
 }
 
 /// Settings that cannot be used (a bad descriptor set); code `config_invalid`.
@@ -133,6 +136,25 @@ pub struct CheckOutput {
     pub cache_hit: bool,
     /// Nanoseconds spent evaluating and encoding; 0 for a cache hit or a bad request.
     pub eval_ns: u64,
+    /// What `print` wrote while evaluating (nothing for a cache hit: it did not evaluate).
+    pub prints: Vec<PrintLine>,
+    /// With `record_decision`: what the answer was decided on, once the input document is built.
+    pub decided: Option<Decided>,
+}
+
+/// The input document a Check was decided on and the decision's value
+/// (`None`: undefined, or evaluation failed), as decision logs record them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub input: Value,
+    pub result: Option<Value>,
+}
+
+/// One evaluation's outcome with what it printed and decided.
+struct Evaluated {
+    result: CheckResult,
+    prints: Vec<PrintLine>,
+    value: Option<Value>,
 }
 
 /// Where Checks memoize their responses: the native cache, or a host's own
@@ -182,12 +204,16 @@ pub struct PreparedCheck {
     /// Relative evaluation budget, ns; 0: none.
     timeout_ns: i64,
     volatile_ttl: Option<Duration>,
+    record_decision: bool,
 }
 
 /// Cached entries: `[flags][offset u32 LE][response bytes]`, where the
 /// decision id sits at `offset` and is replaced on every hit.
 const CACHED_DENY: u8 = 1;
 const CACHED_CACHEABLE: u8 = 2;
+/// The entry also holds the decision's value, for decision logs:
+/// `[flags][offset u32][response length u32][response][value JSON]`.
+const CACHED_WITH_RESULT: u8 = 4;
 
 impl PreparedCheck {
     pub fn new(query: PreparedQuery, settings: &CheckSettings) -> Result<PreparedCheck, ConfigError> {
@@ -206,6 +232,7 @@ impl PreparedCheck {
             options,
             timeout_ns,
             volatile_ttl: settings.volatile_ttl.filter(|d| !d.is_zero()),
+            record_decision: settings.record_decision,
         })
     }
 
@@ -233,32 +260,50 @@ impl PreparedCheck {
     /// Runs one Check.
     pub fn check<C: CheckCache + ?Sized>(&self, call: &CheckCall<'_, C>, host: &impl Host, scratch: &mut Scratch) -> CheckOutput {
         let decision_id = DecisionId::from_random(host.random_bytes());
-        let done = |result, cache_hit, eval_ns| CheckOutput { result, decision_id, cache_hit, eval_ns };
+        let done = |result, cache_hit, eval_ns| CheckOutput { result, decision_id, cache_hit, eval_ns, prints: Vec::new(), decided: None };
         let projection = if call.version == ApiVersion::V3 { &self.projection_v3 } else { &self.projection_v2 };
         // The cache key comes from the request bytes the decision can read: a
         // hit answers without decoding anything. (Keys that cannot be made —
         // malformed bytes, huge bodies — just bypass the cache.)
         let cache = call.cache.filter(|_| self.write_key(&mut scratch.key, call, projection));
-        if let Some(hit) = cache.and_then(|c| c.get(&scratch.key)).and_then(|entry| from_cached(entry.as_ref(), &decision_id)) {
-            return done(hit, true, 0);
+        if let Some((hit, cached_value)) = cache.and_then(|c| c.get(&scratch.key)).and_then(|entry| from_cached(entry.as_ref(), &decision_id)) {
+            let mut out = done(hit, true, 0);
+            if self.record_decision {
+                // The request decoded only for the log; it decoded before, when the entry was made.
+                out.decided = check_request_to_input(call.request, call.version, &self.options.input).ok().map(|input| Decided { input, result: cached_value });
+            }
+            return out;
         }
-        let input = match check_request_to_projected_input(call.request, call.version, &self.options.input, projection) {
+        // A recorded decision is evaluated on the whole input document, the
+        // one logged; the projection only leaves out what the policy cannot read.
+        let built = if self.record_decision {
+            check_request_to_input(call.request, call.version, &self.options.input)
+        } else {
+            check_request_to_projected_input(call.request, call.version, &self.options.input, projection)
+        };
+        let input = match built {
             Ok(v) => v,
             Err(RequestError::Malformed(e)) => return done(CheckResult::Error { code: "request_malformed", detail: e.0.to_string() }, false, 0),
             Err(e) => return done(CheckResult::BadRequest { bytes: encode_bad_request(decision_id.as_str(), call.version), code: e.code() }, false, 0),
         };
         let started = host.now_ns();
-        let result = self.decide(&input, decision_id.as_str(), &self.limits(started, call.deadline_ns), call.version);
+        let Evaluated { result, prints, value } = self.evaluate(&input, decision_id.as_str(), &self.limits(started, call.deadline_ns), call.version);
         let eval_ns = u64::try_from(host.now_ns().saturating_sub(started)).unwrap_or(0);
         if let (Some(cache), CheckResult::Response { bytes, outcome, cacheable }) = (cache, &result) {
             let ttl = if *cacheable { None } else { self.volatile_ttl };
             if *cacheable || ttl.is_some() {
-                if let Some(entry) = to_cached(bytes, &decision_id, *outcome, *cacheable) {
+                let recorded = if self.record_decision { value.as_ref() } else { None };
+                if let Some(entry) = to_cached(bytes, &decision_id, *outcome, *cacheable, recorded) {
                     cache.set(&scratch.key, &entry, ttl);
                 }
             }
         }
-        done(result, false, eval_ns)
+        let mut out = done(result, false, eval_ns);
+        out.prints = prints;
+        if self.record_decision {
+            out.decided = Some(Decided { input, result: value });
+        }
+        out
     }
 
     /// Writes the cache key of `call` into `key`; false when it cannot be made.
@@ -273,18 +318,27 @@ impl PreparedCheck {
     /// Evaluates the decision for an input document and encodes the response
     /// for the API the request came in on.
     pub fn decide(&self, input: &Value, decision_id: &str, limits: &EvalLimits, api: ApiVersion) -> CheckResult {
+        self.evaluate(input, decision_id, limits, api).result
+    }
+
+    /// `decide`, keeping what the evaluation printed and its value.
+    fn evaluate(&self, input: &Value, decision_id: &str, limits: &EvalLimits, api: ApiVersion) -> Evaluated {
         let decision = match self.query.eval(Some(input), limits) {
             Ok(d) => d,
-            Err(e) => return CheckResult::Error { code: e.code, detail: e.to_string() },
+            Err(mut e) => {
+                let prints = std::mem::take(&mut e.prints);
+                return Evaluated { result: CheckResult::Error { code: e.code, detail: e.to_string() }, prints, value: None };
+            }
         };
-        let value = match decision.value {
-            Some(v) => v,
-            None => return CheckResult::Error { code: "decision_undefined", detail: format!("{} is undefined", self.query.path) },
+        let prints = decision.prints;
+        let result = match &decision.value {
+            None => CheckResult::Error { code: "decision_undefined", detail: format!("{} is undefined", self.query.path) },
+            Some(value) => match encode_check_response(value, decision_id, ResponseOptions { api, ..self.options.response }) {
+                Ok((bytes, outcome)) => CheckResult::Response { bytes, outcome, cacheable: decision.cacheable },
+                Err(e) => CheckResult::Error { code: "decision_invalid", detail: e.0 },
+            },
         };
-        match encode_check_response(&value, decision_id, ResponseOptions { api, ..self.options.response }) {
-            Ok((bytes, outcome)) => CheckResult::Response { bytes, outcome, cacheable: decision.cacheable },
-            Err(e) => CheckResult::Error { code: "decision_invalid", detail: e.0 },
-        }
+        Evaluated { result, prints, value: decision.value }
     }
 }
 
@@ -313,7 +367,9 @@ fn unique_offset(bytes: &[u8], id: &[u8]) -> Option<Option<usize>> {
 /// The offset stored for a response without a decision id: nothing to patch.
 const NO_DECISION_ID: u32 = u32::MAX;
 
-fn to_cached(bytes: &[u8], decision_id: &DecisionId, outcome: Outcome, cacheable: bool) -> Option<Vec<u8>> {
+/// The cache entry of a response; `recorded`: the decision's value is kept
+/// with it, for decision logs of hits.
+fn to_cached(bytes: &[u8], decision_id: &DecisionId, outcome: Outcome, cacheable: bool, recorded: Option<&Value>) -> Option<Vec<u8>> {
     let off = match unique_offset(bytes, decision_id.as_bytes())? {
         Some(at) => u32::try_from(at).ok().filter(|at| *at != NO_DECISION_ID)?,
         None => NO_DECISION_ID,
@@ -322,23 +378,41 @@ fn to_cached(bytes: &[u8], decision_id: &DecisionId, outcome: Outcome, cacheable
     if cacheable {
         flags |= CACHED_CACHEABLE;
     }
-    let mut v = Vec::with_capacity(bytes.len() + 5);
+    let value_json = recorded.map(Value::to_json);
+    let mut v = Vec::with_capacity(bytes.len() + 9 + value_json.as_ref().map_or(0, String::len));
+    if value_json.is_some() {
+        flags |= CACHED_WITH_RESULT;
+    }
     v.push(flags);
     v.extend_from_slice(&off.to_le_bytes());
-    v.extend_from_slice(bytes);
+    if let Some(json) = &value_json {
+        v.extend_from_slice(&u32::try_from(bytes.len()).ok()?.to_le_bytes());
+        v.extend_from_slice(bytes);
+        v.extend_from_slice(json.as_bytes());
+    } else {
+        v.extend_from_slice(bytes);
+    }
     Some(v)
 }
 
-fn from_cached(entry: &[u8], decision_id: &DecisionId) -> Option<CheckResult> {
+/// A cached response with a fresh decision id, and the decision's value when the entry kept it.
+fn from_cached(entry: &[u8], decision_id: &DecisionId) -> Option<(CheckResult, Option<Value>)> {
     let flags = *entry.first()?;
     let off = u32::from_le_bytes(entry.get(1..5)?.try_into().ok()?);
-    let mut bytes = entry.get(5..)?.to_vec();
+    let (response, value) = if flags & CACHED_WITH_RESULT != 0 {
+        let len = u32::from_le_bytes(entry.get(5..9)?.try_into().ok()?) as usize;
+        let json = entry.get(9 + len..)?;
+        (entry.get(9..9 + len)?, std::str::from_utf8(json).ok().and_then(|j| Value::from_json_str(j).ok()))
+    } else {
+        (entry.get(5..)?, None)
+    };
+    let mut bytes = response.to_vec();
     if off != NO_DECISION_ID {
         let off = off as usize;
         bytes.get_mut(off..off + DECISION_ID_LEN)?.copy_from_slice(decision_id.as_bytes());
     }
     let outcome = if flags & CACHED_DENY != 0 { Outcome::Deny } else { Outcome::Allow };
-    Some(CheckResult::Response { bytes, outcome, cacheable: flags & CACHED_CACHEABLE != 0 })
+    Some((CheckResult::Response { bytes, outcome, cacheable: flags & CACHED_CACHEABLE != 0 }, value))
 }
 
 #[cfg(test)]
@@ -349,9 +423,9 @@ mod tests {
     fn cached_responses_get_a_fresh_decision_id() {
         let id = DecisionId::from_random([7; 16]);
         let bytes = [b"\x0a\x02xy".as_slice(), id.as_bytes(), b"tail"].concat();
-        let entry = to_cached(&bytes, &id, Outcome::Deny, true).unwrap();
+        let entry = to_cached(&bytes, &id, Outcome::Deny, true, None).unwrap();
         let id2 = DecisionId::from_random([9; 16]);
-        let Some(CheckResult::Response { bytes: again, outcome, cacheable }) = from_cached(&entry, &id2) else { panic!("not a response") };
+        let Some((CheckResult::Response { bytes: again, outcome, cacheable }, None)) = from_cached(&entry, &id2) else { panic!("not a response") };
         assert_eq!(again, [b"\x0a\x02xy".as_slice(), id2.as_bytes(), b"tail"].concat());
         assert_eq!((outcome, cacheable), (Outcome::Deny, true));
     }
@@ -360,12 +434,12 @@ mod tests {
     fn responses_without_a_decision_id_are_cached_as_they_are() {
         // A v2 response carries no dynamic metadata, so no decision id to patch.
         let id = DecisionId::from_random([7; 16]);
-        let entry = to_cached(b"\x0a\x02xy", &id, Outcome::Allow, true).unwrap();
-        let Some(CheckResult::Response { bytes, .. }) = from_cached(&entry, &DecisionId::from_random([9; 16])) else { panic!("not a response") };
+        let entry = to_cached(b"\x0a\x02xy", &id, Outcome::Allow, true, None).unwrap();
+        let Some((CheckResult::Response { bytes, .. }, _)) = from_cached(&entry, &DecisionId::from_random([9; 16])) else { panic!("not a response") };
         assert_eq!(bytes, b"\x0a\x02xy");
         // An id found twice cannot be patched safely: not cached.
         let twice = [id.as_bytes().as_slice(), id.as_bytes()].concat();
-        assert!(to_cached(&twice, &id, Outcome::Allow, true).is_none());
+        assert!(to_cached(&twice, &id, Outcome::Allow, true, None).is_none());
     }
 
     #[test]
@@ -383,6 +457,45 @@ mod tests {
         assert_eq!(p.limits(1000, 0).deadline_ns, 1100);
         assert_eq!(p.limits(1000, 1050).deadline_ns, 1050);
         assert_eq!(p.limits(1000, 5000).deadline_ns, 1100);
+    }
+
+    struct FixedHost;
+    impl Host for FixedHost {
+        fn now_ns(&self) -> i64 {
+            1
+        }
+        fn random_bytes(&self) -> [u8; 16] {
+            [3; 16]
+        }
+    }
+
+    fn prepared(src: &str, record_decision: bool) -> PreparedCheck {
+        let files = [sark_engine::SourceFile { name: "p.rego".into(), text: src.into() }];
+        let policy = sark_engine::Policy::compile(&files, Value::empty_object(), &Default::default()).unwrap();
+        PreparedCheck::new(policy.prepare("data.p.allow").unwrap(), &CheckSettings { record_decision, ..Default::default() }).unwrap()
+    }
+
+    #[test]
+    fn prints_and_the_recorded_decision_come_with_the_output() {
+        let src = "package p\n\nallow := {\"allowed\": true, \"headers\": {\"x-p\": concat(\"/\", input.parsed_path)}} if {\n  print(\"checked\", input.parsed_path)\n}";
+        // An empty CheckRequest is a valid one: its input document has empty attributes.
+        let call = CheckCall { request: &[], version: ApiVersion::V3, cache: None, deadline_ns: 0 };
+        let plain = prepared(src, false).check(&call, &FixedHost, &mut Scratch::default());
+        assert_eq!(plain.prints.iter().map(|l| (l.location.as_str(), l.message.as_str())).collect::<Vec<_>>(), vec![("p.rego:4", "checked [\"\"]")]);
+        assert!(plain.decided.is_none());
+
+        let cache = Cache::new(sark_cache::CacheConfig { max_entries: 10, max_bytes: 1 << 20, default_ttl: None, shards: 1 });
+        let p = prepared(src, true);
+        let call = CheckCall { cache: Some(&cache), ..call };
+        let first = p.check(&call, &FixedHost, &mut Scratch::default());
+        let decided = first.decided.expect("recorded");
+        assert_eq!(decided.input, input_document(&[], ApiVersion::V3, p.input_options()).unwrap());
+        assert_eq!(decided.result.as_ref().map(Value::to_json).as_deref(), Some(r#"{"allowed":true,"headers":{"x-p":""}}"#));
+        // A hit did not evaluate: no prints, and the result stored with the entry.
+        let hit = p.check(&call, &FixedHost, &mut Scratch::default());
+        assert!(hit.cache_hit);
+        assert!(hit.prints.is_empty());
+        assert_eq!(hit.decided, Some(decided));
     }
 
     #[test]

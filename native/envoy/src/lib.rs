@@ -33,4 +33,4 @@ pub use projection::Projection;
 pub use protomap::Naming;
 pub use response::{encode_bad_request, encode_check_response, DecisionError, Outcome, ResponseOptions};
 
-pub use check::{CheckCache, CheckCall, CheckOptions, CheckOutput, CheckResult, CheckSettings, ConfigError, DecisionId, Host, PreparedCheck, Scratch};
+pub use check::{CheckCache, CheckCall, CheckOptions, CheckOutput, CheckResult, CheckSettings, ConfigError, Decided, DecisionId, Host, PreparedCheck, Scratch};

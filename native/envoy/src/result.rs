@@ -11,10 +11,15 @@
 //! | 12     | u32      | (error) the detail's length                                  |
 //! | 16     | f64      | nanoseconds spent evaluating and encoding (0: none)          |
 //! | 24     | 36 bytes | decision id (ASCII)                                          |
+//! | 60     | u32      | notes length: 0, or the JSON after the body (below)          |
 //! | 64     | bytes    | body: the CheckResponse, or (error) code then detail (UTF-8) |
+//!
+//! Notes, only when the Check printed or records its decision:
+//! `{"prints"?: [{"line", "msg"}], "input"?: ..., "result"?: ...}`.
 
 use crate::check::{CheckOutput, CheckResult, DECISION_ID_LEN};
 use crate::response::Outcome;
+use sark_engine::{PrintLine, Value};
 
 pub const HEADER_LEN: usize = 64;
 
@@ -33,7 +38,8 @@ pub fn write(output: &CheckOutput, out: &mut [u8]) -> Option<Vec<u8>> {
         CheckResult::BadRequest { bytes, .. } => (KIND_BAD_REQUEST, false, bytes, b""),
         CheckResult::Error { code, detail } => (KIND_ERROR, false, code.as_bytes(), detail.as_bytes()),
     };
-    let need = HEADER_LEN + body.len() + detail.len();
+    let notes = notes(output);
+    let need = HEADER_LEN + body.len() + detail.len() + notes.len();
     let mut grown = None;
     let dst = match out.get_mut(..need) {
         Some(dst) => dst,
@@ -50,8 +56,10 @@ pub fn write(output: &CheckOutput, out: &mut [u8]) -> Option<Vec<u8>> {
     put(header, 12, &(detail.len() as u32).to_le_bytes());
     put(header, 16, &(output.eval_ns as f64).to_le_bytes());
     put(header, 24, output.decision_id.as_bytes());
+    put(header, 60, &(notes.len() as u32).to_le_bytes());
     put(rest, 0, body);
     put(rest, body.len(), detail);
+    put(rest, body.len() + detail.len(), notes.as_bytes());
     grown
 }
 
@@ -60,13 +68,31 @@ pub fn to_vec(output: &CheckOutput) -> Vec<u8> {
     write(output, &mut []).unwrap_or_default()
 }
 
+/// The notes JSON (see above); empty, costing nothing, when there are none.
+fn notes(output: &CheckOutput) -> String {
+    if output.prints.is_empty() && output.decided.is_none() {
+        return String::new();
+    }
+    let mut m = sark_engine::value::Map::new();
+    if !output.prints.is_empty() {
+        m.insert(Value::from("prints"), Value::from_array(output.prints.iter().map(PrintLine::to_value).collect()));
+    }
+    if let Some(d) = &output.decided {
+        m.insert(Value::from("input"), d.input.clone());
+        if let Some(r) = &d.result {
+            m.insert(Value::from("result"), r.clone());
+        }
+    }
+    Value::from_map(m).to_json()
+}
+
 fn put(dst: &mut [u8], at: usize, src: &[u8]) {
     if let Some(d) = dst.get_mut(at..at + src.len()) {
         d.copy_from_slice(src);
     }
 }
 
-const _: () = assert!(24 + DECISION_ID_LEN <= HEADER_LEN);
+const _: () = assert!(24 + DECISION_ID_LEN <= 60);
 
 #[cfg(test)]
 mod tests {
@@ -80,7 +106,7 @@ mod tests {
     #[test]
     fn a_response_and_an_error_as_the_decoder_reads_them() {
         let id = DecisionId::from_random([3; 16]);
-        let ok = CheckOutput { result: CheckResult::Response { bytes: b"resp".to_vec(), outcome: Outcome::Deny, cacheable: true }, decision_id: id, cache_hit: true, eval_ns: 1500 };
+        let ok = CheckOutput { result: CheckResult::Response { bytes: b"resp".to_vec(), outcome: Outcome::Deny, cacheable: true }, decision_id: id, cache_hit: true, eval_ns: 1500, prints: Vec::new(), decided: None };
         let b = to_vec(&ok);
         assert_eq!(b.len(), HEADER_LEN + 4);
         assert_eq!((u32_at(&b, 0), u32_at(&b, 4), u32_at(&b, 8)), (KIND_DENY, FLAG_CACHE_HIT | FLAG_CACHEABLE, 4));
@@ -88,7 +114,7 @@ mod tests {
         assert_eq!(&b[24..60], id.as_bytes());
         assert_eq!(&b[HEADER_LEN..], b"resp");
 
-        let err = CheckOutput { result: CheckResult::Error { code: "eval_timeout", detail: "late".into() }, decision_id: id, cache_hit: false, eval_ns: 0 };
+        let err = CheckOutput { result: CheckResult::Error { code: "eval_timeout", detail: "late".into() }, decision_id: id, cache_hit: false, eval_ns: 0, prints: Vec::new(), decided: None };
         let b = to_vec(&err);
         assert_eq!((u32_at(&b, 0), u32_at(&b, 8), u32_at(&b, 12)), (KIND_ERROR, 12, 4));
         assert_eq!(&b[HEADER_LEN..], b"eval_timeoutlate");

@@ -190,6 +190,7 @@ pub extern "C" fn sark_prepare(p_ptr: *const u8, p_len: usize, o_ptr: *const u8,
             skip_request_body_parse: opt_bool(&opts, "skipRequestBodyParse"),
             dry_run: opt_bool(&opts, "dryRun"),
             volatile_ttl: millis(opt_num(&opts, "volatileTtlMs")),
+            record_decision: opt_bool(&opts, "recordDecision"),
             proto_descriptor_base64: match opts.field("protoDescriptorBase64") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(b64)) => Some(b64.to_string()),

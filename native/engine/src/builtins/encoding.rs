@@ -367,7 +367,8 @@ fn json_marshal_with_options(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
                 };
                 explicit_pretty = Some(*b);
             }
-            other => return Err(BuiltinError::Type(format!("operand 2 object contained unknown key {}", other))),
+            // OPA shows the key as a Rego term: quoted.
+            _ => return Err(BuiltinError::Type(format!("operand 2 object contained unknown key {}", k))),
         }
     }
     let mut out = String::new();

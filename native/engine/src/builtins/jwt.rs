@@ -306,8 +306,10 @@ fn verify_with(args: &[Value], alg: &str) -> BuiltinResult {
 }
 
 fn verify_hs(args: &[Value], bits: u32) -> BuiltinResult {
-    let t = split_token(arg_str(args, 0)?)?;
+    // Both operands' types are checked before the token is read, as OPA does.
+    let token = arg_str(args, 0)?;
     let secret = arg_str(args, 1)?;
+    let t = split_token(token)?;
     let msg = format!("{}.{}", t.header, t.payload);
     let mac = super::crypto::hmac_sha2(bits, secret.as_bytes(), msg.as_bytes());
     let sig = decode_signature(&t)?;

@@ -425,10 +425,11 @@ pub fn arg_num(args: &[Value], i: usize) -> Result<&crate::number::Number, Built
     }
 }
 
-/// An integer operand that fits in i64.
+/// An integer operand that fits in i64 (OPA's `IntOperand`): a fraction or a
+/// larger integer is a type error, as OPA words it for both.
 pub fn arg_int(args: &[Value], i: usize) -> Result<i64, BuiltinError> {
     let n = arg_num(args, i)?;
-    n.as_i64().ok_or_else(|| BuiltinError::Eval(format!("operand {} must be integer number but got floating-point number", i + 1)))
+    n.as_i64().ok_or_else(|| BuiltinError::Type(format!("operand {} must be integer number but got floating-point number", i + 1)))
 }
 
 pub fn arg_bool(args: &[Value], i: usize) -> Result<bool, BuiltinError> {

@@ -3,7 +3,7 @@
 //! text/template). Positions and lengths count Unicode code points, as OPA
 //! counts runes.
 
-use super::{arg_num, arg_object, arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
+use super::{arg_int, arg_num, arg_object, arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::number::Number;
 use crate::value::Value;
 use num_bigint::BigInt;
@@ -121,14 +121,6 @@ fn any_match(a: &[Value], f: fn(&str, &str) -> bool) -> BuiltinResult {
     Ok(Value::Bool(ss.iter().any(|s| ps.iter().any(|p| f(s, p)))))
 }
 
-/// An integer operand whose fraction is a type error (OPA's `IntOperand`).
-fn int_operand(a: &[Value], i: usize) -> Result<i64, BuiltinError> {
-    let n = arg_num(a, i)?;
-    n.as_i64().filter(|_| n.is_integer()).ok_or_else(|| {
-        BuiltinError::Type(format!("operand {} must be integer number but got floating-point number", i + 1))
-    })
-}
-
 fn format_int(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let n = arg_num(a, 0)?;
     let base = arg_num(a, 1)?;
@@ -222,7 +214,7 @@ fn go_split<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
 /// The first `n` parts, or the last `-n` when `n` is negative.
 fn split_n(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let (s, sep) = (arg_str(a, 0)?, arg_str(a, 1)?);
-    let n = int_operand(a, 2)?;
+    let n = arg_int(a, 2)?;
     let parts = go_split(s, sep);
     let k = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX).min(parts.len());
     let slice = if n >= 0 { &parts[..k] } else { &parts[parts.len() - k..] };
@@ -231,8 +223,8 @@ fn split_n(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
 
 fn substring(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let s = arg_str(a, 0)?;
-    let start = int_operand(a, 1)?;
-    let len = int_operand(a, 2)?;
+    let start = arg_int(a, 1)?;
+    let len = arg_int(a, 2)?;
     if start < 0 {
         return Err(BuiltinError::Eval("negative offset".into()));
     }

@@ -1,7 +1,7 @@
 //! time builtins, with Go's semantics: reference-time layouts
 //! (`2006-01-02T15:04:05Z07:00`), `time.ParseDuration` syntax, IANA zones.
 
-use super::{arg_int, arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
+use super::{arg_int, arg_num, arg_str, BuiltinError, BuiltinResult, Ctx, Registry};
 use crate::value::Value;
 
 #[path = "time/layout.rs"]
@@ -214,7 +214,8 @@ fn weekday(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
 
 /// Go's `Time.AddDate` in UTC: out-of-range months and days normalize.
 fn add_date(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
-    let ns = arg_int(args, 0)?;
+    // OPA reads the timestamp as a number, then fails when it is no i64.
+    let ns = arg_num(args, 0)?.as_i64().ok_or_else(|| eval("timestamp too big"))?;
     let years = arg_int(args, 1)?;
     let months = arg_int(args, 2)?;
     let days = arg_int(args, 3)?;

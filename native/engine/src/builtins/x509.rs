@@ -522,7 +522,16 @@ fn key_text(input: &str) -> Result<Vec<u8>, BuiltinError> {
 }
 
 fn parse_rsa_private_key(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
-    let text = key_text(arg_str(args, 0)?)?;
+    let input = arg_str(args, 0)?;
+    if input.is_empty() {
+        return Err(eval("input PEM data was empty"));
+    }
+    let text = key_text(input)?;
+    // As OPA: text with no private key block in it is null, not an error.
+    let has_key = pem::parse_many(&text).is_ok_and(|blocks| blocks.iter().any(|b| b.tag().ends_with("PRIVATE KEY")));
+    if !has_key {
+        return Ok(Value::Null);
+    }
     rsa_jwk(&rsa_private_der(&text)?)
 }
 
@@ -607,7 +616,8 @@ fn parse_private_keys(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     if input.is_empty() {
         return Ok(Value::Null);
     }
-    let text = key_text(input)?;
+    // As OPA: base64 when it decodes as such, else the text itself.
+    let text = std_b64(input).unwrap_or_else(|_| input.as_bytes().to_vec());
     let blocks = pem::parse_many(&text).map_err(|e| eval(format!("failed to parse PEM: {}", e)))?;
     let mut keys = Vec::new();
     for b in &blocks {

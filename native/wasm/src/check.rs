@@ -332,7 +332,7 @@ pub extern "C" fn sark_respond(d_ptr: *const u8, d_len: usize, has_decision: i32
                 Err(e) => sark_envoy::CheckResult::Error { code: "decision_invalid", detail: e.0 },
             }
         };
-        let output = sark_envoy::CheckOutput { result, decision_id, cache_hit: false, eval_ns: eval_ns.max(0.0) as u64 };
+        let output = sark_envoy::CheckOutput { result, decision_id, cache_hit: false, eval_ns: eval_ns.max(0.0) as u64, prints: Vec::new(), decided: None };
         Ok(sark_envoy::result::to_vec(&output))
     })
 }

@@ -1062,6 +1062,15 @@ impl<'a> Parser<'a> {
                             .map(|mut t| {
                                 t.start += a;
                                 t.end += a;
+                                // A nested template's expression ranges are relative to `text` too.
+                                if let Tok::Template(parts) = &mut t.tok {
+                                    for p in parts.iter_mut() {
+                                        if let TplPart::Expr(x, y) = p {
+                                            *x += a;
+                                            *y += a;
+                                        }
+                                    }
+                                }
                                 t
                             })
                             .collect(),
@@ -1075,12 +1084,29 @@ impl<'a> Parser<'a> {
                         not_block: self.not_block,
                         errors: Vec::new(),
                     };
-                    let e = sub.term_in()?;
+                    // One expression, as OPA's `parseLiteral`, with its `with` modifiers;
+                    // its value (a call's output) is what the template shows.
+                    let lit = sub.literal()?;
                     if sub.peek() != &Tok::Eof {
-                        return Err(sub.err_here("template expression must be a single expression"));
+                        return Err(ParseError { offset: sub.tok().start, message: "expected } to end template string expression".into() });
                     }
+                    let bad = match &lit.kind {
+                        ExprKind::Term(_) => None,
+                        ExprKind::Not(_) => Some("unexpected negation ('not') in template-string expression"),
+                        ExprKind::Unify(_, _, false) => Some("unexpected unification ('=') in template-string expression"),
+                        ExprKind::Unify(_, _, true) => Some("unexpected assignment (':=') in template-string expression"),
+                        ExprKind::Every(..) => Some("unexpected 'every' in template-string expression"),
+                        ExprKind::SomeDecl(_) | ExprKind::SomeIn(..) => Some("unexpected 'some' in template-string expression"),
+                    };
+                    let e = match (bad, lit.kind) {
+                        (None, ExprKind::Term(t)) => t,
+                        (msg, _) => {
+                            let msg = msg.unwrap_or("invalid template-string expression");
+                            return Err(ParseError { offset: lit.span.start, message: msg.into() });
+                        }
+                    };
                     let v = Term::new(TermKind::Var(fresh_wildcard()), e.span);
-                    let body = vec![Expr { kind: ExprKind::Unify(v.clone(), e, false), with: Vec::new(), span }];
+                    let body = vec![Expr { kind: ExprKind::Unify(v.clone(), e, false), with: lit.with, span }];
                     items.push(Term::new(TermKind::SetCompr(Box::new(v), body), span));
                 }
             }

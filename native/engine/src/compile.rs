@@ -575,6 +575,9 @@ impl<'a> Compiler<'a> {
         let mut placed: Vec<(usize, usize, Rule)> = Vec::new(); // (module, node, rule)
         for (mi, m) in modules.into_iter().enumerate() {
             let pkg = infos[mi].package.clone();
+            // A package is a document even without rules: `data.a.b` of an empty
+            // `package a.b` is `{}` (OPA).
+            self.tree.ensure(&pkg);
             for r in m.rules {
                 let mut path = pkg.clone();
                 let mut i = 0;

@@ -444,9 +444,10 @@ impl<'a> Parser<'a> {
                 span: self.span_from(start),
             }]);
         }
-        // v0 `p[x] { ... }` is a partial set.
+        // v0 `p[x] { ... }` is a partial set; `p[x] if ...` is `p[x] = true` (OPA).
         let mut head = name_path;
-        if !self.v1 && kind == RuleKind::Complete && value.is_none() && head.len() == 2 {
+        let uses_if = self.kw.if_ && self.is_ident("if");
+        if !self.v1 && kind == RuleKind::Complete && value.is_none() && head.len() == 2 && !uses_if {
             key = head.pop();
             kind = RuleKind::Set;
         }

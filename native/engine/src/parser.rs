@@ -415,12 +415,12 @@ impl<'a> Parser<'a> {
         let mut kind = if is_func { RuleKind::Function } else { RuleKind::Complete };
         if self.kw.contains && self.is_ident("contains") {
             self.advance();
-            key = Some(self.term_in()?);
+            key = Some(self.term_in_kv()?);
             kind = RuleKind::Set;
         } else if matches!(self.peek(), Tok::Assign | Tok::Unify) {
             assign = self.peek() == &Tok::Assign;
             self.advance();
-            value = Some(self.term_in()?);
+            value = Some(self.term_in_kv()?);
         }
         if default {
             let Some(v) = value else {
@@ -481,7 +481,7 @@ impl<'a> Parser<'a> {
             if matches!(self.peek(), Tok::Assign | Tok::Unify) {
                 eassign = self.peek() == &Tok::Assign;
                 self.advance();
-                ev = Some(self.term_in()?);
+                ev = Some(self.term_in_kv()?);
             }
             let eb = self.rule_body(es)?;
             elses.push(Rule {
@@ -623,7 +623,7 @@ impl<'a> Parser<'a> {
                 return Err(self.err_here("expected as"));
             }
             self.advance();
-            let value = self.term_in()?;
+            let value = self.term_in_kv()?;
             with.push(With { target, value, span: self.span_from(ws), kind: WithTarget::Unresolved, value_func: None });
         }
         Ok(with)
@@ -837,25 +837,12 @@ impl<'a> Parser<'a> {
 
     /// `a = b`, `a := b`, `k, v in xs`, or a term.
     fn expr(&mut self) -> PResult<ExprKind> {
-        let lhs = self.term_in()?;
-        if self.peek() == &Tok::Comma && self.kw.in_ && self.nest == 0 {
-            let save = self.pos;
-            self.advance();
-            if let Ok(v) = self.term_rel() {
-                if self.is_ident("in") {
-                    self.advance();
-                    let coll = self.term_rel()?;
-                    let span = Span { file: self.file, start: lhs.span.start, end: coll.span.end };
-                    return Ok(ExprKind::Term(call_term("internal.member_3", vec![lhs, v, coll], span)));
-                }
-            }
-            self.pos = save;
-        }
+        let lhs = self.term_in_kv()?;
         match self.peek() {
             Tok::Assign | Tok::Unify => {
                 let assign = self.peek() == &Tok::Assign;
                 self.advance();
-                let rhs = self.term_in()?;
+                let rhs = self.term_in_kv()?;
                 Ok(ExprKind::Unify(lhs, rhs, assign))
             }
             _ => Ok(ExprKind::Term(lhs)),
@@ -864,20 +851,48 @@ impl<'a> Parser<'a> {
 
     // ---- terms, by precedence ----
 
+    /// A term with `in` operators, as an element of a list (`[1, 2 in x]` is two elements).
     pub fn term_in(&mut self) -> PResult<Term> {
         self.enter()?;
-        let r = self.term_in_inner();
+        let r = self.term_in_inner(false);
         self.depth -= 1;
         r
     }
 
-    fn term_in_inner(&mut self) -> PResult<Term> {
+    /// A term where `k, v in coll` is one operand (an expression's sides, a rule's
+    /// value, a `with` value), left-associative as OPA's: `0, 2 in [2] in [true]` is
+    /// `(0, 2 in [2]) in [true]`.
+    fn term_in_kv(&mut self) -> PResult<Term> {
+        self.enter()?;
+        let r = self.term_in_inner(true);
+        self.depth -= 1;
+        r
+    }
+
+    fn term_in_inner(&mut self, key_val: bool) -> PResult<Term> {
         let mut lhs = self.term_rel()?;
         let mut chain = 0u32;
-        while self.kw.in_ && self.is_ident("in") && self.same_line() {
+        loop {
             chain += 1;
             if chain > MAX_NESTING {
                 return Err(self.err_here("expression too long"));
+            }
+            if key_val && self.kw.in_ && self.peek() == &Tok::Comma {
+                let save = self.pos;
+                self.advance();
+                if let Ok(v) = self.term_rel() {
+                    if self.is_ident("in") && self.same_line() {
+                        self.advance();
+                        let coll = self.term_rel()?;
+                        let span = Span { file: self.file, start: lhs.span.start, end: coll.span.end };
+                        lhs = call_term("internal.member_3", vec![lhs, v, coll], span);
+                        continue;
+                    }
+                }
+                self.pos = save;
+            }
+            if !(self.kw.in_ && self.is_ident("in") && self.same_line()) {
+                break;
             }
             self.advance();
             let rhs = self.term_rel()?;

@@ -575,6 +575,9 @@ impl<'a> Compiler<'a> {
         let mut placed: Vec<(usize, usize, Rule)> = Vec::new(); // (module, node, rule)
         for (mi, m) in modules.into_iter().enumerate() {
             let pkg = infos[mi].package.clone();
+            // A package is a document even without rules: `data.a.b` of an empty
+            // `package a.b` is `{}` (OPA).
+            self.tree.ensure(&pkg);
             for r in m.rules {
                 let mut path = pkg.clone();
                 let mut i = 0;
@@ -853,10 +856,11 @@ impl<'a> Compiler<'a> {
     fn compile_rule(&mut self, info: &ModInfo, path: Arc<[Value]>, ground: usize, r: Rule) -> CRule {
         let mut scope = Scope::new();
         let mut args = r.args;
+        let mut body = r.body;
+        hoist_template_args(&mut args, &mut body);
         for a in args.iter_mut() {
             self.declare_pattern(a, &mut scope, info);
         }
-        let mut body = r.body;
         self.resolve_body(&mut body, &mut scope, info);
         let mut tail: Vec<Term> = r.head.into_iter().skip(ground).collect();
         for t in tail.iter_mut() {
@@ -2169,6 +2173,28 @@ fn walk_expr_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Term)) {
 }
 
 /// Visits `t` and every term inside it (bodies of comprehensions included).
+/// A template string in a function's argument (`f($"{x} {input.y}") if { x = "foo" }`)
+/// may use variables the body binds: as OPA, it is evaluated after the body, and the
+/// argument is matched against its value (`f(t) if { x = "foo"; t = $"..." }`).
+fn hoist_template_args(args: &mut [Term], body: &mut Body) {
+    fn hoist(t: &mut Term, body: &mut Body) {
+        let is_template = matches!(&t.kind, TermKind::Call(c) if c.target == CallTarget::Builtin(Arc::from("internal.template_string")));
+        if is_template {
+            let span = t.span;
+            let var = Term::new(TermKind::Var(crate::parser::fresh_wildcard()), span);
+            let value = std::mem::replace(t, var.clone());
+            body.push(Expr { kind: ExprKind::Unify(var, value, false), with: Vec::new(), span });
+            return;
+        }
+        match &mut t.kind {
+            TermKind::Array(items) | TermKind::Set(items) => items.iter_mut().for_each(|x| hoist(x, body)),
+            TermKind::Object(items) => items.iter_mut().for_each(|(_, v)| hoist(v, body)),
+            _ => {}
+        }
+    }
+    args.iter_mut().for_each(|a| hoist(a, body));
+}
+
 fn walk_term_mut(t: &mut Term, f: &mut dyn FnMut(&mut Term)) {
     match &mut t.kind {
         TermKind::Array(items) | TermKind::Set(items) => items.iter_mut().for_each(|x| walk_term_mut(x, f)),

@@ -1267,7 +1267,8 @@ impl<'a> Evaluator<'a> {
         let in_rule_doc = nd.in_rule_doc;
         let base = self.base_at(prefix);
         if nd.children.is_empty() {
-            let v = if has_rules { rv } else { base };
+            // A leaf without rules is a package without rules: `{}` at least (OPA).
+            let v = if has_rules { rv } else { base.or_else(|| (!in_rule_doc).then(Value::empty_object)) };
             return Ok(self.apply_overrides_below(prefix, v));
         }
         let mut obj: Map = match (&rv, &base) {
@@ -1295,16 +1296,18 @@ impl<'a> Evaluator<'a> {
                 let from_rules = matches!(&rv, Some(Value::Object(o)) if o.contains_key(&key));
                 let merged = match obj.get(&key) {
                     // Two rules defining the same key differently (`p[x] := 1` and `p.a := 2`).
-                    Some(old) if from_rules => match (old, &v) {
-                        (Value::Object(_), Value::Object(_)) => merge_base_wins(old, &v),
-                        // Multi-value rules contribute to one set.
-                        (Value::Set(a), Value::Set(b)) => Value::from_set(a.union(b).cloned().collect()),
-                        _ if *old == v => v,
-                        _ => {
-                            let span = self.pol.tree.nodes[n].rules.first().map(|&r| self.pol.rules[r].span).unwrap_or_default();
-                            return Err(self.err_at("eval_conflict_error", format!("object keys must be unique: {} produced conflicting values", path_string(&p2)), span));
+                    Some(old) if from_rules => {
+                        // Levels of this node's rule values that are still path (`p[q].r.s`: `r`, `s`).
+                        let nd = &self.pol.tree.nodes[n];
+                        let path_levels = nd.rules.iter().map(|&r| self.pol.rules[r].tail.len().saturating_sub(1)).min().unwrap_or(0);
+                        match merge_rule_values(old, &v, path_levels) {
+                            Some(m) => m,
+                            None => {
+                                let span = nd.rules.first().map(|&r| self.pol.rules[r].span).unwrap_or_default();
+                                return Err(self.err_at("eval_conflict_error", format!("object keys must be unique: {} produced conflicting values", path_string(&p2)), span));
+                            }
                         }
-                    },
+                    }
                     // Base documents take precedence over virtual ones on conflict.
                     Some(b) => merge_base_wins(b, &v),
                     None => v,
@@ -2011,6 +2014,29 @@ pub const MAX_PRINT_BYTES: usize = 64 * 1024;
 
 /// Ends the line cut at `MAX_PRINT_BYTES`.
 pub const PRINT_TRUNCATED: &str = " <print output truncated>";
+
+/// Merges the values two rule sets give one key (`p[q].r := ...` and `p.a.r.s := ...`):
+/// objects merge through the `path_levels` levels that are still rule path; below,
+/// at the rule's value, only equal values or two sets (multi-value rules) agree. `None`
+/// is a conflict: OPA's, for one rule's value overridden or extended by another rule.
+fn merge_rule_values(a: &Value, b: &Value, path_levels: usize) -> Option<Value> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) if path_levels > 0 => {
+            let mut m = (**x).clone();
+            for (k, yv) in y.iter() {
+                let merged = match x.get(k) {
+                    Some(xv) => merge_rule_values(xv, yv, path_levels - 1)?,
+                    None => yv.clone(),
+                };
+                m.insert(k.clone(), merged);
+            }
+            Some(Value::from_map(m))
+        }
+        (Value::Set(x), Value::Set(y)) => Some(Value::from_set(x.union(y).cloned().collect())),
+        _ if a == b => Some(a.clone()),
+        _ => None,
+    }
+}
 
 fn merge_base_wins(base: &Value, virt: &Value) -> Value {
     match (base, virt) {

@@ -262,6 +262,12 @@ fn lex_template(src: &str, mut i: usize, raw: bool) -> (Vec<TplPart>, usize, Opt
             }
             return (parts, i + 1, None);
         }
+        // `\{` is a literal brace, in raw templates too (the only escape there).
+        if c == b'\\' && raw && b.get(i + 1) == Some(&b'{') {
+            lit.push('{');
+            i += 2;
+            continue;
+        }
         if c == b'\\' && !raw {
             let e = b.get(i + 1).copied().unwrap_or(b'\\');
             i += 2;

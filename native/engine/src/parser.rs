@@ -415,12 +415,12 @@ impl<'a> Parser<'a> {
         let mut kind = if is_func { RuleKind::Function } else { RuleKind::Complete };
         if self.kw.contains && self.is_ident("contains") {
             self.advance();
-            key = Some(self.term_in()?);
+            key = Some(self.term_in_kv()?);
             kind = RuleKind::Set;
         } else if matches!(self.peek(), Tok::Assign | Tok::Unify) {
             assign = self.peek() == &Tok::Assign;
             self.advance();
-            value = Some(self.term_in()?);
+            value = Some(self.term_in_kv()?);
         }
         if default {
             let Some(v) = value else {
@@ -444,9 +444,10 @@ impl<'a> Parser<'a> {
                 span: self.span_from(start),
             }]);
         }
-        // v0 `p[x] { ... }` is a partial set.
+        // v0 `p[x] { ... }` is a partial set; `p[x] if ...` is `p[x] = true` (OPA).
         let mut head = name_path;
-        if !self.v1 && kind == RuleKind::Complete && value.is_none() && head.len() == 2 {
+        let uses_if = self.kw.if_ && self.is_ident("if");
+        if !self.v1 && kind == RuleKind::Complete && value.is_none() && head.len() == 2 && !uses_if {
             key = head.pop();
             kind = RuleKind::Set;
         }
@@ -480,7 +481,7 @@ impl<'a> Parser<'a> {
             if matches!(self.peek(), Tok::Assign | Tok::Unify) {
                 eassign = self.peek() == &Tok::Assign;
                 self.advance();
-                ev = Some(self.term_in()?);
+                ev = Some(self.term_in_kv()?);
             }
             let eb = self.rule_body(es)?;
             elses.push(Rule {
@@ -622,7 +623,7 @@ impl<'a> Parser<'a> {
                 return Err(self.err_here("expected as"));
             }
             self.advance();
-            let value = self.term_in()?;
+            let value = self.term_in_kv()?;
             with.push(With { target, value, span: self.span_from(ws), kind: WithTarget::Unresolved, value_func: None });
         }
         Ok(with)
@@ -836,25 +837,12 @@ impl<'a> Parser<'a> {
 
     /// `a = b`, `a := b`, `k, v in xs`, or a term.
     fn expr(&mut self) -> PResult<ExprKind> {
-        let lhs = self.term_in()?;
-        if self.peek() == &Tok::Comma && self.kw.in_ && self.nest == 0 {
-            let save = self.pos;
-            self.advance();
-            if let Ok(v) = self.term_rel() {
-                if self.is_ident("in") {
-                    self.advance();
-                    let coll = self.term_rel()?;
-                    let span = Span { file: self.file, start: lhs.span.start, end: coll.span.end };
-                    return Ok(ExprKind::Term(call_term("internal.member_3", vec![lhs, v, coll], span)));
-                }
-            }
-            self.pos = save;
-        }
+        let lhs = self.term_in_kv()?;
         match self.peek() {
             Tok::Assign | Tok::Unify => {
                 let assign = self.peek() == &Tok::Assign;
                 self.advance();
-                let rhs = self.term_in()?;
+                let rhs = self.term_in_kv()?;
                 Ok(ExprKind::Unify(lhs, rhs, assign))
             }
             _ => Ok(ExprKind::Term(lhs)),
@@ -863,20 +851,48 @@ impl<'a> Parser<'a> {
 
     // ---- terms, by precedence ----
 
+    /// A term with `in` operators, as an element of a list (`[1, 2 in x]` is two elements).
     pub fn term_in(&mut self) -> PResult<Term> {
         self.enter()?;
-        let r = self.term_in_inner();
+        let r = self.term_in_inner(false);
         self.depth -= 1;
         r
     }
 
-    fn term_in_inner(&mut self) -> PResult<Term> {
+    /// A term where `k, v in coll` is one operand (an expression's sides, a rule's
+    /// value, a `with` value), left-associative as OPA's: `0, 2 in [2] in [true]` is
+    /// `(0, 2 in [2]) in [true]`.
+    fn term_in_kv(&mut self) -> PResult<Term> {
+        self.enter()?;
+        let r = self.term_in_inner(true);
+        self.depth -= 1;
+        r
+    }
+
+    fn term_in_inner(&mut self, key_val: bool) -> PResult<Term> {
         let mut lhs = self.term_rel()?;
         let mut chain = 0u32;
-        while self.kw.in_ && self.is_ident("in") && self.same_line() {
+        loop {
             chain += 1;
             if chain > MAX_NESTING {
                 return Err(self.err_here("expression too long"));
+            }
+            if key_val && self.kw.in_ && self.peek() == &Tok::Comma {
+                let save = self.pos;
+                self.advance();
+                if let Ok(v) = self.term_rel() {
+                    if self.is_ident("in") && self.same_line() {
+                        self.advance();
+                        let coll = self.term_rel()?;
+                        let span = Span { file: self.file, start: lhs.span.start, end: coll.span.end };
+                        lhs = call_term("internal.member_3", vec![lhs, v, coll], span);
+                        continue;
+                    }
+                }
+                self.pos = save;
+            }
+            if !(self.kw.in_ && self.is_ident("in") && self.same_line()) {
+                break;
             }
             self.advance();
             let rhs = self.term_rel()?;
@@ -1062,6 +1078,15 @@ impl<'a> Parser<'a> {
                             .map(|mut t| {
                                 t.start += a;
                                 t.end += a;
+                                // A nested template's expression ranges are relative to `text` too.
+                                if let Tok::Template(parts) = &mut t.tok {
+                                    for p in parts.iter_mut() {
+                                        if let TplPart::Expr(x, y) = p {
+                                            *x += a;
+                                            *y += a;
+                                        }
+                                    }
+                                }
                                 t
                             })
                             .collect(),
@@ -1075,12 +1100,29 @@ impl<'a> Parser<'a> {
                         not_block: self.not_block,
                         errors: Vec::new(),
                     };
-                    let e = sub.term_in()?;
+                    // One expression, as OPA's `parseLiteral`, with its `with` modifiers;
+                    // its value (a call's output) is what the template shows.
+                    let lit = sub.literal()?;
                     if sub.peek() != &Tok::Eof {
-                        return Err(sub.err_here("template expression must be a single expression"));
+                        return Err(ParseError { offset: sub.tok().start, message: "expected } to end template string expression".into() });
                     }
+                    let bad = match &lit.kind {
+                        ExprKind::Term(_) => None,
+                        ExprKind::Not(_) => Some("unexpected negation ('not') in template-string expression"),
+                        ExprKind::Unify(_, _, false) => Some("unexpected unification ('=') in template-string expression"),
+                        ExprKind::Unify(_, _, true) => Some("unexpected assignment (':=') in template-string expression"),
+                        ExprKind::Every(..) => Some("unexpected 'every' in template-string expression"),
+                        ExprKind::SomeDecl(_) | ExprKind::SomeIn(..) => Some("unexpected 'some' in template-string expression"),
+                    };
+                    let e = match (bad, lit.kind) {
+                        (None, ExprKind::Term(t)) => t,
+                        (msg, _) => {
+                            let msg = msg.unwrap_or("invalid template-string expression");
+                            return Err(ParseError { offset: lit.span.start, message: msg.into() });
+                        }
+                    };
                     let v = Term::new(TermKind::Var(fresh_wildcard()), e.span);
-                    let body = vec![Expr { kind: ExprKind::Unify(v.clone(), e, false), with: Vec::new(), span }];
+                    let body = vec![Expr { kind: ExprKind::Unify(v.clone(), e, false), with: lit.with, span }];
                     items.push(Term::new(TermKind::SetCompr(Box::new(v), body), span));
                 }
             }

@@ -24,12 +24,30 @@ pub struct Options {
     pub big_int_strings: bool,
 }
 
+/// A syntax error as Go's yaml library (OPA's) words it: the problem without the
+/// "while parsing ..." context, after `line N: ` — for parser errors the problem's
+/// 0-based line, for scanner errors its 1-based line; no line when that would be 0.
+fn go_yaml_message(info: &str, line: usize) -> String {
+    let parser_error = info.starts_with("while parsing") || info.contains("<document") || info.starts_with("found incompatible");
+    let problem = match info.split_once(", ") {
+        Some((context, problem)) if context.starts_with("while ") => problem,
+        _ => info,
+    };
+    let problem = if problem.starts_with("expected ") { format!("did not find {}", problem) } else { problem.to_string() };
+    let line0 = line.saturating_sub(1);
+    match (parser_error, line0) {
+        (_, 0) => problem,
+        (true, l) => format!("line {}: {}", l, problem),
+        (false, l) => format!("line {}: {}", l + 1, problem),
+    }
+}
+
 /// Every document of a YAML stream (an empty stream is one `null` document).
 pub fn documents(text: &str, opts: Options) -> Result<Vec<Value>, String> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder { opts, stack: Vec::new(), anchors: HashMap::new(), aliasing: AliasBudget::default(), docs: Vec::new() };
     loop {
-        let (event, _) = parser.next_token().map_err(|e| format!("{} at line {} column {}", e.info(), e.marker().line(), e.marker().col() + 1))?;
+        let (event, _) = parser.next_token().map_err(|e| go_yaml_message(e.info(), e.marker().line()))?;
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
@@ -293,8 +311,10 @@ mod tests {
         assert_eq!(documents("", Options::default()).unwrap(), vec![Value::Null]);
         assert_eq!(one("{a: , b: ''}"), r#"{"a":null,"b":""}"#);
         assert_eq!(documents("a: 1\n---\nb: 2\n", Options::default()).unwrap().len(), 2);
-        let err = documents("a: [1\n", Options::default()).unwrap_err();
-        assert!(err.contains(" at line "), "{err}");
+        let err = |text: &str| documents(text, Options::default()).unwrap_err();
+        assert_eq!(err("[1,2,3"), "line 1: did not find expected ',' or ']'");
+        assert_eq!(err("a:\n  - 1\n - 2"), "line 2: did not find expected key");
+        assert_eq!(err("a: b: c"), "mapping values are not allowed in this context");
         let big = first_document("x: \"\\0bigint:123456789012345678901234567890\"", Options { big_int_strings: true }).unwrap();
         assert_eq!(big.to_json(), r#"{"x":123456789012345678901234567890}"#);
     }

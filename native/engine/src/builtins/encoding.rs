@@ -367,8 +367,7 @@ fn json_marshal_with_options(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
                 };
                 explicit_pretty = Some(*b);
             }
-            // OPA shows the key as a Rego term: quoted.
-            _ => return Err(BuiltinError::Type(format!("operand 2 object contained unknown key {}", k))),
+            other => return Err(BuiltinError::Type(format!("operand 2 object contained unknown key {}", super::sprintf::go_quote(other, false)))),
         }
     }
     let mut out = String::new();
@@ -906,16 +905,18 @@ mod schema {
         }
     }
 
+    /// `[false, "jsonschema: <why>"]` for a bad schema, as OPA words it.
     fn json_verify_schema(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
+        let invalid = |e: &str| Ok(Value::from_array(vec![Value::Bool(false), Value::from(format!("jsonschema: {}", e))]));
         let schema = match operand(a.first(), 0, "schema") {
             Ok(s) => s,
-            Err(BuiltinError::Eval(e)) => return Ok(Value::from_array(vec![Value::Bool(false), Value::from(e)])),
+            Err(BuiltinError::Eval(_)) => return invalid("invalid JSON string"),
             Err(e) => return Err(e),
         };
-        Ok(match check(&schema, &schema, 0) {
-            Ok(()) => Value::from_array(vec![Value::Bool(true), Value::Null]),
-            Err(e) => Value::from_array(vec![Value::Bool(false), Value::from(e)]),
-        })
+        match check(&schema, &schema, 0) {
+            Ok(()) => Ok(Value::from_array(vec![Value::Bool(true), Value::Null])),
+            Err(e) => invalid(&e),
+        }
     }
 
     fn json_match_schema(_: &mut Ctx, a: &[Value]) -> BuiltinResult {

@@ -14,15 +14,6 @@ use crate::value::{Map, Value};
 use syntax::*;
 
 
-/// Whether rendered `Value` nodes carry `"ExpectedTypeHasDefault": false`.
-/// OPA's conformance files disagree on this field (they were written against
-/// different gqlparser versions): `parse_query` / `parse` cases expect it
-/// absent, `parse_schema` / `parse_and_verify` cases expect it present.
-const FLAG_PARSE_QUERY: bool = false;
-const FLAG_PARSE: bool = false;
-const FLAG_PARSE_SCHEMA: bool = true;
-const FLAG_PARSE_AND_VERIFY: bool = true;
-
 pub fn register(r: &mut Registry) {
     r.func("graphql", "graphql.is_valid", "(any<string, object[any: any]>, any<string, object[any: any]>) => boolean", is_valid);
     r.func(
@@ -71,10 +62,8 @@ fn schema_doc(v: &Value) -> Result<SchemaDoc, BuiltinError> {
 fn build_schema(doc: &SchemaDoc) -> Result<validate::Schema, BuiltinError> {
     validate::build_schema(doc).map_err(|e| {
         BuiltinError::Eval(format!(
-            "{} in GraphQL schema string at location {}:{}",
-            e.msg.trim_end_matches('.'),
-            e.pos.line,
-            e.pos.col
+            "Error in gqlparser SchemaDocument to Schema conversion: input:{}:{}: {}",
+            e.pos.line, e.pos.col, e.msg
         ))
     })
 }
@@ -89,7 +78,7 @@ fn validation_msg(errs: &[validate::VError]) -> String {
     let first = &errs[0];
     let rest = text.splitn(4, ':').nth(3).unwrap_or("").trim_start_matches(' ');
     let rest = rest.strip_suffix(".\n").unwrap_or(rest);
-    format!("{} in GraphQL query string at location {}:{}", rest, first.pos.line, first.pos.col)
+    format!("{} in GraphQL string at location {}:{}", rest, first.pos.line, first.pos.col)
 }
 
 fn check(q: &QueryDoc, s: &SchemaDoc) -> Result<(), BuiltinError> {
@@ -124,8 +113,7 @@ fn parse(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let q = query_doc(qv)?;
     let s = schema_doc(sv)?;
     check(&q, &s)?;
-    let qa = if matches!(qv, Value::Object(_)) { qv.clone() } else { render::query(&q, FLAG_PARSE) };
-    let sa = if matches!(sv, Value::Object(_)) { sv.clone() } else { render::schema(&s, FLAG_PARSE) };
+    let (qa, sa) = (render::query(&q), render::schema(&s));
     Ok(Value::from_array(vec![qa, sa]))
 }
 
@@ -139,9 +127,7 @@ fn parse_and_verify(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     })();
     match r {
         Ok((q, s)) => {
-            let qa = if matches!(qv, Value::Object(_)) { qv.clone() } else { render::query(&q, FLAG_PARSE_AND_VERIFY) };
-            let sa = if matches!(sv, Value::Object(_)) { sv.clone() } else { render::schema(&s, FLAG_PARSE_AND_VERIFY) };
-            Ok(Value::from_array(vec![Value::Bool(true), qa, sa]))
+            Ok(Value::from_array(vec![Value::Bool(true), render::query(&q), render::schema(&s)]))
         }
         Err(_) => Ok(Value::from_array(vec![Value::Bool(false), Value::empty_object(), Value::empty_object()])),
     }
@@ -150,13 +136,13 @@ fn parse_and_verify(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
 fn parse_query(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let s = super::arg_str(a, 0)?;
     let q = syntax::parse_query(s).map_err(|e| BuiltinError::Eval(syntax_msg(&e)))?;
-    Ok(render::query(&q, FLAG_PARSE_QUERY))
+    Ok(render::query(&q))
 }
 
 fn parse_schema(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let s = super::arg_str(a, 0)?;
     let d = syntax::parse_schema(s).map_err(|e| BuiltinError::Eval(syntax_msg(&e)))?;
-    Ok(render::schema(&d, FLAG_PARSE_SCHEMA))
+    Ok(render::schema(&d))
 }
 
 /// ASTs as OPA renders them: gqlparser's field names, nulls and empty
@@ -203,22 +189,20 @@ mod render {
         Value::from_array(items.iter().map(|s| Value::string(s.as_str())).collect())
     }
 
-    pub fn value(v: &GValue, flag: bool) -> Value {
-        let mut o = Obj::new()
+    pub fn value(v: &GValue) -> Value {
+        Obj::new()
             .s("Raw", &v.raw)
             .v("Kind", Value::Number(Number::Int(v.kind as i64)))
             .v(
                 "Children",
-                arr(&v.children, |(n, c)| Obj::new().s("Name", n).v("Value", value(c, flag)).done()),
-            );
-        if flag {
-            o = o.b("ExpectedTypeHasDefault", false);
-        }
-        o.done()
+                arr(&v.children, |(n, c)| Obj::new().s("Name", n).v("Value", value(c)).done()),
+            )
+            .b("ExpectedTypeHasDefault", false)
+            .done()
     }
 
-    fn opt_value(v: &Option<GValue>, flag: bool) -> Value {
-        v.as_ref().map(|v| value(v, flag)).unwrap_or(Value::Null)
+    fn opt_value(v: &Option<GValue>) -> Value {
+        v.as_ref().map(|v| value(v)).unwrap_or(Value::Null)
     }
 
     pub fn ty(t: &GType) -> Value {
@@ -229,90 +213,93 @@ mod render {
             .done()
     }
 
-    fn args(a: &[Argument], flag: bool) -> Value {
-        arr(a, |a| Obj::new().s("Name", &a.name).v("Value", value(&a.value, flag)).done())
+    fn args(a: &[Argument]) -> Value {
+        arr(a, |a| Obj::new().s("Name", &a.name).v("Value", value(&a.value)).done())
     }
 
-    fn directives(d: &[Directive], flag: bool) -> Value {
-        arr(d, |d| Obj::new().s("Name", &d.name).s("Location", "").v("Arguments", args(&d.args, flag)).done())
+    fn directives(d: &[Directive]) -> Value {
+        arr(d, |d| Obj::new().s("Name", &d.name).s("Location", "").v("Arguments", args(&d.args)).done())
     }
 
-    fn var_defs(v: &[VarDef], flag: bool) -> Value {
+    fn var_defs(v: &[VarDef]) -> Value {
         arr(v, |v| {
             Obj::new()
+                .s("Description", &v.description)
                 .s("Variable", &v.var)
                 .v("Type", ty(&v.ty))
-                .v("DefaultValue", opt_value(&v.default, flag))
-                .v("Directives", directives(&v.directives, flag))
-                .b("Used", false)
+                .v("DefaultValue", opt_value(&v.default))
+                .v("Directives", directives(&v.directives))
+                .b("Used", v.used)
                 .done()
         })
     }
 
-    fn selections(s: &[Selection], flag: bool) -> Value {
+    fn selections(s: &[Selection]) -> Value {
         arr(s, |s| match s {
             Selection::Field(f) => Obj::new()
                 .s("Alias", &f.alias)
                 .s("Name", &f.name)
-                .v("Arguments", args(&f.args, flag))
-                .v("Directives", directives(&f.directives, flag))
-                .v("SelectionSet", selections(&f.sel, flag))
+                .v("Arguments", args(&f.args))
+                .v("Directives", directives(&f.directives))
+                .v("SelectionSet", selections(&f.sel))
                 .done(),
             Selection::Spread(sp) => {
-                Obj::new().s("Name", &sp.name).v("Directives", directives(&sp.directives, flag)).done()
+                Obj::new().s("Name", &sp.name).v("Directives", directives(&sp.directives)).done()
             }
             Selection::Inline(i) => Obj::new()
                 .s("TypeCondition", &i.type_cond)
-                .v("Directives", directives(&i.directives, flag))
-                .v("SelectionSet", selections(&i.sel, flag))
+                .v("Directives", directives(&i.directives))
+                .v("SelectionSet", selections(&i.sel))
                 .done(),
         })
     }
 
-    pub fn query(d: &QueryDoc, flag: bool) -> Value {
+    pub fn query(d: &QueryDoc) -> Value {
         let ops = arr(&d.ops, |o| {
             Obj::new()
+                .s("Description", &o.description)
                 .s("Operation", &o.op)
                 .s("Name", &o.name)
-                .v("VariableDefinitions", var_defs(&o.vars, flag))
-                .v("Directives", directives(&o.directives, flag))
-                .v("SelectionSet", selections(&o.sel, flag))
+                .v("VariableDefinitions", var_defs(&o.vars))
+                .v("Directives", directives(&o.directives))
+                .v("SelectionSet", selections(&o.sel))
                 .done()
         });
         let frags = arr(&d.frags, |f| {
             Obj::new()
+                .s("Description", &f.description)
                 .s("Name", &f.name)
-                .v("VariableDefinition", var_defs(&f.vars, flag))
+                .v("VariableDefinition", var_defs(&f.vars))
                 .s("TypeCondition", &f.type_cond)
-                .v("Directives", directives(&f.directives, flag))
-                .v("SelectionSet", selections(&f.sel, flag))
+                .v("Directives", directives(&f.directives))
+                .v("SelectionSet", selections(&f.sel))
                 .done()
         });
         Obj::new().v("Operations", ops).v("Fragments", frags).done()
     }
 
-    fn field_defs(f: &[FieldDef], flag: bool) -> Value {
+    fn field_defs(f: &[FieldDef]) -> Value {
         arr(f, |f| {
             Obj::new()
                 .s("Description", &f.description)
                 .s("Name", &f.name)
-                .v("Arguments", field_defs(&f.args, flag))
-                .v("DefaultValue", opt_value(&f.default, flag))
+                .v("Arguments", field_defs(&f.args))
+                .v("DefaultValue", opt_value(&f.default))
                 .v("Type", ty(&f.ty))
-                .v("Directives", directives(&f.directives, flag))
+                .v("Directives", directives(&f.directives))
                 .done()
         })
     }
 
-    fn definitions(d: &[Definition], flag: bool) -> Value {
+    fn definitions(d: &[Definition]) -> Value {
         arr(d, |d| {
             Obj::new()
                 .s("Kind", &d.kind)
                 .s("Description", &d.description)
                 .s("Name", &d.name)
-                .v("Directives", directives(&d.directives, flag))
+                .v("Directives", directives(&d.directives))
                 .v("Interfaces", strs(&d.interfaces))
-                .v("Fields", field_defs(&d.fields, flag))
+                .v("Fields", field_defs(&d.fields))
                 .v("Types", strs(&d.types))
                 .v(
                     "EnumValues",
@@ -320,7 +307,7 @@ mod render {
                         Obj::new()
                             .s("Description", &e.description)
                             .s("Name", &e.name)
-                            .v("Directives", directives(&e.directives, flag))
+                            .v("Directives", directives(&e.directives))
                             .done()
                     }),
                 )
@@ -329,11 +316,11 @@ mod render {
         })
     }
 
-    fn schema_defs(s: &[SchemaDef], flag: bool) -> Value {
+    fn schema_defs(s: &[SchemaDef]) -> Value {
         arr(s, |s| {
             Obj::new()
                 .s("Description", &s.description)
-                .v("Directives", directives(&s.directives, flag))
+                .v("Directives", directives(&s.directives))
                 .v(
                     "OperationTypes",
                     arr(&s.op_types, |o| Obj::new().s("Operation", &o.op).s("Type", &o.ty).done()),
@@ -342,22 +329,22 @@ mod render {
         })
     }
 
-    pub fn schema(d: &SchemaDoc, flag: bool) -> Value {
+    pub fn schema(d: &SchemaDoc) -> Value {
         let dirs = arr(&d.directives, |x| {
             Obj::new()
                 .s("Description", &x.description)
                 .s("Name", &x.name)
-                .v("Arguments", field_defs(&x.args, flag))
+                .v("Arguments", field_defs(&x.args))
                 .v("Locations", strs(&x.locations))
                 .b("IsRepeatable", x.repeatable)
                 .done()
         });
         Obj::new()
-            .v("Schema", schema_defs(&d.schema, flag))
-            .v("SchemaExtension", schema_defs(&d.schema_ext, flag))
+            .v("Schema", schema_defs(&d.schema))
+            .v("SchemaExtension", schema_defs(&d.schema_ext))
             .v("Directives", dirs)
-            .v("Definitions", definitions(&d.defs, flag))
-            .v("Extensions", definitions(&d.exts, flag))
+            .v("Definitions", definitions(&d.defs))
+            .v("Extensions", definitions(&d.exts))
             .done()
     }
 }
@@ -482,6 +469,8 @@ mod from_obj {
             .map(|v| {
                 let vo = obj(v, "VariableDefinition")?;
                 Ok(VarDef {
+                    description: s(vo, "Description")?,
+                    used: b(vo, "Used")?,
                     var: s(vo, "Variable")?,
                     ty: ty(get(vo, "Type"), 0)?,
                     default: opt_value(vo, "DefaultValue")?,
@@ -532,6 +521,7 @@ mod from_obj {
                 kind = "query".into();
             }
             d.ops.push(Operation {
+                description: s(oo, "Description")?,
                 op: kind,
                 name: s(oo, "Name")?,
                 vars: var_defs(oo, "VariableDefinitions")?,
@@ -543,6 +533,7 @@ mod from_obj {
         for f in list(o, "Fragments")? {
             let fo = obj(f, "FragmentDefinition")?;
             d.frags.push(Fragment {
+                description: s(fo, "Description")?,
                 name: s(fo, "Name")?,
                 vars: var_defs(fo, "VariableDefinition")?,
                 type_cond: s(fo, "TypeCondition")?,
@@ -671,6 +662,31 @@ mod tests {
     fn parse_errors() {
         let e = call(parse_query, &[Value::string("{")]).unwrap_err();
         assert_eq!(e, BuiltinError::Eval("Expected Name, found <EOF> in GraphQL string at location 1:2".into()));
+    }
+
+    /// gqlparser 2.5.64 reads descriptions on operations, fragments and variable
+    /// definitions (not on the `{ ... }` shorthand); `opa eval` renders them.
+    #[test]
+    fn executable_descriptions() {
+        let q = r#""op" query Q("v" $a: Int) { a(x: $a) } "frag" fragment F on Q { a }"#;
+        let ast = call(parse_query, &[Value::string(q)]).unwrap();
+        let op = &ast.field("Operations").unwrap().as_array().unwrap()[0];
+        assert_eq!(op.field("Description"), Some(&Value::string("op")));
+        let var = &op.field("VariableDefinitions").unwrap().as_array().unwrap()[0];
+        assert_eq!(var.field("Description"), Some(&Value::string("v")));
+        let frag = &ast.field("Fragments").unwrap().as_array().unwrap()[0];
+        assert_eq!(frag.field("Description"), Some(&Value::string("frag")));
+        let e = call(parse_query, &[Value::string(r#""d" { a }"#)]).unwrap_err();
+        assert_eq!(e, BuiltinError::Eval(r#"Unexpected String "d" in GraphQL string at location 1:2"#.into()));
+    }
+
+    #[test]
+    fn schema_errors_as_opa_wraps_them() {
+        let e = call(parse, &[Value::string("{ a }"), Value::string("type Query { a: Foo }")]).unwrap_err();
+        assert_eq!(
+            e,
+            BuiltinError::Eval("Error in gqlparser SchemaDocument to Schema conversion: input:1:17: Undefined type Foo.".into())
+        );
     }
 
     #[test]

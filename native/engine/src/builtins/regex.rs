@@ -633,6 +633,8 @@ enum Quant {
 /// `[...]` (ranges, `^` negation), `*` `+` `?` quantifiers, `\` escapes.
 fn parse_glob_re(p: &str) -> Result<Vec<(CharSet, Quant)>, String> {
     let cs: Vec<char> = p.chars().collect();
+    // The glob library OPA uses reports `input:<p>, pos:<n>, <why>: the input provided is invalid`.
+    let invalid = |pos: usize, why: String| format!("input:{}, pos:{}, {}: the input provided is invalid", p, pos, why);
     let mut toks: Vec<(CharSet, Quant)> = Vec::new();
     let mut i = 0;
     while i < cs.len() {
@@ -646,7 +648,7 @@ fn parse_glob_re(p: &str) -> Result<Vec<(CharSet, Quant)>, String> {
                 };
                 match toks.last_mut() {
                     Some(last) if last.1 == Quant::One => last.1 = q,
-                    _ => return Err(format!("invalid glob pattern {:?}: misplaced quantifier {:?}", p, c)),
+                    _ => return Err(invalid(i + 1, format!("flag '{}' must be preceded by a non-flag", c))),
                 }
                 i += 1;
             }
@@ -655,7 +657,7 @@ fn parse_glob_re(p: &str) -> Result<Vec<(CharSet, Quant)>, String> {
                 i += 1;
             }
             '\\' => {
-                let n = *cs.get(i + 1).ok_or_else(|| format!("invalid glob pattern {:?}: trailing backslash", p))?;
+                let n = *cs.get(i + 1).ok_or_else(|| invalid(i, "input ends with a \\ (escape) character".into()))?;
                 toks.push((CharSet::single(n), Quant::One));
                 i += 2;
             }
@@ -676,18 +678,18 @@ fn parse_glob_re(p: &str) -> Result<Vec<(CharSet, Quant)>, String> {
                     }
                     if a == '\\' {
                         j += 1;
-                        a = *cs.get(j).ok_or_else(|| format!("invalid glob pattern {:?}: trailing backslash", p))?;
+                        a = *cs.get(j).ok_or_else(|| invalid(j - 1, "input ends with a \\ (escape) character".into()))?;
                     }
                     j += 1;
                     if cs.get(j) == Some(&'-') && cs.get(j + 1).is_some_and(|&x| x != ']') {
                         let mut b = cs[j + 1];
                         j += 2;
                         if b == '\\' {
-                            b = *cs.get(j).ok_or_else(|| format!("invalid glob pattern {:?}: trailing backslash", p))?;
+                            b = *cs.get(j).ok_or_else(|| invalid(j - 1, "input ends with a \\ (escape) character".into()))?;
                             j += 1;
                         }
                         if (b as u32) < (a as u32) {
-                            return Err(format!("invalid glob pattern {:?}: invalid range {}-{}", p, a, b));
+                            return Err(invalid(j, format!("range is out of order: '{}' comes before '{}' in Unicode", b, a)));
                         }
                         ranges.push((a as u32, b as u32));
                     } else {
@@ -695,12 +697,13 @@ fn parse_glob_re(p: &str) -> Result<Vec<(CharSet, Quant)>, String> {
                     }
                 }
                 if !closed {
-                    return Err(format!("invalid glob pattern {:?}: unterminated character class", p));
+                    return Err(invalid(cs.len(), "found [ without matching ]".into()));
                 }
                 let set = CharSet::normalize(ranges);
                 toks.push((if neg { set.complement() } else { set }, Quant::One));
                 i = j;
             }
+            ']' => return Err(invalid(i + 1, "set-close ']' with no preceding '['".into())),
             _ => {
                 toks.push((CharSet::single(c), Quant::One));
                 i += 1;

@@ -43,6 +43,7 @@ fn to_ns(total: i128) -> Result<i64, BuiltinError> {
 fn parse_ns(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     let layout = arg_str(args, 0)?;
     let value = arg_str(args, 1)?;
+    let layout = layout::named(layout).unwrap_or(layout);
     let ns = layout::parse(layout, value).map_err(eval)?;
     Ok(Value::int(to_ns(ns)?))
 }
@@ -55,7 +56,55 @@ fn parse_rfc3339_ns(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
 
 fn parse_duration_ns(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     let s = arg_str(args, 0)?;
-    Ok(Value::int(parse_duration(s).map_err(eval)?))
+    Ok(Value::int(parse_extended_duration(s).map_err(eval)?))
+}
+
+/// OPA's `time.parse_duration_ns` also takes days, weeks and years (`d` = 24h,
+/// `w` = 168h, `y` = 8760h): such segments are rewritten in hours, then the whole
+/// is read as Go's `time.ParseDuration` does.
+fn parse_extended_duration(orig: &str) -> Result<i64, String> {
+    if orig.is_empty() || !orig.contains(['d', 'w', 'y']) {
+        return parse_duration(orig);
+    }
+    let invalid = || format!("time: invalid duration {}", layout::quote(orig));
+    let (sign, mut rest) = match orig.strip_prefix(['-', '+']) {
+        Some(r) => (&orig[..1], r),
+        None => ("", orig),
+    };
+    let mut rewritten = String::from(sign);
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if digits_len == 0 {
+            return Err(invalid());
+        }
+        let (digits, after) = rest.split_at(digits_len);
+        let unit = ["ms", "us", "\u{b5}s", "ns"]
+            .into_iter()
+            .find(|u| after.starts_with(u))
+            .or_else(|| after.get(..1).filter(|u| u.as_bytes()[0].is_ascii_lowercase()))
+            .ok_or_else(invalid)?;
+        rest = &after[unit.len()..];
+        let hours_per_unit = match unit {
+            "d" => 24.0,
+            "w" => 7.0 * 24.0,
+            "y" => 365.0 * 24.0,
+            _ => {
+                rewritten.push_str(digits);
+                rewritten.push_str(unit);
+                continue;
+            }
+        };
+        let value: f64 = digits.parse().map_err(|_| invalid())?;
+        rewritten.push_str(&format!("{}h", value * hours_per_unit));
+    }
+    // Errors name the duration as written, not the rewritten one.
+    parse_duration(&rewritten).map_err(|e| match e.rfind(' ') {
+        Some(i) => format!("{} {}", &e[..i], layout::quote(orig)),
+        None => e,
+    })
 }
 
 /// Go's `time.ParseDuration`.
@@ -284,6 +333,12 @@ mod tests {
 
     #[test]
     fn durations() {
+        assert_eq!(parse_extended_duration("1d2h"), Ok(93_600_000_000_000));
+        assert_eq!(parse_extended_duration("-1.5w"), Ok(-907_200_000_000_000));
+        assert_eq!(parse_extended_duration("1y"), Ok(31_536_000_000_000_000));
+        assert_eq!(parse_extended_duration("1dx"), Err("time: invalid duration \"1dx\"".into()));
+        assert_eq!(parse_extended_duration("1d1q"), Err("time: unknown unit \"q\" in duration \"1d1q\"".into()));
+        assert_eq!(parse_extended_duration("1ms"), Ok(1_000_000));
         assert_eq!(parse_duration("100ms"), Ok(100_000_000));
         assert_eq!(parse_duration("1h30m"), Ok(5_400_000_000_000));
         assert_eq!(parse_duration("-1.5s"), Ok(-1_500_000_000));

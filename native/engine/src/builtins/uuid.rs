@@ -23,14 +23,15 @@ fn rfc4122(ctx: &mut Ctx, a: &[Value]) -> BuiltinResult {
 
 
 /// The 16 bytes of a UUID written as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`,
-/// with `{...}` around it, with a `urn:uuid:` prefix, or as 32 bare hex digits.
+/// with `{...}` (or any two bytes) around it, with a `urn:uuid:` prefix, or as 32 bare hex digits.
 fn parse_bytes(s: &str) -> Option<[u8; 16]> {
     let b = s.as_bytes();
     let hex: Vec<u8> = match b.len() {
         36 | 38 | 45 => {
             let body = match b.len() {
                 36 => b,
-                38 if b.first() == Some(&b'{') && b.last() == Some(&b'}') => &b[1..37],
+                // As google/uuid: the 38-byte form's first and last bytes are not checked.
+                38 => &b[1..37],
                 45 if b[..9].eq_ignore_ascii_case(b"urn:uuid:") => &b[9..],
                 _ => return None,
             };

@@ -448,6 +448,33 @@ fn parse_certificates(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     Ok(Value::from_array(certs.collect::<Result<_, _>>()?))
 }
 
+/// Go's `encoding/asn1` (which parses certificate requests) on DER that does not open
+/// with a SEQUENCE: its error text, e.g. `asn1: structure error: tags don't match (16 vs
+/// {class:1 tag:2 length:97 isCompound:true}) {optional:false ...} certificateRequest @2`.
+fn outer_sequence_error(der: &[u8], type_name: &str) -> Option<String> {
+    let Some(&first) = der.first() else { return Some("asn1: syntax error: sequence truncated".into()) };
+    if first == 0x30 || first & 0x1f == 0x1f {
+        return None; // a SEQUENCE (or a multi-byte tag, left to the parser below)
+    }
+    let (length, header) = match *der.get(1)? {
+        l if l < 0x80 => (usize::from(l), 2),
+        l => {
+            let n = usize::from(l & 0x7f);
+            let bytes = der.get(2..2 + n)?;
+            (bytes.iter().fold(0usize, |acc, b| acc.saturating_mul(256).saturating_add(usize::from(*b))), 2 + n)
+        }
+    };
+    Some(format!(
+        "asn1: structure error: tags don't match (16 vs {{class:{} tag:{} length:{} isCompound:{}}}) {{optional:false explicit:false application:false private:false defaultValue:<nil> tag:<nil> stringType:0 timeType:0 set:false omitEmpty:false}} {} @{}",
+        first >> 6,
+        first & 0x1f,
+        length,
+        first & 0x20 != 0,
+        type_name,
+        header
+    ))
+}
+
 fn parse_certificate_request(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
     let input = arg_str(args, 0)?;
     let raw = if input.starts_with("-----BEGIN") { input.as_bytes().to_vec() } else { std_b64(input)? };
@@ -458,6 +485,9 @@ fn parse_certificate_request(_: &mut Ctx, args: &[Value]) -> BuiltinResult {
         raw
     };
     let malformed = || eval("x509: malformed certificate request");
+    if let Some(e) = outer_sequence_error(&der, "certificateRequest") {
+        return Err(eval(e));
+    }
     let (_, csr, _, whole) = tlv(&der).ok_or_else(malformed)?;
     let top = children(csr).ok_or_else(malformed)?;
     let (_, info, raw_info) = *top.first().ok_or_else(malformed)?;
@@ -779,6 +809,15 @@ mod tests {
     /// A leaf for client authentication only (extendedKeyUsage=clientAuth).
     const CLIENT: &str = "-----BEGIN CERTIFICATE-----\nMIIBrDCCAVOgAwIBAgIUT1qWM7qLVLpyOvBarphv++lt93wwCgYIKoZIzj0EAwIw\nLjELMAkGA1UEBhMCVVMxDTALBgNVBAoMBFNhcmsxEDAOBgNVBAMMB3NhcmstY2Ew\nIBcNMjYxMTI4MjEyMTI3WhgPMjEyNjExMDQyMTIxMjdaMBcxFTATBgNVBAMMDGxl\nYWYuZXhhbXBsZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDkKKWtBF5LHorxU\nVXcJqpek2j9JlJyiTc9eV2Xwh8zHmVZeM9c4tiukBS3Cn5JEBhAbcUKIc5X6kE1w\nTYIRoo6jZDBiMBMGA1UdJQQMMAoGCCsGAQUFBwMCMAsGA1UdDwQEAwIHgDAdBgNV\nHQ4EFgQUUD80lPlBMLR7a9vbU5faVOH9RTAwHwYDVR0jBBgwFoAUTCsKNz9DFo2x\nUrlPtDTCKuTrTLAwCgYIKoZIzj0EAwIDRwAwRAIgXx8HgYlgWCM4KKiQ5A/MT85I\nWH9ztpi4/ioBIgPYYl4CID/1W1DFM92WvbCpVxQ2DDgvFKQYrMKPhmzxl2vnqRjJ\n-----END CERTIFICATE-----";
     const RSA_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDCh4s03ijjKnp2\n4VP5RIrbN03FPvM8GT2DnGGIWn40wEmCWkCfj1euU+e9RpsdHPh28Rmd9hmB8sgf\nW8jfnIVXwNzd0k+FNBeykd1dalwmTxesTjx2sI7zxpSvXp58TnpZvHMFq1SIfeby\n/OKvijrqozGVG4WSJ0OU4ZAoCuQJEnY4N110xTTlkwR44Di9+I9A6FsJH3Ug98wp\nhapUg8g3wYHSqcy95RlKUWAbwZZ/DkBZVofovGSOTCAE6XijXnsHeU8ilFc3DL6t\nBHu+wh/tE9JN0YrIkmVN0Rn5dana1BHWSXRGJBwLuR/2x1t+a42WROKwWKIcj3TY\nf1HWAgEjAgMBAAECggEADsTbBR+He9UXc9EgXqtyiLmGgQmKJATyjlHKzIm6TTz6\nwm0hvOYqzQR3x/9apXeJRwEqZbtv16rcFhgSLyVOBl870DzjEVo8IQWWszybqcOV\nfjJ5FWB1lKfTVWEvUoFkI/inxEVsEeolJPZIK6BTYB8VvkasTxqwtIFPlYqwzMi6\neQO5SuRsPNZLyLzpDl8t2OlEEsBRBZ3xrmNSVIxHo9uYycdaN8aECBq4kkw2X5NU\nfV3+ZvCGjXepcDxcjoyJ4ruk8uFofFdX2E+DWdvqlI7/oQFNZd/CG4TaMuVHq13m\n+bxFDp4BujOzpV0/55sxZm+A/Ljsxl01qjXWV9HPuQKBgQDmk6n230UXDx3mNbrD\nfdkbCVM+WjOw5Pp1UCUseUrKiXExOYMf85NKIiyKs4S3qOG83MOvkDoEc2zRYyqu\naUI2JuRgfuPQOkvQnU7kGU53fsR90WiloMQBpbYG83045tYKp5aInUUG3zUsK0Nf\nRT1utz4f0Zkzmho2Etb01VeKJwKBgQDX+mVSfJQs7wGUgrzRibgYlE6xxLunqmdl\nwK47AwfukIdm8VRugvi5ZUv8pU2pA2WaYWZrxY20FuquurEdZIAp0Up3LcxgnkPl\nWYoVLunZ5thz7Aa9yXAq27rO2O0/VrsBP/2jHtOkm1oP+CDgwZq7ZwPFwcBd0yZw\nWUKZqcIapQKBgQDYPzTwK4WIkszf0xRNtAGhsaU4nTBNfvLGg1vZ0geq3CwklmO7\n250Pse1ESAj4lpLfpcyBIyrGcdpkpjSpTl6imuck+Nx/tazVAjOzCWjl+SYfOf6D\nF7u8L8X/zuxqKVQkufgcOCM8xqn/urN87lsnMwQ4o0KjequKezDOfieTkQKBgQCh\nB1lKIgZcZir4bm2XkSYIdXMjCbqcLOoArKN67iyYy3uY3jAEYXROzl7UVO9NJ3I2\no444pkeb0UZS1nE9p/QCub/akfQCyZ13v8W7O4ox4/LYo073a9xMqB1lIcnp4qF1\nMh/K4i4MWaPRqj/hM5hJR2pBpM7nZYoQVAzbAv3s3QKBgCCIfEfx7KUE6xpKish/\npq6FYQFSDnmr7YdGSw0/ELH7Jtx4lqZf4DQDi64eo10MlyVgG766it1PSmNCspd6\nbB8nLv4VTgAk9lAmucrQEnHBDn/GUM7mP5ODZagFoGkpERS6LjEvA1pvX/8EesRt\nxB5SdCh4ZoA/bZezyxH0UVE4\n-----END PRIVATE KEY-----";
+
+    #[test]
+    fn csr_not_a_sequence_as_go_asn1() {
+        assert_eq!(outer_sequence_error(b"", "certificateRequest").as_deref(), Some("asn1: syntax error: sequence truncated"));
+        let e = outer_sequence_error(b"badstring", "certificateRequest").unwrap();
+        assert!(e.starts_with("asn1: structure error: tags don't match (16 vs {class:1 tag:2 length:97 isCompound:true})"), "{e}");
+        assert!(e.ends_with(" certificateRequest @2"), "{e}");
+        assert_eq!(outer_sequence_error(&[0x30, 0x00], "certificateRequest"), None);
+    }
 
     fn s(x: &str) -> Value {
         Value::string(x)

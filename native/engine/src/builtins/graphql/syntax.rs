@@ -124,10 +124,13 @@ pub struct Directive {
 
 #[derive(Clone, Debug, Default)]
 pub struct VarDef {
+    pub description: String,
     pub var: String,
     pub ty: GType,
     pub default: Option<GValue>,
     pub directives: Vec<Directive>,
+    /// Set by validation in gqlparser; `false` when parsed, kept from an AST object.
+    pub used: bool,
     pub pos: Pos,
 }
 
@@ -165,6 +168,7 @@ pub struct Inline {
 
 #[derive(Clone, Debug, Default)]
 pub struct Operation {
+    pub description: String,
     pub op: String,
     pub name: String,
     pub vars: Vec<VarDef>,
@@ -175,6 +179,7 @@ pub struct Operation {
 
 #[derive(Clone, Debug, Default)]
 pub struct Fragment {
+    pub description: String,
     pub name: String,
     pub vars: Vec<VarDef>,
     pub type_cond: String,
@@ -864,24 +869,31 @@ impl<'a> Parser<'a> {
     pub fn parse_query_document(&mut self) -> PResult<QueryDoc> {
         let mut doc = QueryDoc::default();
         loop {
+            if self.peek_kind() == Kind::Eof {
+                break;
+            }
+            let description = self.parse_description()?;
             let t = self.peek().clone();
             match t.kind {
-                Kind::Eof => break,
                 Kind::Name => match t.value.as_str() {
-                    "query" | "mutation" | "subscription" => doc.ops.push(self.parse_operation()?),
-                    "fragment" => doc.frags.push(self.parse_fragment_definition()?),
+                    "query" | "mutation" | "subscription" => doc.ops.push(self.parse_operation(description)?),
+                    "fragment" => doc.frags.push(self.parse_fragment_definition(description)?),
                     _ => return self.unexpected(),
                 },
-                Kind::BraceL => doc.ops.push(self.parse_operation()?),
+                Kind::BraceL => doc.ops.push(self.parse_operation(description)?),
                 _ => return self.unexpected(),
             }
         }
         Ok(doc)
     }
 
-    fn parse_operation(&mut self) -> PResult<Operation> {
+    fn parse_operation(&mut self, description: Option<Token>) -> PResult<Operation> {
         let pos = self.peek().pos;
         if self.peek_kind() == Kind::BraceL {
+            // The query shorthand takes no description.
+            if let Some(d) = description {
+                return self.unexpected_tok(&d);
+            }
             return Ok(Operation { op: "query".into(), sel: self.parse_required_selection_set()?, pos, ..Default::default() });
         }
         let op = self.parse_operation_type()?;
@@ -892,7 +904,8 @@ impl<'a> Parser<'a> {
         let vars = self.parse_variable_definitions()?;
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
-        Ok(Operation { op, name, vars, directives, sel, pos })
+        let description = description.map(|t| t.value).unwrap_or_default();
+        Ok(Operation { description, op, name, vars, directives, sel, pos })
     }
 
     fn parse_operation_type(&mut self) -> PResult<String> {
@@ -908,13 +921,14 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_variable_definition(&mut self) -> PResult<VarDef> {
+        let description = self.desc_text()?;
         let pos = self.peek().pos;
         let var = self.parse_variable()?;
         self.expect(Kind::Colon)?;
         let ty = self.parse_type_reference()?;
         let default = if self.skip(Kind::Equals)? { Some(self.parse_value(true)?) } else { None };
         let directives = self.parse_directives(false)?;
-        Ok(VarDef { var, ty, default, directives, pos })
+        Ok(VarDef { description, var, ty, default, directives, used: false, pos })
     }
 
     fn parse_variable(&mut self) -> PResult<String> {
@@ -989,7 +1003,8 @@ impl<'a> Parser<'a> {
         Ok(self.parse_name()?.0)
     }
 
-    fn parse_fragment_definition(&mut self) -> PResult<Fragment> {
+    fn parse_fragment_definition(&mut self, description: Option<Token>) -> PResult<Fragment> {
+        let description = description.map(|t| t.value).unwrap_or_default();
         let pos = self.peek().pos;
         self.expect_keyword("fragment")?;
         let name = self.parse_fragment_name()?;
@@ -998,7 +1013,7 @@ impl<'a> Parser<'a> {
         let type_cond = self.parse_name()?.0;
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
-        Ok(Fragment { name, vars, type_cond, directives, sel, pos })
+        Ok(Fragment { description, name, vars, type_cond, directives, sel, pos })
     }
 
     fn parse_value(&mut self, is_const: bool) -> PResult<GValue> {

@@ -113,11 +113,21 @@ pub fn cert_public_key(der: &[u8]) -> Option<Key> {
     parse_spki(spki.1)
 }
 
+/// What follows the first PEM block's `-----END ...-----` line (Go's `pem.Decode` rest).
+fn after_first_pem_block(s: &str) -> &str {
+    let Some(end) = s.find("-----END ") else { return "" };
+    let tail = &s[end + "-----END ".len()..];
+    match tail.find('\n') {
+        Some(nl) => &tail[nl + 1..],
+        None => "",
+    }
+}
+
 /// OPA's `getKeysFromCertOrJWK`: a PEM certificate, a PEM public key, a JWK or a JWK set.
 pub fn keys_from_cert_or_jwk(s: &str) -> Result<Vec<KeyEntry>, String> {
     if s.trim_start().starts_with("-----BEGIN") {
         let blocks = pem::parse_many(s).map_err(|e| format!("failed to parse a PEM certificate: {}", e))?;
-        if blocks.len() > 1 {
+        if blocks.len() > 1 || !after_first_pem_block(s).is_empty() {
             return Err("extra data after a PEM certificate block".into());
         }
         let p = blocks.into_iter().next().ok_or("failed to parse a PEM certificate")?;

@@ -10,7 +10,8 @@ const LONG_MONTHS: [&str; 12] = [
     "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
 ];
 
-/// Go's named layouts, as `time.format` accepts them by name.
+/// The Go layouts OPA's `time.format` and `time.parse_ns` accept by name (its
+/// `acceptedTimeFormats`: not `Kitchen`, `Stamp`, `DateTime`..., which stay literal text).
 pub fn named(name: &str) -> Option<&'static str> {
     Some(match name {
         "ANSIC" => "Mon Jan _2 15:04:05 2006",
@@ -23,14 +24,6 @@ pub fn named(name: &str) -> Option<&'static str> {
         "RFC1123Z" => "Mon, 02 Jan 2006 15:04:05 -0700",
         "RFC3339" => RFC3339,
         "RFC3339Nano" => RFC3339_NANO,
-        "Kitchen" => "3:04PM",
-        "Stamp" => "Jan _2 15:04:05",
-        "StampMilli" => "Jan _2 15:04:05.000",
-        "StampMicro" => "Jan _2 15:04:05.000000",
-        "StampNano" => "Jan _2 15:04:05.000000000",
-        "DateTime" => "2006-01-02 15:04:05",
-        "DateOnly" => "2006-01-02",
-        "TimeOnly" => "15:04:05",
         _ => return None,
     })
 }

@@ -61,10 +61,9 @@ function parsedBody(http) {
   }
 }
 
-/** A decoded message as protojson renders it: defaults left out, bytes in base64, timestamps as text. */
+/** A decoded message much as protojson renders it: defaults left out, bytes in base64 (timestamps stay {seconds, nanos}). */
 function jsonOf(v) {
   if (v instanceof Uint8Array) return v.length > 0 ? Buffer.from(v).toString('base64') : undefined;
-  if (v instanceof Date) return v.toISOString();
   if (Array.isArray(v)) {
     const a = v.map(jsonOf).filter((x) => x !== undefined);
     return a.length > 0 ? a : undefined;

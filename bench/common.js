@@ -1,5 +1,5 @@
-// What the end-to-end benchmarks share: the bench request, free ports, the
-// server flags of each mode, waiting for a server to listen.
+// What the end-to-end benchmarks share: the bench request, free ports, how
+// each mode's server is started, waiting for a server to listen.
 'use strict';
 
 const fs = require('node:fs');
@@ -54,14 +54,26 @@ async function waitForPort(port, server, ms = 15000) {
   throw new Error(`server did not listen on ${port}`);
 }
 
-function modeFlags(mode) {
+/**
+ * How a mode's server starts: the script and arguments before the common
+ * flags (`--policy`, `--addr`, ...) and extra environment.
+ *   ceiling  — `serve --transport-ceiling`: a precomputed OK, the request is not read
+ *   native   — `serve --no-cache`: the whole Check in the addon
+ *   portable — the same under SARK_NATIVE=0: the Check in our wasm engine (no addon)
+ *   opa-wasm — what a Node user would run instead: an OPA-compiled policy in
+ *              @open-policy-agent/opa-wasm, with a JavaScript Envoy mapping (bench/opa-wasm-server.js)
+ *   cached   — `serve`: the addon with the decision cache on
+ */
+function modeServer(mode) {
+  const serve = (...flags) => ({ args: ['bin/sark-authz.js', 'serve', ...flags], env: {} });
   switch (mode) {
-    case 'ceiling': return ['--transport-ceiling'];
-    case 'native': return ['--hot-path', 'native', '--no-cache'];
-    case 'js': return ['--hot-path', 'js', '--no-cache'];
-    case 'cached': return ['--hot-path', 'native'];
+    case 'ceiling': return serve('--transport-ceiling');
+    case 'native': return serve('--no-cache');
+    case 'portable': return { ...serve('--no-cache'), env: { SARK_NATIVE: '0' } };
+    case 'opa-wasm': return { args: ['bench/opa-wasm-server.js'], env: {} };
+    case 'cached': return serve();
     default: throw new Error(`unknown mode ${mode}`);
   }
 }
 
-module.exports = { root, opt, freePort, requestFile, waitForPort, modeFlags };
+module.exports = { root, opt, freePort, requestFile, waitForPort, modeServer };

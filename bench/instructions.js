@@ -18,12 +18,12 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { root, opt, freePort, requestFile, waitForPort, modeFlags } = require('./common');
+const { root, opt, freePort, requestFile, waitForPort, modeServer } = require('./common');
 
 const REQUESTS = Number(opt('requests', 5000));
 const WARMUP = Number(opt('warmup', 40000));
 const POLICY = opt('policy', 'envoy/policies/example.rego');
-const MODES = opt('modes', 'ceiling,native,js').split(',');
+const MODES = opt('modes', 'ceiling,native,opa-wasm').split(',');
 
 for (const tool of ['valgrind', 'callgrind_control', 'callgrind_annotate', 'h2load']) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
@@ -79,9 +79,11 @@ function breakdown(file) {
 async function measure(mode) {
   const port = await freePort();
   const out = path.join(dir, `callgrind.${mode}`);
+  const how = modeServer(mode);
+  const logLevel = how.args[0] === 'bin/sark-authz.js' ? ['--log-level', 'error'] : [];
   const proc = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${out}`,
-    process.execPath, 'bin/sark-authz.js', 'serve', '--policy', POLICY, '--addr', `127.0.0.1:${port}`, '--log-level', 'error', ...modeFlags(mode)],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    process.execPath, ...how.args, '--policy', POLICY, '--addr', `127.0.0.1:${port}`, ...logLevel],
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...how.env } });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise((r) => proc.once('exit', r));
@@ -130,8 +132,8 @@ async function measure(mode) {
     console.log(`native adds ${k(extra).trim()}k instructions per request to the ceiling's (${k(all).trim()}k counting everything): ` +
       `ceiling/native = ${(work('ceiling') / work('native')).toFixed(3)} (${(results.ceiling.total / results.native.total).toFixed(3)})`);
   }
-  if (results.native && results.js) {
-    console.log(`js/native = ${(work('js') / work('native')).toFixed(2)} (${(results.js.total / results.native.total).toFixed(2)})`);
+  if (results.native && results['opa-wasm']) {
+    console.log(`opa-wasm/native = ${(work('opa-wasm') / work('native')).toFixed(2)} (${(results['opa-wasm'].total / results.native.total).toFixed(2)})`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
 })().catch((err) => {

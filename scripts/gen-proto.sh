@@ -31,7 +31,7 @@ trap 'rm -rf "$tmp"' EXIT
 #   esModuleInterop=true     matches tsconfig
 #   forceLong=number         int64 as number (request sizes, timestamps' seconds)
 #   useDate=false            Timestamp stays {seconds, nanos}, as opa-envoy-plugin's input shows it
-#   outputJsonMethods=false  the input document is built by src/envoy, not by toJSON
+#   outputJsonMethods=false  the input document is built by the Rust mapping (native/envoy), not by toJSON
 #   useOptionals=messages    absent sub-messages stay undefined (presence matters for the input)
 #   env=node                 bytes as Buffer
 protoc -I proto -I "$include" \

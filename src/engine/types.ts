@@ -1,6 +1,7 @@
 /**
- * The engine contract the server depends on. Implementations: the native
- * Rust engine (src/engine/native-engine.ts); a portable one may come later.
+ * The engine contract the server depends on. Implementations: the Rust
+ * engine in the addon (native-engine.ts) or in WebAssembly (wasm-engine.ts),
+ * and OPA-built policy.wasm files run by opa-wasm (opa-wasm-policy.ts).
  */
 
 /** Options fixed when a policy set is compiled. */

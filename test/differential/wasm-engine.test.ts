@@ -1,6 +1,6 @@
 /**
  * The wasm engine (no addon) against the native one, on the requests of the
- * hot-path differential: hand-written ones plus 10,000 seeded random ones,
+ * differential corpus (corpus.ts): hand-written ones plus 10,000 seeded random ones,
  * API v3 and v2. Input documents, CheckResponses (decision_id aside), error
  * codes and cache keys' behaviour must be identical.
  */

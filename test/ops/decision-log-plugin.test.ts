@@ -3,7 +3,8 @@
  * every mode (native or wasm engine, with or without the cache): no
  * `revision` without a bundle (the files' content hash is `policy_hash`),
  * the real reason in `error` (while the client gets a generic status), the
- * input built as the decision's was (descriptor set included).
+ * input built as the decision's was (descriptor set included), and the
+ * very input and result the Check was answered with.
  */
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
@@ -46,7 +47,7 @@ async function logged(mode: ServerMode, set: Uint8Array, send: (call: (bytes: Bu
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-dlp-'));
   const file = path.join(dir, 'decisions.jsonl');
   const logger = createDecisionLogger({ file, policyInfo: () => ({ revision: 'c0ffee0123456789' }), logger: pino({ level: 'silent' }) });
-  const policy = engineFor(mode).prepare([{ name: 'logged.rego', source: POLICY }], {}, 'data.logged.allow', { protoDescriptorBase64: Buffer.from(set).toString('base64') });
+  const policy = engineFor(mode).prepare([{ name: 'logged.rego', source: POLICY }], {}, 'data.logged.allow', { protoDescriptorBase64: Buffer.from(set).toString('base64'), recordDecision: true });
   const server = createAuthzServer({
     policy,
     addr: '127.0.0.1:0',
@@ -101,15 +102,19 @@ describe('ops: decision logs as opa-envoy-plugin writes them', function () {
         expect(bad.error?.message.length).to.be.greaterThan(0);
       });
 
-      it('logs the input built with the descriptor set, as the decision was', async () => {
+      it('logs the input built with the descriptor set and the result the Check was answered with', async () => {
+        let nonce: unknown;
         const events = await logged(mode, set, async (call) => {
           const res = await call(request('/com.book.BookService/GetBooksViaAuthor', { 'content-type': 'application/grpc' }, { rawBody: book }));
           const meta = CheckResponse.decode(res as Buffer).dynamicMetadata;
           expect(meta?.author).to.equal('John');
+          nonce = meta?.nonce;
         });
         const [e] = events;
         expect((e.input as { parsed_body?: unknown }).parsed_body).to.deep.equal({ author: 'John' });
         expect((e.result as { dynamic_metadata: { author: string } }).dynamic_metadata.author).to.equal('John');
+        // uuid.rfc4122 differs per evaluation: the logged result is the one served, not a second evaluation.
+        expect((e.result as { dynamic_metadata: { nonce: unknown } }).dynamic_metadata.nonce).to.be.a('string').and.equal(nonce);
       });
     });
   }

@@ -85,6 +85,8 @@ function run(argv: string[]): number {
   if (values.format !== 'json' && values.format !== 'pretty') throw new UsageError('--format must be json or pretty');
 
   const emitErrors = (err: unknown): number => {
+    // What printed before an evaluation failed still goes to stderr, as opa eval writes it.
+    for (const p of (err as { prints?: Array<{ msg: string }> }).prints ?? []) process.stderr.write(p.msg + '\n');
     process.stdout.write(JSON.stringify({ errors: errorsOf(err) }, null, 2) + '\n');
     return EXIT.failure;
   };

@@ -51,7 +51,7 @@ export interface NativeCheckOutcome {
 /** Turns an error thrown by the addon into an EngineError with its code and diagnostics. */
 export function engineErrorFrom(err: unknown): EngineError {
   if (err instanceof EngineError) return err;
-  const e = err as { code?: unknown; message?: string; diagnosticsJson?: string };
+  const e = err as { code?: unknown; message?: string; diagnosticsJson?: string; printsJson?: string };
   let diagnostics: Diagnostic[] = [];
   if (typeof e?.diagnosticsJson === 'string') {
     try {
@@ -60,7 +60,15 @@ export function engineErrorFrom(err: unknown): EngineError {
       diagnostics = [];
     }
   }
-  return new EngineError(typeof e?.code === 'string' ? e.code : 'internal', e?.message ?? String(err), diagnostics);
+  const engineError = new EngineError(typeof e?.code === 'string' ? e.code : 'internal', e?.message ?? String(err), diagnostics);
+  if (typeof e?.printsJson === 'string') {
+    try {
+      engineError.prints = JSON.parse(e.printsJson) as EngineError['prints'];
+    } catch {
+      // The error itself matters more than what printed before it.
+    }
+  }
+  return engineError;
 }
 
 function decisionFrom(json: string): EngineDecision {

@@ -53,6 +53,9 @@ export interface PolicyEngine {
 
 /** Every engine failure: a snake_case code, a message, and compile diagnostics if any. */
 export class EngineError extends Error {
+  /** Lines `print` wrote before an evaluation failed (`file:line` and message), when any. */
+  prints?: Array<{ line: string; msg: string }>;
+
   constructor(
     readonly code: string,
     message: string,

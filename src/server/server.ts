@@ -212,7 +212,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         const status = clientStatus(err.code);
         logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
         callback({ code: status.code, details: status.message });
-        const decided = notes && 'input' in notes ? { input: notes.input, result: undefined } : undefined;
+        const decided = notes && 'input' in notes ? { input: notes.input, result: notes.result } : undefined;
         observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decided, decisionId: () => undefined });
       }
     };

@@ -78,6 +78,20 @@ describe('cli: sark-authz eval', function () {
     expect(cli(['eval', '--format', 'pretty', '1 == 2']).stdout).to.equal('false\n');
   });
 
+  it('writes what printed before an evaluation error to stderr, as the real opa eval does', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-eval-'));
+    const policy = path.join(dir, 'p.rego');
+    fs.writeFileSync(policy, 'package t\n\np := x if {\n  print("before")\n  x := 1 / 0\n}\n');
+    const ours = cli(['eval', '--strict-builtin-errors', '-d', policy, 'data.t.p']);
+    const opaBin = path.join(ROOT, '.build/go/bin/opa');
+    const opa = fs.existsSync(opaBin) ? spawnSync(opaBin, ['eval', '--strict-builtin-errors', '-d', policy, 'data.t.p'], { encoding: 'utf8' }) : null;
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(ours.code).to.equal(1);
+    expect(ours.stderr).to.equal('before\n');
+    if (opa) expect(ours.stderr).to.equal(opa.stderr);
+    expect((JSON.parse(ours.stdout) as { errors: Array<{ code: string }> }).errors[0].code).to.equal('eval_builtin_error');
+  });
+
   it('reports evaluation errors, strict builtin errors included', () => {
     const r = cli(['eval', '--strict-builtin-errors', 'x := 1 / 0']);
     expect(r.code).to.equal(1);

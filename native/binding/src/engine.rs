@@ -2,7 +2,7 @@
 //! converts arguments: the Check itself is `sark_envoy::PreparedCheck`.
 
 use crate::cache::RustCache;
-use crate::errors::{invalid_arg, throw};
+use crate::errors::{invalid_arg, throw, throw_eval};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sark_engine::{CompileOptions, Diagnostic, EvalLimits, Policy, SourceFile, Value};
@@ -258,7 +258,7 @@ impl RustOPAEngine {
         match policy.query(&text, input.as_ref(), &EvalLimits::default()) {
             Ok(r) => Ok(r.to_json()),
             Err(sark_engine::QueryError::Compile(d)) => Err(compile_error(&env, &d)),
-            Err(sark_engine::QueryError::Eval(e)) => Err(throw(&env, e.code, e.to_string(), None)),
+            Err(sark_engine::QueryError::Eval(e)) => Err(throw_eval(&env, &e)),
         }
     }
 }

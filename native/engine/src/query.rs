@@ -114,7 +114,7 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
     ev.query_reports_false = reports_false;
     let mut rows = Vec::new();
     let user_vars: Vec<(Arc<str>, u32)> = vars.into_iter().filter(|(n, _)| !n.starts_with('$')).collect();
-    ev.eval_query(&mut frame, &body, 0, &mut |ev, f| {
+    let done = ev.eval_query(&mut frame, &body, 0, &mut |ev, f| {
         let mut exprs: Vec<(usize, ExprValue)> = Vec::new();
         for (i, v) in ev.qvals.iter().enumerate() {
             let sp = spans[order[i]];
@@ -134,9 +134,12 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
         bindings.sort_by(|a, b| a.0.cmp(&b.0));
         rows.push(Row { expressions: exprs.into_iter().map(|(_, e)| e).collect(), bindings });
         Ok(true)
-    })
-    .map_err(QueryError::Eval)?;
-    crate::check_finished_in_time(limits.deadline_ns).map_err(QueryError::Eval)?;
+    });
+    if let Err(mut e) = done.and_then(|_| crate::check_finished_in_time(limits.deadline_ns)) {
+        // What printed before the failure goes with it (`opa eval` writes it to stderr too).
+        e.prints = std::mem::take(&mut ev.prints);
+        return Err(QueryError::Eval(e));
+    }
     Ok(QueryResult { rows, prints: std::mem::take(&mut ev.prints), cacheable: ev.cacheable })
 }
 

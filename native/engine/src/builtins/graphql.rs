@@ -189,14 +189,23 @@ mod render {
         Value::from_array(items.iter().map(|s| Value::string(s.as_str())).collect())
     }
 
+    /// A comment group as OPA shows it: its lines' `Value`s (positions pruned).
+    fn comment(c: &Comments) -> Value {
+        let lines = arr(c, |line| Obj::new().s("Value", line).done());
+        Obj::new().v("List", lines).done()
+    }
+
     pub fn value(v: &GValue) -> Value {
+        let no_comment = Vec::new();
+        let children = v.children.iter().enumerate().map(|(i, (n, c))| {
+            let cm = v.child_comments.get(i).unwrap_or(&no_comment);
+            Obj::new().s("Name", n).v("Value", value(c)).v("Comment", comment(cm)).done()
+        });
         Obj::new()
             .s("Raw", &v.raw)
             .v("Kind", Value::Number(Number::Int(v.kind as i64)))
-            .v(
-                "Children",
-                arr(&v.children, |(n, c)| Obj::new().s("Name", n).v("Value", value(c)).done()),
-            )
+            .v("Children", Value::from_array(children.collect()))
+            .v("Comment", comment(&v.comment))
             .b("ExpectedTypeHasDefault", false)
             .done()
     }
@@ -214,7 +223,7 @@ mod render {
     }
 
     fn args(a: &[Argument]) -> Value {
-        arr(a, |a| Obj::new().s("Name", &a.name).v("Value", value(&a.value)).done())
+        arr(a, |a| Obj::new().s("Name", &a.name).v("Value", value(&a.value)).v("Comment", comment(&a.comment)).done())
     }
 
     fn directives(d: &[Directive]) -> Value {
@@ -230,6 +239,7 @@ mod render {
                 .v("DefaultValue", opt_value(&v.default))
                 .v("Directives", directives(&v.directives))
                 .b("Used", v.used)
+                .v("Comment", comment(&v.comment))
                 .done()
         })
     }
@@ -242,14 +252,18 @@ mod render {
                 .v("Arguments", args(&f.args))
                 .v("Directives", directives(&f.directives))
                 .v("SelectionSet", selections(&f.sel))
+                .v("Comment", comment(&f.comment))
                 .done(),
-            Selection::Spread(sp) => {
-                Obj::new().s("Name", &sp.name).v("Directives", directives(&sp.directives)).done()
-            }
+            Selection::Spread(sp) => Obj::new()
+                .s("Name", &sp.name)
+                .v("Directives", directives(&sp.directives))
+                .v("Comment", comment(&sp.comment))
+                .done(),
             Selection::Inline(i) => Obj::new()
                 .s("TypeCondition", &i.type_cond)
                 .v("Directives", directives(&i.directives))
                 .v("SelectionSet", selections(&i.sel))
+                .v("Comment", comment(&i.comment))
                 .done(),
         })
     }
@@ -263,6 +277,7 @@ mod render {
                 .v("VariableDefinitions", var_defs(&o.vars))
                 .v("Directives", directives(&o.directives))
                 .v("SelectionSet", selections(&o.sel))
+                .v("Comment", comment(&o.comment))
                 .done()
         });
         let frags = arr(&d.frags, |f| {
@@ -273,6 +288,7 @@ mod render {
                 .s("TypeCondition", &f.type_cond)
                 .v("Directives", directives(&f.directives))
                 .v("SelectionSet", selections(&f.sel))
+                .v("Comment", comment(&f.comment))
                 .done()
         });
         Obj::new().v("Operations", ops).v("Fragments", frags).done()
@@ -394,6 +410,13 @@ mod from_obj {
             .collect()
     }
 
+    /// A `Comment` group's lines (`{"List": [{"Value": "# ..."}]}`).
+    fn comment(o: &Map) -> R<Comments> {
+        let Some(g) = get(o, "Comment") else { return Ok(Vec::new()) };
+        let g = obj(g, "CommentGroup")?;
+        list(g, "List")?.iter().map(|c| s(obj(c, "Comment")?, "Value")).collect()
+    }
+
     fn deep(depth: usize) -> R<()> {
         if depth > MAX_DEPTH {
             return Err(format!("GraphQL AST: exceeded maximum nesting depth of {}", MAX_DEPTH));
@@ -413,6 +436,7 @@ mod from_obj {
             Some(_) => return Err("GraphQL AST: Kind must be a number".into()),
         };
         let mut children = Vec::new();
+        let mut child_comments = Vec::new();
         for c in list(o, "Children")? {
             let co = obj(c, "ChildValue")?;
             let cv = match get(co, "Value") {
@@ -420,8 +444,9 @@ mod from_obj {
                 None => GValue::default(),
             };
             children.push((s(co, "Name")?, cv));
+            child_comments.push(comment(co)?);
         }
-        Ok(GValue { kind, raw: s(o, "Raw")?, children, pos: Pos::default() })
+        Ok(GValue { kind, raw: s(o, "Raw")?, children, comment: comment(o)?, child_comments, pos: Pos::default() })
     }
 
     fn opt_value(o: &Map, k: &str) -> R<Option<GValue>> {
@@ -448,7 +473,7 @@ mod from_obj {
                     Some(v) => value(v, 0)?,
                     None => GValue::default(),
                 };
-                Ok(Argument { name: s(ao, "Name")?, value, pos: Pos::default() })
+                Ok(Argument { comment: comment(ao)?, name: s(ao, "Name")?, value, pos: Pos::default() })
             })
             .collect()
     }
@@ -469,6 +494,7 @@ mod from_obj {
             .map(|v| {
                 let vo = obj(v, "VariableDefinition")?;
                 Ok(VarDef {
+                    comment: comment(vo)?,
                     description: s(vo, "Description")?,
                     used: b(vo, "Used")?,
                     var: s(vo, "Variable")?,
@@ -490,6 +516,7 @@ mod from_obj {
                 let has = |k: &str| so.contains_key(&Value::string(k));
                 if has("Alias") || (!has("TypeCondition") && has("Arguments")) {
                     Ok(Selection::Field(Field {
+                        comment: comment(so)?,
                         alias: s(so, "Alias")?,
                         name: s(so, "Name")?,
                         args: args(so)?,
@@ -499,13 +526,14 @@ mod from_obj {
                     }))
                 } else if has("TypeCondition") || has("SelectionSet") {
                     Ok(Selection::Inline(Inline {
+                        comment: comment(so)?,
                         type_cond: s(so, "TypeCondition")?,
                         directives: directives(so)?,
                         sel: selections(so, depth + 1)?,
                         pos: Pos::default(),
                     }))
                 } else {
-                    Ok(Selection::Spread(Spread { name: s(so, "Name")?, directives: directives(so)?, pos: Pos::default() }))
+                    Ok(Selection::Spread(Spread { comment: comment(so)?, name: s(so, "Name")?, directives: directives(so)?, pos: Pos::default() }))
                 }
             })
             .collect()
@@ -521,6 +549,7 @@ mod from_obj {
                 kind = "query".into();
             }
             d.ops.push(Operation {
+                comment: comment(oo)?,
                 description: s(oo, "Description")?,
                 op: kind,
                 name: s(oo, "Name")?,
@@ -533,6 +562,7 @@ mod from_obj {
         for f in list(o, "Fragments")? {
             let fo = obj(f, "FragmentDefinition")?;
             d.frags.push(Fragment {
+                comment: comment(fo)?,
                 description: s(fo, "Description")?,
                 name: s(fo, "Name")?,
                 vars: var_defs(fo, "VariableDefinition")?,
@@ -678,6 +708,28 @@ mod tests {
         assert_eq!(frag.field("Description"), Some(&Value::string("frag")));
         let e = call(parse_query, &[Value::string(r#""d" { a }"#)]).unwrap_err();
         assert_eq!(e, BuiltinError::Eval(r#"Unexpected String "d" in GraphQL string at location 1:2"#.into()));
+    }
+
+    /// Comments right before a node's first token are its `Comment`, as gqlparser
+    /// attaches them (checked against `opa eval`); the `{ ... }` shorthand keeps none.
+    #[test]
+    fn comments_attach_as_gqlparser() {
+        let q = "# top\nquery Q { # on a\n  a(x: # on [\n [1], y: {# on k\n k: 2}) }";
+        let ast = call(parse_query, &[Value::string(q)]).unwrap();
+        let lines = |v: &Value| -> Vec<String> {
+            let list = v.field("Comment").and_then(|c| c.field("List")).and_then(|l| l.as_array()).unwrap_or(&[]);
+            list.iter().filter_map(|c| c.field("Value").and_then(|x| x.as_str()).map(str::to_string)).collect()
+        };
+        let op = &ast.field("Operations").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(op), ["# top"]);
+        let a = &op.field("SelectionSet").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(a), ["# on a"]);
+        let args = a.field("Arguments").unwrap().as_array().unwrap();
+        assert_eq!(lines(args[0].field("Value").unwrap()), ["# on ["]);
+        let k = &args[1].field("Value").unwrap().field("Children").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(k), ["# on k"]);
+        let shorthand = call(parse_query, &[Value::string("# c\n{ a }")]).unwrap();
+        assert_eq!(lines(&shorthand.field("Operations").unwrap().as_array().unwrap()[0]), Vec::<String>::new());
     }
 
     #[test]

@@ -39,8 +39,16 @@ pub struct GValue {
     pub raw: String,
     /// List elements (with empty names) or object fields.
     pub children: Vec<(String, GValue)>,
+    /// Comments before a list's `[` or an object's `{` (see `Comments`).
+    pub comment: Comments,
+    /// Comments before each object field's name, by child index.
+    pub child_comments: Vec<Comments>,
     pub pos: Pos,
 }
+
+/// The `#` comment lines gqlparser attaches to a node: those right before the token
+/// that starts it (its `Comment` field, rendered by OPA). Empty when none.
+pub type Comments = Vec<String>;
 
 #[derive(Clone, Debug, Default)]
 pub struct GType {
@@ -110,6 +118,7 @@ impl GType {
 
 #[derive(Clone, Debug, Default)]
 pub struct Argument {
+    pub comment: Comments,
     pub name: String,
     pub value: GValue,
     pub pos: Pos,
@@ -124,6 +133,7 @@ pub struct Directive {
 
 #[derive(Clone, Debug, Default)]
 pub struct VarDef {
+    pub comment: Comments,
     pub description: String,
     pub var: String,
     pub ty: GType,
@@ -143,6 +153,7 @@ pub enum Selection {
 
 #[derive(Clone, Debug, Default)]
 pub struct Field {
+    pub comment: Comments,
     pub alias: String,
     pub name: String,
     pub args: Vec<Argument>,
@@ -153,6 +164,7 @@ pub struct Field {
 
 #[derive(Clone, Debug, Default)]
 pub struct Spread {
+    pub comment: Comments,
     pub name: String,
     pub directives: Vec<Directive>,
     pub pos: Pos,
@@ -160,6 +172,7 @@ pub struct Spread {
 
 #[derive(Clone, Debug, Default)]
 pub struct Inline {
+    pub comment: Comments,
     pub type_cond: String,
     pub directives: Vec<Directive>,
     pub sel: Vec<Selection>,
@@ -168,6 +181,7 @@ pub struct Inline {
 
 #[derive(Clone, Debug, Default)]
 pub struct Operation {
+    pub comment: Comments,
     pub description: String,
     pub op: String,
     pub name: String,
@@ -179,6 +193,7 @@ pub struct Operation {
 
 #[derive(Clone, Debug, Default)]
 pub struct Fragment {
+    pub comment: Comments,
     pub description: String,
     pub name: String,
     pub vars: Vec<VarDef>,
@@ -346,6 +361,8 @@ pub struct Token {
     pub pos: Pos,
     /// For `Invalid` tokens: the lexer's own message.
     pub err: Option<String>,
+    /// The comment lines between the previous token and this one.
+    pub comments: Comments,
 }
 
 impl Token {
@@ -383,6 +400,8 @@ pub fn go_quote(s: &str) -> String {
 }
 
 struct Lexer<'a> {
+    /// Comments skipped since the last token.
+    comments: Comments,
     src: &'a [u8],
     text: &'a str,
     end: usize,
@@ -394,7 +413,7 @@ struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     fn new(text: &'a str) -> Self {
-        Lexer { src: text.as_bytes(), text, end: 0, end_runes: 0, start_runes: 0, line: 1, line_start: 0 }
+        Lexer { comments: Vec::new(), src: text.as_bytes(), text, end: 0, end_runes: 0, start_runes: 0, line: 1, line_start: 0 }
     }
 
     fn tok(&self, kind: Kind, value: String) -> Token {
@@ -403,6 +422,7 @@ impl<'a> Lexer<'a> {
             value,
             pos: Pos { line: self.line, col: (self.start_runes.saturating_sub(self.line_start) + 1) as u32 },
             err: None,
+            comments: Vec::new(),
         }
     }
 
@@ -412,6 +432,7 @@ impl<'a> Lexer<'a> {
             value: String::new(),
             pos: Pos { line: self.line, col: (self.end_runes.saturating_sub(self.line_start) + 1) as u32 },
             err: Some(msg),
+            comments: Vec::new(),
         }
     }
 
@@ -439,9 +460,12 @@ impl<'a> Lexer<'a> {
                     self.line_start = self.end_runes;
                 }
                 b'#' => {
-                    while self.end < self.src.len() && self.src[self.end] != b'\n' && self.src[self.end] != b'\r' {
+                    // To the line's end: any character but a control one (tab allowed).
+                    let start = self.end;
+                    while self.end < self.src.len() && (self.src[self.end] > 0x1f || self.src[self.end] == b'\t') {
                         self.advance_char();
                     }
+                    self.comments.push(self.text.get(start..self.end).unwrap_or("#").to_string());
                 }
                 0xEF if self.src[self.end..].starts_with("\u{feff}".as_bytes()) => {
                     self.end += 3;
@@ -459,6 +483,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn next_token(&mut self) -> Token {
+        let mut t = self.read_token();
+        t.comments = std::mem::take(&mut self.comments);
+        t
+    }
+
+    fn read_token(&mut self) -> Token {
         self.ws();
         let start = self.end;
         self.start_runes = self.end_runes;
@@ -662,6 +692,7 @@ impl<'a> Lexer<'a> {
                     value: block_string_value(&buf),
                     pos: Pos { line: start_line, col: start_col },
                     err: None,
+                    comments: Vec::new(),
                 };
                 self.end += 3;
                 self.end_runes += 3;
@@ -745,7 +776,7 @@ impl<'a> Parser<'a> {
         Parser {
             lex: Lexer::new(text),
             peeked: None,
-            prev: Token { kind: Kind::Eof, value: String::new(), pos: Pos { line: 1, col: 1 }, err: None },
+            prev: Token { kind: Kind::Eof, value: String::new(), pos: Pos { line: 1, col: 1 }, err: None, comments: Vec::new() },
             depth: 0,
         }
     }
@@ -756,6 +787,11 @@ impl<'a> Parser<'a> {
         }
         // Just filled.
         self.peeked.as_ref().unwrap_or(&self.prev)
+    }
+
+    /// gqlparser's `p.comment`: the comments before the token about to be read.
+    fn peek_comments(&mut self) -> Comments {
+        self.peek().comments.clone()
     }
 
     fn peek_kind(&mut self) -> Kind {
@@ -889,6 +925,7 @@ impl<'a> Parser<'a> {
 
     fn parse_operation(&mut self, description: Option<Token>) -> PResult<Operation> {
         let pos = self.peek().pos;
+        // The shorthand's comments are dropped (gqlparser reads them only after its selection set).
         if self.peek_kind() == Kind::BraceL {
             // The query shorthand takes no description.
             if let Some(d) = description {
@@ -896,6 +933,7 @@ impl<'a> Parser<'a> {
             }
             return Ok(Operation { op: "query".into(), sel: self.parse_required_selection_set()?, pos, ..Default::default() });
         }
+        let comment = join(description.as_ref(), self.peek_comments());
         let op = self.parse_operation_type()?;
         let mut name = String::new();
         if self.peek_kind() == Kind::Name {
@@ -905,7 +943,7 @@ impl<'a> Parser<'a> {
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
         let description = description.map(|t| t.value).unwrap_or_default();
-        Ok(Operation { description, op, name, vars, directives, sel, pos })
+        Ok(Operation { comment, description, op, name, vars, directives, sel, pos })
     }
 
     fn parse_operation_type(&mut self) -> PResult<String> {
@@ -921,14 +959,16 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_variable_definition(&mut self) -> PResult<VarDef> {
-        let description = self.desc_text()?;
+        let description = self.parse_description()?;
+        let comment = join(description.as_ref(), self.peek_comments());
+        let description = description.map(|t| t.value).unwrap_or_default();
         let pos = self.peek().pos;
         let var = self.parse_variable()?;
         self.expect(Kind::Colon)?;
         let ty = self.parse_type_reference()?;
         let default = if self.skip(Kind::Equals)? { Some(self.parse_value(true)?) } else { None };
         let directives = self.parse_directives(false)?;
-        Ok(VarDef { description, var, ty, default, directives, used: false, pos })
+        Ok(VarDef { comment, description, var, ty, default, directives, used: false, pos })
     }
 
     fn parse_variable(&mut self) -> PResult<String> {
@@ -955,6 +995,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_field(&mut self) -> PResult<Field> {
+        let comment = self.peek_comments();
         let (alias, pos) = self.parse_name()?;
         let name = if self.skip(Kind::Colon)? { self.parse_name()?.0 } else { alias.clone() };
         let args = self.parse_arguments(false)?;
@@ -966,25 +1007,27 @@ impl<'a> Parser<'a> {
             self.leave();
             sel = r?;
         }
-        Ok(Field { alias, name, args, directives, sel, pos })
+        Ok(Field { comment, alias, name, args, directives, sel, pos })
     }
 
     fn parse_arguments(&mut self, is_const: bool) -> PResult<Vec<Argument>> {
         self.many(Kind::ParenL, Kind::ParenR, |p| {
+            let comment = p.peek_comments();
             let (name, pos) = p.parse_name()?;
             p.expect(Kind::Colon)?;
             let value = p.parse_value(is_const)?;
-            Ok(Argument { name, value, pos })
+            Ok(Argument { comment, name, value, pos })
         })
     }
 
     fn parse_fragment(&mut self) -> PResult<Selection> {
+        let comment = self.peek_comments();
         let pos = self.expect(Kind::Spread)?.pos;
         let t = self.peek().clone();
         if t.kind == Kind::Name && t.value != "on" {
             let name = self.parse_fragment_name()?;
             let directives = self.parse_directives(false)?;
-            return Ok(Selection::Spread(Spread { name, directives, pos }));
+            return Ok(Selection::Spread(Spread { comment, name, directives, pos }));
         }
         let mut type_cond = String::new();
         if t.value == "on" {
@@ -993,7 +1036,7 @@ impl<'a> Parser<'a> {
         }
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
-        Ok(Selection::Inline(Inline { type_cond, directives, sel, pos }))
+        Ok(Selection::Inline(Inline { comment, type_cond, directives, sel, pos }))
     }
 
     fn parse_fragment_name(&mut self) -> PResult<String> {
@@ -1004,6 +1047,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_fragment_definition(&mut self, description: Option<Token>) -> PResult<Fragment> {
+        let comment = join(description.as_ref(), self.peek_comments());
         let description = description.map(|t| t.value).unwrap_or_default();
         let pos = self.peek().pos;
         self.expect_keyword("fragment")?;
@@ -1013,7 +1057,7 @@ impl<'a> Parser<'a> {
         let type_cond = self.parse_name()?.0;
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
-        Ok(Fragment { description, name, vars, type_cond, directives, sel, pos })
+        Ok(Fragment { comment, description, name, vars, type_cond, directives, sel, pos })
     }
 
     fn parse_value(&mut self, is_const: bool) -> PResult<GValue> {
@@ -1028,22 +1072,25 @@ impl<'a> Parser<'a> {
         let kind = match t.kind {
             Kind::BracketL => {
                 let children = self.many(Kind::BracketL, Kind::BracketR, |p| Ok((String::new(), p.parse_value(is_const)?)))?;
-                return Ok(GValue { kind: K_LIST, raw: String::new(), children, pos: t.pos });
+                let child_comments = vec![Vec::new(); children.len()];
+                return Ok(GValue { kind: K_LIST, raw: String::new(), children, comment: t.comments, child_comments, pos: t.pos });
             }
             Kind::BraceL => {
-                let children = self.many(Kind::BraceL, Kind::BraceR, |p| {
+                let fields = self.many(Kind::BraceL, Kind::BraceR, |p| {
+                    let comment = p.peek_comments();
                     let (name, _) = p.parse_name()?;
                     p.expect(Kind::Colon)?;
-                    Ok((name, p.parse_value(is_const)?))
+                    Ok((comment, (name, p.parse_value(is_const)?)))
                 })?;
-                return Ok(GValue { kind: K_OBJECT, raw: String::new(), children, pos: t.pos });
+                let (child_comments, children) = fields.into_iter().unzip();
+                return Ok(GValue { kind: K_OBJECT, raw: String::new(), children, comment: t.comments, child_comments, pos: t.pos });
             }
             Kind::Dollar => {
                 if is_const {
                     return self.unexpected();
                 }
                 let raw = self.parse_variable()?;
-                return Ok(GValue { kind: K_VARIABLE, raw, children: Vec::new(), pos: t.pos });
+                return Ok(GValue { kind: K_VARIABLE, raw, pos: t.pos, ..GValue::default() });
             }
             Kind::Int => K_INT,
             Kind::Float => K_FLOAT,
@@ -1057,7 +1104,7 @@ impl<'a> Parser<'a> {
             _ => return self.unexpected(),
         };
         self.next()?;
-        Ok(GValue { kind, raw: t.value, children: Vec::new(), pos: t.pos })
+        Ok(GValue { kind, raw: t.value, pos: t.pos, ..GValue::default() })
     }
 
     fn parse_directives(&mut self, is_const: bool) -> PResult<Vec<Directive>> {
@@ -1376,6 +1423,14 @@ impl<'a> Parser<'a> {
         }
         doc.exts.push(def);
         Ok(())
+    }
+}
+
+/// gqlparser's `joinComments`: the comments before a description, then those after it.
+fn join(description: Option<&Token>, after: Comments) -> Comments {
+    match description {
+        Some(d) if !d.comments.is_empty() => d.comments.iter().cloned().chain(after).collect(),
+        _ => after,
     }
 }
 

@@ -179,6 +179,12 @@ mod render {
         fn done(self) -> Value {
             Value::from_map(self.0)
         }
+        /// A schema definition's comment groups, where it has any.
+        fn def_comments(self, c: &DefComments) -> Obj {
+            self.v("BeforeDescriptionComment", comment(&c.before_description))
+                .v("AfterDescriptionComment", comment(&c.after_description))
+                .v("EndOfDefinitionComment", comment(&c.end_of_definition))
+        }
     }
 
     fn arr<T>(items: &[T], f: impl Fn(&T) -> Value) -> Value {
@@ -303,6 +309,7 @@ mod render {
                 .v("DefaultValue", opt_value(&f.default))
                 .v("Type", ty(&f.ty))
                 .v("Directives", directives(&f.directives))
+                .def_comments(&f.comments)
                 .done()
         })
     }
@@ -324,10 +331,12 @@ mod render {
                             .s("Description", &e.description)
                             .s("Name", &e.name)
                             .v("Directives", directives(&e.directives))
+                            .def_comments(&e.comments)
                             .done()
                     }),
                 )
                 .b("BuiltIn", d.builtin)
+                .def_comments(&d.comments)
                 .done()
         })
     }
@@ -339,8 +348,9 @@ mod render {
                 .v("Directives", directives(&s.directives))
                 .v(
                     "OperationTypes",
-                    arr(&s.op_types, |o| Obj::new().s("Operation", &o.op).s("Type", &o.ty).done()),
+                    arr(&s.op_types, |o| Obj::new().s("Operation", &o.op).s("Type", &o.ty).v("Comment", comment(&o.comment)).done()),
                 )
+                .def_comments(&s.comments)
                 .done()
         })
     }
@@ -353,9 +363,11 @@ mod render {
                 .v("Arguments", field_defs(&x.args))
                 .v("Locations", strs(&x.locations))
                 .b("IsRepeatable", x.repeatable)
+                .def_comments(&x.comments)
                 .done()
         });
         Obj::new()
+            .v("Comment", comment(&d.comment))
             .v("Schema", schema_defs(&d.schema))
             .v("SchemaExtension", schema_defs(&d.schema_ext))
             .v("Directives", dirs)
@@ -415,6 +427,18 @@ mod from_obj {
         let Some(g) = get(o, "Comment") else { return Ok(Vec::new()) };
         let g = obj(g, "CommentGroup")?;
         list(g, "List")?.iter().map(|c| s(obj(c, "Comment")?, "Value")).collect()
+    }
+
+    fn def_comments(o: &Map) -> R<DefComments> {
+        let group = |k: &str| match get(o, k) {
+            Some(g) => list(obj(g, "CommentGroup")?, "List")?.iter().map(|c| s(obj(c, "Comment")?, "Value")).collect(),
+            None => Ok(Vec::new()),
+        };
+        Ok(DefComments {
+            before_description: group("BeforeDescriptionComment")?,
+            after_description: group("AfterDescriptionComment")?,
+            end_of_definition: group("EndOfDefinitionComment")?,
+        })
     }
 
     fn deep(depth: usize) -> R<()> {
@@ -581,6 +605,7 @@ mod from_obj {
             .map(|f| {
                 let fo = obj(f, "FieldDefinition")?;
                 Ok(FieldDef {
+                    comments: def_comments(fo)?,
                     description: s(fo, "Description")?,
                     name: s(fo, "Name")?,
                     args: if k == "Arguments" { Vec::new() } else { field_defs(fo, "Arguments")? },
@@ -603,6 +628,7 @@ mod from_obj {
                     .map(|e| {
                         let eo = obj(e, "EnumValueDefinition")?;
                         Ok(EnumValueDef {
+                            comments: def_comments(eo)?,
                             description: s(eo, "Description")?,
                             name: s(eo, "Name")?,
                             directives: directives(eo)?,
@@ -611,6 +637,7 @@ mod from_obj {
                     })
                     .collect::<R<Vec<_>>>()?;
                 Ok(Definition {
+                    comments: def_comments(dobj)?,
                     kind: s(dobj, "Kind")?,
                     description: s(dobj, "Description")?,
                     name: s(dobj, "Name")?,
@@ -635,10 +662,16 @@ mod from_obj {
                     .iter()
                     .map(|t| {
                         let to = obj(t, "OperationTypeDefinition")?;
-                        Ok(OpTypeDef { op: s(to, "Operation")?, ty: s(to, "Type")?, pos: Pos::default() })
+                        Ok(OpTypeDef { comment: comment(to)?, op: s(to, "Operation")?, ty: s(to, "Type")?, pos: Pos::default() })
                     })
                     .collect::<R<Vec<_>>>()?;
-                Ok(SchemaDef { description: s(so, "Description")?, directives: directives(so)?, op_types, pos: Pos::default() })
+                Ok(SchemaDef {
+                    comments: def_comments(so)?,
+                    description: s(so, "Description")?,
+                    directives: directives(so)?,
+                    op_types,
+                    pos: Pos::default(),
+                })
             })
             .collect()
     }
@@ -650,6 +683,7 @@ mod from_obj {
             .map(|d| {
                 let dobj = obj(d, "DirectiveDefinition")?;
                 Ok(DirectiveDef {
+                    comments: def_comments(dobj)?,
                     description: s(dobj, "Description")?,
                     name: s(dobj, "Name")?,
                     args: field_defs(dobj, "Arguments")?,
@@ -660,6 +694,7 @@ mod from_obj {
             })
             .collect::<R<Vec<_>>>()?;
         Ok(SchemaDoc {
+            comment: comment(o)?,
             schema: schema_defs(o, "Schema")?,
             schema_ext: schema_defs(o, "SchemaExtension")?,
             directives,
@@ -730,6 +765,25 @@ mod tests {
         assert_eq!(lines(k), ["# on k"]);
         let shorthand = call(parse_query, &[Value::string("# c\n{ a }")]).unwrap();
         assert_eq!(lines(&shorthand.field("Operations").unwrap().as_array().unwrap()[0]), Vec::<String>::new());
+    }
+
+    /// Schema comments as gqlparser groups them (checked against `opa eval`).
+    #[test]
+    fn schema_comments_attach_as_gqlparser() {
+        let text = "# before\n\"d\" # after\ntype Q { # on a\n \"fd\" # name\n a: Int # end\n}\n# eof";
+        let ast = call(parse_schema, &[Value::string(text)]).unwrap();
+        let lines = |v: &Value, k: &str| -> Vec<String> {
+            let list = v.field(k).and_then(|c| c.field("List")).and_then(|l| l.as_array()).unwrap_or(&[]);
+            list.iter().filter_map(|c| c.field("Value").and_then(|x| x.as_str()).map(str::to_string)).collect()
+        };
+        let q = &ast.field("Definitions").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(q, "BeforeDescriptionComment"), ["# before"]);
+        assert_eq!(lines(q, "AfterDescriptionComment"), ["# after"]);
+        assert_eq!(lines(q, "EndOfDefinitionComment"), ["# end"]);
+        let a = &q.field("Fields").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(a, "BeforeDescriptionComment"), ["# on a"]);
+        assert_eq!(lines(a, "AfterDescriptionComment"), ["# name"]);
+        assert_eq!(lines(&ast, "Comment"), ["# eof"]);
     }
 
     #[test]

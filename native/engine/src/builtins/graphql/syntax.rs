@@ -209,9 +209,19 @@ pub struct QueryDoc {
     pub frags: Vec<Fragment>,
 }
 
+/// The comments gqlparser keeps on a schema definition: before its description,
+/// before its keyword or name (after the description), before its closing `}`.
+#[derive(Clone, Debug, Default)]
+pub struct DefComments {
+    pub before_description: Comments,
+    pub after_description: Comments,
+    pub end_of_definition: Comments,
+}
+
 /// A field, input field or argument definition (arguments have no `args`).
 #[derive(Clone, Debug, Default)]
 pub struct FieldDef {
+    pub comments: DefComments,
     pub description: String,
     pub name: String,
     pub args: Vec<FieldDef>,
@@ -223,6 +233,7 @@ pub struct FieldDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct EnumValueDef {
+    pub comments: DefComments,
     pub description: String,
     pub name: String,
     pub directives: Vec<Directive>,
@@ -231,6 +242,7 @@ pub struct EnumValueDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct Definition {
+    pub comments: DefComments,
     pub kind: String,
     pub description: String,
     pub name: String,
@@ -245,6 +257,7 @@ pub struct Definition {
 
 #[derive(Clone, Debug, Default)]
 pub struct DirectiveDef {
+    pub comments: DefComments,
     pub description: String,
     pub name: String,
     pub args: Vec<FieldDef>,
@@ -255,6 +268,7 @@ pub struct DirectiveDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct OpTypeDef {
+    pub comment: Comments,
     pub op: String,
     pub ty: String,
     pub pos: Pos,
@@ -262,6 +276,7 @@ pub struct OpTypeDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaDef {
+    pub comments: DefComments,
     pub description: String,
     pub directives: Vec<Directive>,
     pub op_types: Vec<OpTypeDef>,
@@ -270,6 +285,8 @@ pub struct SchemaDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaDoc {
+    /// Comments at the end of the document.
+    pub comment: Comments,
     pub schema: Vec<SchemaDef>,
     pub schema_ext: Vec<SchemaDef>,
     pub directives: Vec<DirectiveDef>,
@@ -879,10 +896,15 @@ impl<'a> Parser<'a> {
     }
 
     /// `some`: one or more items between `start` and `end`, if `start` is present.
-    fn some<T>(&mut self, start: Kind, end: Kind, mut f: impl FnMut(&mut Self) -> PResult<T>) -> PResult<Vec<T>> {
+    fn some<T>(&mut self, start: Kind, end: Kind, f: impl FnMut(&mut Self) -> PResult<T>) -> PResult<Vec<T>> {
+        Ok(self.some_with_end(start, end, f)?.0)
+    }
+
+    /// `some`, and the comments before its `end` token (gqlparser's `EndOfDefinitionComment`).
+    fn some_with_end<T>(&mut self, start: Kind, end: Kind, mut f: impl FnMut(&mut Self) -> PResult<T>) -> PResult<(Vec<T>, Comments)> {
         let mut out = Vec::new();
         if !self.skip(start)? {
-            return Ok(out);
+            return Ok((out, Vec::new()));
         }
         while self.peek_kind() != end {
             out.push(f(self)?);
@@ -891,8 +913,9 @@ impl<'a> Parser<'a> {
             let t = self.peek().clone();
             return self.err_at(t.pos, format!("expected at least one definition, found {}", t.kind.text()));
         }
+        let comments = self.peek_comments();
         self.next()?;
-        Ok(out)
+        Ok((out, comments))
     }
 
     fn parse_name(&mut self) -> PResult<(String, Pos)> {
@@ -1168,6 +1191,7 @@ impl<'a> Parser<'a> {
                 _ => return self.unexpected(),
             }
         }
+        doc.comment = self.peek_comments();
         Ok(doc)
     }
 
@@ -1178,14 +1202,13 @@ impl<'a> Parser<'a> {
         Ok(None)
     }
 
-    fn desc_text(&mut self) -> PResult<String> {
-        Ok(self.parse_description()?.map(|t| t.value).unwrap_or_default())
-    }
 
     fn parse_type_definition(&mut self, description: Option<Token>) -> PResult<Definition> {
+        let before_description = description.as_ref().map(|d| d.comments.clone()).unwrap_or_default();
         let description = description.map(|t| t.value).unwrap_or_default();
         let t = self.peek().clone();
-        let mut def = Definition { description, pos: t.pos, ..Default::default() };
+        let comments = DefComments { before_description, after_description: t.comments.clone(), end_of_definition: Vec::new() };
+        let mut def = Definition { comments, description, pos: t.pos, ..Default::default() };
         match t.value.as_str() {
             "scalar" => {
                 self.expect_keyword("scalar")?;
@@ -1199,7 +1222,7 @@ impl<'a> Parser<'a> {
                 def.name = self.parse_name()?.0;
                 def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
             }
             "interface" => {
                 self.expect_keyword("interface")?;
@@ -1207,7 +1230,7 @@ impl<'a> Parser<'a> {
                 def.name = self.parse_name()?.0;
                 def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
             }
             "union" => {
                 self.expect_keyword("union")?;
@@ -1221,14 +1244,14 @@ impl<'a> Parser<'a> {
                 def.kind = "ENUM".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.enum_values = self.parse_enum_values()?;
+                (def.enum_values, def.comments.end_of_definition) = self.parse_enum_values()?;
             }
             "input" => {
                 self.expect_keyword("input")?;
                 def.kind = "INPUT_OBJECT".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_input_fields()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_input_fields()?;
             }
             _ => return self.unexpected(),
         }
@@ -1260,24 +1283,36 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
-    fn parse_enum_values(&mut self) -> PResult<Vec<EnumValueDef>> {
-        self.some(Kind::BraceL, Kind::BraceR, |p| {
-            let description = p.desc_text()?;
+    /// A member's description and its comments: those before a non-empty description
+    /// (gqlparser drops them with an empty one) and those before the name.
+    fn member_description(&mut self) -> PResult<(String, DefComments)> {
+        let d = self.parse_description()?;
+        let (description, before_description) = match d {
+            Some(t) if !t.value.is_empty() => (t.value, t.comments),
+            _ => (String::new(), Vec::new()),
+        };
+        let after_description = self.peek_comments();
+        Ok((description, DefComments { before_description, after_description, end_of_definition: Vec::new() }))
+    }
+
+    fn parse_enum_values(&mut self) -> PResult<(Vec<EnumValueDef>, Comments)> {
+        self.some_with_end(Kind::BraceL, Kind::BraceR, |p| {
+            let (description, comments) = p.member_description()?;
             let (name, pos) = p.parse_name()?;
             let directives = p.parse_directives(true)?;
-            Ok(EnumValueDef { description, name, directives, pos })
+            Ok(EnumValueDef { comments, description, name, directives, pos })
         })
     }
 
-    fn parse_fields_definition(&mut self) -> PResult<Vec<FieldDef>> {
-        self.some(Kind::BraceL, Kind::BraceR, |p| {
-            let description = p.desc_text()?;
+    fn parse_fields_definition(&mut self) -> PResult<(Vec<FieldDef>, Comments)> {
+        self.some_with_end(Kind::BraceL, Kind::BraceR, |p| {
+            let (description, comments) = p.member_description()?;
             let (name, pos) = p.parse_name()?;
             let args = p.parse_argument_defs()?;
             p.expect(Kind::Colon)?;
             let ty = p.parse_type_reference()?;
             let directives = p.parse_directives(true)?;
-            Ok(FieldDef { description, name, args, default: None, ty, directives, pos })
+            Ok(FieldDef { comments, description, name, args, default: None, ty, directives, pos })
         })
     }
 
@@ -1285,39 +1320,45 @@ impl<'a> Parser<'a> {
         self.many(Kind::ParenL, Kind::ParenR, |p| p.parse_input_value_def())
     }
 
-    fn parse_input_fields(&mut self) -> PResult<Vec<FieldDef>> {
-        self.some(Kind::BraceL, Kind::BraceR, |p| p.parse_input_value_def())
+    fn parse_input_fields(&mut self) -> PResult<(Vec<FieldDef>, Comments)> {
+        self.some_with_end(Kind::BraceL, Kind::BraceR, |p| p.parse_input_value_def())
     }
 
     fn parse_input_value_def(&mut self) -> PResult<FieldDef> {
-        let description = self.desc_text()?;
+        let (description, comments) = self.member_description()?;
         let (name, pos) = self.parse_name()?;
         self.expect(Kind::Colon)?;
         let ty = self.parse_type_reference()?;
         let default = if self.skip(Kind::Equals)? { Some(self.parse_value(true)?) } else { None };
         let directives = self.parse_directives(true)?;
-        Ok(FieldDef { description, name, args: Vec::new(), default, ty, directives, pos })
+        Ok(FieldDef { comments, description, name, args: Vec::new(), default, ty, directives, pos })
     }
 
     fn parse_schema_definition(&mut self, description: Option<Token>) -> PResult<SchemaDef> {
         let pos = self.peek().pos;
+        let after_description = self.peek_comments();
         self.expect_keyword("schema")?;
+        let before_description = description.as_ref().map(|d| d.comments.clone()).unwrap_or_default();
         let description = description.map(|t| t.value).unwrap_or_default();
         let directives = self.parse_directives(true)?;
-        let op_types = self.some(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
-        Ok(SchemaDef { description, directives, op_types, pos })
+        let (op_types, end_of_definition) = self.some_with_end(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
+        let comments = DefComments { before_description, after_description, end_of_definition };
+        Ok(SchemaDef { comments, description, directives, op_types, pos })
     }
 
     fn parse_op_type_def(&mut self) -> PResult<OpTypeDef> {
         let pos = self.peek().pos;
+        let comment = self.peek_comments();
         let op = self.parse_operation_type()?;
         self.expect(Kind::Colon)?;
         let ty = self.parse_name()?.0;
-        Ok(OpTypeDef { op, ty, pos })
+        Ok(OpTypeDef { comment, op, ty, pos })
     }
 
     fn parse_directive_definition(&mut self, description: Option<Token>) -> PResult<DirectiveDef> {
         let pos = self.peek().pos;
+        let before_description = description.as_ref().map(|d| d.comments.clone()).unwrap_or_default();
+        let comments = DefComments { before_description, after_description: self.peek_comments(), end_of_definition: Vec::new() };
         self.expect_keyword("directive")?;
         self.expect(Kind::At)?;
         let name = self.parse_name()?.0;
@@ -1333,7 +1374,7 @@ impl<'a> Parser<'a> {
         while self.skip(Kind::Pipe)? {
             locations.push(self.parse_directive_location()?);
         }
-        Ok(DirectiveDef { description: description.map(|t| t.value).unwrap_or_default(), name, args, locations, repeatable, pos })
+        Ok(DirectiveDef { comments, description: description.map(|t| t.value).unwrap_or_default(), name, args, locations, repeatable, pos })
     }
 
     fn parse_directive_location(&mut self) -> PResult<String> {
@@ -1345,18 +1386,21 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_extension(&mut self, doc: &mut SchemaDoc) -> PResult<()> {
+        let after_description = self.peek_comments();
         self.expect_keyword("extend")?;
         let t = self.peek().clone();
-        let mut def = Definition { pos: t.pos, ..Default::default() };
+        let comments = DefComments { after_description, ..Default::default() };
+        let mut def = Definition { comments: comments.clone(), pos: t.pos, ..Default::default() };
         match t.value.as_str() {
             "schema" => {
                 self.expect_keyword("schema")?;
                 let directives = self.parse_directives(true)?;
-                let op_types = self.some(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
+                let (op_types, end_of_definition) = self.some_with_end(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
                 if directives.is_empty() && op_types.is_empty() {
                     return self.unexpected();
                 }
-                doc.schema_ext.push(SchemaDef { description: String::new(), directives, op_types, pos: t.pos });
+                let comments = DefComments { end_of_definition, ..comments };
+                doc.schema_ext.push(SchemaDef { comments, description: String::new(), directives, op_types, pos: t.pos });
                 return Ok(());
             }
             "scalar" => {
@@ -1374,7 +1418,7 @@ impl<'a> Parser<'a> {
                 def.name = self.parse_name()?.0;
                 def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
                 if def.interfaces.is_empty() && def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }
@@ -1384,7 +1428,7 @@ impl<'a> Parser<'a> {
                 def.kind = "INTERFACE".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
                 if def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }
@@ -1404,7 +1448,7 @@ impl<'a> Parser<'a> {
                 def.kind = "ENUM".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.enum_values = self.parse_enum_values()?;
+                (def.enum_values, def.comments.end_of_definition) = self.parse_enum_values()?;
                 if def.directives.is_empty() && def.enum_values.is_empty() {
                     return self.unexpected();
                 }
@@ -1414,7 +1458,7 @@ impl<'a> Parser<'a> {
                 def.kind = "INPUT_OBJECT".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_input_fields()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_input_fields()?;
                 if def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }

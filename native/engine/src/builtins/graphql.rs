@@ -355,22 +355,27 @@ mod render {
         })
     }
 
-    pub fn schema(d: &SchemaDoc) -> Value {
-        let dirs = arr(&d.directives, |x| {
+    fn directive_defs(d: &[DirectiveDef]) -> Value {
+        arr(d, |x| {
             Obj::new()
                 .s("Description", &x.description)
                 .s("Name", &x.name)
                 .v("Arguments", field_defs(&x.args))
+                .v("Directives", directives(&x.directives))
                 .v("Locations", strs(&x.locations))
                 .b("IsRepeatable", x.repeatable)
                 .def_comments(&x.comments)
                 .done()
-        });
+        })
+    }
+
+    pub fn schema(d: &SchemaDoc) -> Value {
         Obj::new()
             .v("Comment", comment(&d.comment))
             .v("Schema", schema_defs(&d.schema))
             .v("SchemaExtension", schema_defs(&d.schema_ext))
-            .v("Directives", dirs)
+            .v("Directives", directive_defs(&d.directives))
+            .v("DirectiveExtensions", directive_defs(&d.directive_exts))
             .v("Definitions", definitions(&d.defs))
             .v("Extensions", definitions(&d.exts))
             .done()
@@ -676,9 +681,8 @@ mod from_obj {
             .collect()
     }
 
-    pub fn schema_doc(v: &Value) -> R<SchemaDoc> {
-        let o = obj(v, "schema document")?;
-        let directives = list(o, "Directives")?
+    fn directive_defs(o: &Map, k: &str) -> R<Vec<DirectiveDef>> {
+        list(o, k)?
             .iter()
             .map(|d| {
                 let dobj = obj(d, "DirectiveDefinition")?;
@@ -687,14 +691,21 @@ mod from_obj {
                     description: s(dobj, "Description")?,
                     name: s(dobj, "Name")?,
                     args: field_defs(dobj, "Arguments")?,
+                    directives: directives(dobj)?,
                     locations: strs(dobj, "Locations")?,
                     repeatable: b(dobj, "IsRepeatable")?,
                     pos: Pos::default(),
                 })
             })
-            .collect::<R<Vec<_>>>()?;
+            .collect()
+    }
+
+    pub fn schema_doc(v: &Value) -> R<SchemaDoc> {
+        let o = obj(v, "schema document")?;
+        let directives = directive_defs(o, "Directives")?;
         Ok(SchemaDoc {
             comment: comment(o)?,
+            directive_exts: directive_defs(o, "DirectiveExtensions")?,
             schema: schema_defs(o, "Schema")?,
             schema_ext: schema_defs(o, "SchemaExtension")?,
             directives,
@@ -784,6 +795,23 @@ mod tests {
         assert_eq!(lines(a, "BeforeDescriptionComment"), ["# on a"]);
         assert_eq!(lines(a, "AfterDescriptionComment"), ["# name"]);
         assert_eq!(lines(&ast, "Comment"), ["# eof"]);
+    }
+
+    /// gqlparser 2.5.64's `extend directive @d @x` and directives on directive definitions.
+    #[test]
+    fn directive_extensions() {
+        let ok = |t: &str| call(schema_is_valid, &[Value::string(t)]).unwrap() == Value::Bool(true);
+        assert!(ok("directive @x on DIRECTIVE_DEFINITION\ndirective @k @x on OBJECT\ntype Query { a: Int }"));
+        assert!(ok("directive @x on DIRECTIVE_DEFINITION\ndirective @k on OBJECT\nextend directive @k @x\ntype Query { a: Int }"));
+        assert!(!ok("directive @x on OBJECT\ndirective @k @x on OBJECT\ntype Query { a: Int }"));
+        let e = call(parse, &[Value::string("{ a }"), Value::string("extend directive @nope @deprecated\ntype Query { a: Int }")]).unwrap_err();
+        assert_eq!(
+            e,
+            BuiltinError::Eval("Error in gqlparser SchemaDocument to Schema conversion: input:1:19: Cannot extend directive @nope because it is not defined.".into())
+        );
+        let ast = call(parse_schema, &[Value::string("extend directive @k @x")]).unwrap();
+        let ext = &ast.field("DirectiveExtensions").unwrap().as_array().unwrap()[0];
+        assert_eq!(ext.field("Name"), Some(&Value::string("k")));
     }
 
     #[test]

@@ -261,6 +261,8 @@ pub struct DirectiveDef {
     pub description: String,
     pub name: String,
     pub args: Vec<FieldDef>,
+    /// Directives applied to the directive definition (`directive @a @b on ...`).
+    pub directives: Vec<Directive>,
     pub locations: Vec<String>,
     pub repeatable: bool,
     pub pos: Pos,
@@ -290,6 +292,8 @@ pub struct SchemaDoc {
     pub schema: Vec<SchemaDef>,
     pub schema_ext: Vec<SchemaDef>,
     pub directives: Vec<DirectiveDef>,
+    /// `extend directive @a @b`: more directives on a defined directive.
+    pub directive_exts: Vec<DirectiveDef>,
     pub defs: Vec<Definition>,
     pub exts: Vec<Definition>,
 }
@@ -314,6 +318,7 @@ pub const DIRECTIVE_LOCATIONS: &[&str] = &[
     "ENUM_VALUE",
     "INPUT_OBJECT",
     "INPUT_FIELD_DEFINITION",
+    "DIRECTIVE_DEFINITION",
 ];
 
 // ---- lexer ----
@@ -1363,6 +1368,7 @@ impl<'a> Parser<'a> {
         self.expect(Kind::At)?;
         let name = self.parse_name()?.0;
         let args = self.parse_argument_defs()?;
+        let directives = self.parse_directives(true)?;
         let mut repeatable = false;
         if self.peek_is_name("repeatable") {
             repeatable = true;
@@ -1374,7 +1380,8 @@ impl<'a> Parser<'a> {
         while self.skip(Kind::Pipe)? {
             locations.push(self.parse_directive_location()?);
         }
-        Ok(DirectiveDef { comments, description: description.map(|t| t.value).unwrap_or_default(), name, args, locations, repeatable, pos })
+        let description = description.map(|t| t.value).unwrap_or_default();
+        Ok(DirectiveDef { comments, description, name, args, directives, locations, repeatable, pos })
     }
 
     fn parse_directive_location(&mut self) -> PResult<String> {
@@ -1427,9 +1434,10 @@ impl<'a> Parser<'a> {
                 self.next()?;
                 def.kind = "INTERFACE".into();
                 def.name = self.parse_name()?.0;
+                def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
                 (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
-                if def.directives.is_empty() && def.fields.is_empty() {
+                if def.interfaces.is_empty() && def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }
             }
@@ -1462,6 +1470,17 @@ impl<'a> Parser<'a> {
                 if def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }
+            }
+            "directive" => {
+                self.next()?;
+                self.expect(Kind::At)?;
+                let (name, pos) = self.parse_name()?;
+                let directives = self.parse_directives(true)?;
+                if directives.is_empty() {
+                    return self.unexpected();
+                }
+                doc.directive_exts.push(DirectiveDef { comments, name, directives, pos, ..Default::default() });
+                return Ok(());
             }
             _ => return self.unexpected(),
         }

@@ -217,7 +217,7 @@ mod render {
     }
 
     fn opt_value(v: &Option<GValue>) -> Value {
-        v.as_ref().map(|v| value(v)).unwrap_or(Value::Null)
+        v.as_ref().map(value).unwrap_or(Value::Null)
     }
 
     pub fn ty(t: &GType) -> Value {

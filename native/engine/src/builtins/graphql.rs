@@ -179,6 +179,12 @@ mod render {
         fn done(self) -> Value {
             Value::from_map(self.0)
         }
+        /// A schema definition's comment groups, where it has any.
+        fn def_comments(self, c: &DefComments) -> Obj {
+            self.v("BeforeDescriptionComment", comment(&c.before_description))
+                .v("AfterDescriptionComment", comment(&c.after_description))
+                .v("EndOfDefinitionComment", comment(&c.end_of_definition))
+        }
     }
 
     fn arr<T>(items: &[T], f: impl Fn(&T) -> Value) -> Value {
@@ -189,20 +195,29 @@ mod render {
         Value::from_array(items.iter().map(|s| Value::string(s.as_str())).collect())
     }
 
+    /// A comment group as OPA shows it: its lines' `Value`s (positions pruned).
+    fn comment(c: &Comments) -> Value {
+        let lines = arr(c, |line| Obj::new().s("Value", line).done());
+        Obj::new().v("List", lines).done()
+    }
+
     pub fn value(v: &GValue) -> Value {
+        let no_comment = Vec::new();
+        let children = v.children.iter().enumerate().map(|(i, (n, c))| {
+            let cm = v.child_comments.get(i).unwrap_or(&no_comment);
+            Obj::new().s("Name", n).v("Value", value(c)).v("Comment", comment(cm)).done()
+        });
         Obj::new()
             .s("Raw", &v.raw)
             .v("Kind", Value::Number(Number::Int(v.kind as i64)))
-            .v(
-                "Children",
-                arr(&v.children, |(n, c)| Obj::new().s("Name", n).v("Value", value(c)).done()),
-            )
+            .v("Children", Value::from_array(children.collect()))
+            .v("Comment", comment(&v.comment))
             .b("ExpectedTypeHasDefault", false)
             .done()
     }
 
     fn opt_value(v: &Option<GValue>) -> Value {
-        v.as_ref().map(|v| value(v)).unwrap_or(Value::Null)
+        v.as_ref().map(value).unwrap_or(Value::Null)
     }
 
     pub fn ty(t: &GType) -> Value {
@@ -214,7 +229,7 @@ mod render {
     }
 
     fn args(a: &[Argument]) -> Value {
-        arr(a, |a| Obj::new().s("Name", &a.name).v("Value", value(&a.value)).done())
+        arr(a, |a| Obj::new().s("Name", &a.name).v("Value", value(&a.value)).v("Comment", comment(&a.comment)).done())
     }
 
     fn directives(d: &[Directive]) -> Value {
@@ -230,6 +245,7 @@ mod render {
                 .v("DefaultValue", opt_value(&v.default))
                 .v("Directives", directives(&v.directives))
                 .b("Used", v.used)
+                .v("Comment", comment(&v.comment))
                 .done()
         })
     }
@@ -242,14 +258,18 @@ mod render {
                 .v("Arguments", args(&f.args))
                 .v("Directives", directives(&f.directives))
                 .v("SelectionSet", selections(&f.sel))
+                .v("Comment", comment(&f.comment))
                 .done(),
-            Selection::Spread(sp) => {
-                Obj::new().s("Name", &sp.name).v("Directives", directives(&sp.directives)).done()
-            }
+            Selection::Spread(sp) => Obj::new()
+                .s("Name", &sp.name)
+                .v("Directives", directives(&sp.directives))
+                .v("Comment", comment(&sp.comment))
+                .done(),
             Selection::Inline(i) => Obj::new()
                 .s("TypeCondition", &i.type_cond)
                 .v("Directives", directives(&i.directives))
                 .v("SelectionSet", selections(&i.sel))
+                .v("Comment", comment(&i.comment))
                 .done(),
         })
     }
@@ -263,6 +283,7 @@ mod render {
                 .v("VariableDefinitions", var_defs(&o.vars))
                 .v("Directives", directives(&o.directives))
                 .v("SelectionSet", selections(&o.sel))
+                .v("Comment", comment(&o.comment))
                 .done()
         });
         let frags = arr(&d.frags, |f| {
@@ -273,6 +294,7 @@ mod render {
                 .s("TypeCondition", &f.type_cond)
                 .v("Directives", directives(&f.directives))
                 .v("SelectionSet", selections(&f.sel))
+                .v("Comment", comment(&f.comment))
                 .done()
         });
         Obj::new().v("Operations", ops).v("Fragments", frags).done()
@@ -287,6 +309,7 @@ mod render {
                 .v("DefaultValue", opt_value(&f.default))
                 .v("Type", ty(&f.ty))
                 .v("Directives", directives(&f.directives))
+                .def_comments(&f.comments)
                 .done()
         })
     }
@@ -308,10 +331,12 @@ mod render {
                             .s("Description", &e.description)
                             .s("Name", &e.name)
                             .v("Directives", directives(&e.directives))
+                            .def_comments(&e.comments)
                             .done()
                     }),
                 )
                 .b("BuiltIn", d.builtin)
+                .def_comments(&d.comments)
                 .done()
         })
     }
@@ -323,26 +348,34 @@ mod render {
                 .v("Directives", directives(&s.directives))
                 .v(
                     "OperationTypes",
-                    arr(&s.op_types, |o| Obj::new().s("Operation", &o.op).s("Type", &o.ty).done()),
+                    arr(&s.op_types, |o| Obj::new().s("Operation", &o.op).s("Type", &o.ty).v("Comment", comment(&o.comment)).done()),
                 )
+                .def_comments(&s.comments)
+                .done()
+        })
+    }
+
+    fn directive_defs(d: &[DirectiveDef]) -> Value {
+        arr(d, |x| {
+            Obj::new()
+                .s("Description", &x.description)
+                .s("Name", &x.name)
+                .v("Arguments", field_defs(&x.args))
+                .v("Directives", directives(&x.directives))
+                .v("Locations", strs(&x.locations))
+                .b("IsRepeatable", x.repeatable)
+                .def_comments(&x.comments)
                 .done()
         })
     }
 
     pub fn schema(d: &SchemaDoc) -> Value {
-        let dirs = arr(&d.directives, |x| {
-            Obj::new()
-                .s("Description", &x.description)
-                .s("Name", &x.name)
-                .v("Arguments", field_defs(&x.args))
-                .v("Locations", strs(&x.locations))
-                .b("IsRepeatable", x.repeatable)
-                .done()
-        });
         Obj::new()
+            .v("Comment", comment(&d.comment))
             .v("Schema", schema_defs(&d.schema))
             .v("SchemaExtension", schema_defs(&d.schema_ext))
-            .v("Directives", dirs)
+            .v("Directives", directive_defs(&d.directives))
+            .v("DirectiveExtensions", directive_defs(&d.directive_exts))
             .v("Definitions", definitions(&d.defs))
             .v("Extensions", definitions(&d.exts))
             .done()
@@ -394,6 +427,25 @@ mod from_obj {
             .collect()
     }
 
+    /// A `Comment` group's lines (`{"List": [{"Value": "# ..."}]}`).
+    fn comment(o: &Map) -> R<Comments> {
+        let Some(g) = get(o, "Comment") else { return Ok(Vec::new()) };
+        let g = obj(g, "CommentGroup")?;
+        list(g, "List")?.iter().map(|c| s(obj(c, "Comment")?, "Value")).collect()
+    }
+
+    fn def_comments(o: &Map) -> R<DefComments> {
+        let group = |k: &str| match get(o, k) {
+            Some(g) => list(obj(g, "CommentGroup")?, "List")?.iter().map(|c| s(obj(c, "Comment")?, "Value")).collect(),
+            None => Ok(Vec::new()),
+        };
+        Ok(DefComments {
+            before_description: group("BeforeDescriptionComment")?,
+            after_description: group("AfterDescriptionComment")?,
+            end_of_definition: group("EndOfDefinitionComment")?,
+        })
+    }
+
     fn deep(depth: usize) -> R<()> {
         if depth > MAX_DEPTH {
             return Err(format!("GraphQL AST: exceeded maximum nesting depth of {}", MAX_DEPTH));
@@ -413,6 +465,7 @@ mod from_obj {
             Some(_) => return Err("GraphQL AST: Kind must be a number".into()),
         };
         let mut children = Vec::new();
+        let mut child_comments = Vec::new();
         for c in list(o, "Children")? {
             let co = obj(c, "ChildValue")?;
             let cv = match get(co, "Value") {
@@ -420,8 +473,9 @@ mod from_obj {
                 None => GValue::default(),
             };
             children.push((s(co, "Name")?, cv));
+            child_comments.push(comment(co)?);
         }
-        Ok(GValue { kind, raw: s(o, "Raw")?, children, pos: Pos::default() })
+        Ok(GValue { kind, raw: s(o, "Raw")?, children, comment: comment(o)?, child_comments, pos: Pos::default() })
     }
 
     fn opt_value(o: &Map, k: &str) -> R<Option<GValue>> {
@@ -448,7 +502,7 @@ mod from_obj {
                     Some(v) => value(v, 0)?,
                     None => GValue::default(),
                 };
-                Ok(Argument { name: s(ao, "Name")?, value, pos: Pos::default() })
+                Ok(Argument { comment: comment(ao)?, name: s(ao, "Name")?, value, pos: Pos::default() })
             })
             .collect()
     }
@@ -469,6 +523,7 @@ mod from_obj {
             .map(|v| {
                 let vo = obj(v, "VariableDefinition")?;
                 Ok(VarDef {
+                    comment: comment(vo)?,
                     description: s(vo, "Description")?,
                     used: b(vo, "Used")?,
                     var: s(vo, "Variable")?,
@@ -490,6 +545,7 @@ mod from_obj {
                 let has = |k: &str| so.contains_key(&Value::string(k));
                 if has("Alias") || (!has("TypeCondition") && has("Arguments")) {
                     Ok(Selection::Field(Field {
+                        comment: comment(so)?,
                         alias: s(so, "Alias")?,
                         name: s(so, "Name")?,
                         args: args(so)?,
@@ -499,13 +555,14 @@ mod from_obj {
                     }))
                 } else if has("TypeCondition") || has("SelectionSet") {
                     Ok(Selection::Inline(Inline {
+                        comment: comment(so)?,
                         type_cond: s(so, "TypeCondition")?,
                         directives: directives(so)?,
                         sel: selections(so, depth + 1)?,
                         pos: Pos::default(),
                     }))
                 } else {
-                    Ok(Selection::Spread(Spread { name: s(so, "Name")?, directives: directives(so)?, pos: Pos::default() }))
+                    Ok(Selection::Spread(Spread { comment: comment(so)?, name: s(so, "Name")?, directives: directives(so)?, pos: Pos::default() }))
                 }
             })
             .collect()
@@ -521,6 +578,7 @@ mod from_obj {
                 kind = "query".into();
             }
             d.ops.push(Operation {
+                comment: comment(oo)?,
                 description: s(oo, "Description")?,
                 op: kind,
                 name: s(oo, "Name")?,
@@ -533,6 +591,7 @@ mod from_obj {
         for f in list(o, "Fragments")? {
             let fo = obj(f, "FragmentDefinition")?;
             d.frags.push(Fragment {
+                comment: comment(fo)?,
                 description: s(fo, "Description")?,
                 name: s(fo, "Name")?,
                 vars: var_defs(fo, "VariableDefinition")?,
@@ -551,6 +610,7 @@ mod from_obj {
             .map(|f| {
                 let fo = obj(f, "FieldDefinition")?;
                 Ok(FieldDef {
+                    comments: def_comments(fo)?,
                     description: s(fo, "Description")?,
                     name: s(fo, "Name")?,
                     args: if k == "Arguments" { Vec::new() } else { field_defs(fo, "Arguments")? },
@@ -573,6 +633,7 @@ mod from_obj {
                     .map(|e| {
                         let eo = obj(e, "EnumValueDefinition")?;
                         Ok(EnumValueDef {
+                            comments: def_comments(eo)?,
                             description: s(eo, "Description")?,
                             name: s(eo, "Name")?,
                             directives: directives(eo)?,
@@ -581,6 +642,7 @@ mod from_obj {
                     })
                     .collect::<R<Vec<_>>>()?;
                 Ok(Definition {
+                    comments: def_comments(dobj)?,
                     kind: s(dobj, "Kind")?,
                     description: s(dobj, "Description")?,
                     name: s(dobj, "Name")?,
@@ -605,31 +667,45 @@ mod from_obj {
                     .iter()
                     .map(|t| {
                         let to = obj(t, "OperationTypeDefinition")?;
-                        Ok(OpTypeDef { op: s(to, "Operation")?, ty: s(to, "Type")?, pos: Pos::default() })
+                        Ok(OpTypeDef { comment: comment(to)?, op: s(to, "Operation")?, ty: s(to, "Type")?, pos: Pos::default() })
                     })
                     .collect::<R<Vec<_>>>()?;
-                Ok(SchemaDef { description: s(so, "Description")?, directives: directives(so)?, op_types, pos: Pos::default() })
+                Ok(SchemaDef {
+                    comments: def_comments(so)?,
+                    description: s(so, "Description")?,
+                    directives: directives(so)?,
+                    op_types,
+                    pos: Pos::default(),
+                })
+            })
+            .collect()
+    }
+
+    fn directive_defs(o: &Map, k: &str) -> R<Vec<DirectiveDef>> {
+        list(o, k)?
+            .iter()
+            .map(|d| {
+                let dobj = obj(d, "DirectiveDefinition")?;
+                Ok(DirectiveDef {
+                    comments: def_comments(dobj)?,
+                    description: s(dobj, "Description")?,
+                    name: s(dobj, "Name")?,
+                    args: field_defs(dobj, "Arguments")?,
+                    directives: directives(dobj)?,
+                    locations: strs(dobj, "Locations")?,
+                    repeatable: b(dobj, "IsRepeatable")?,
+                    pos: Pos::default(),
+                })
             })
             .collect()
     }
 
     pub fn schema_doc(v: &Value) -> R<SchemaDoc> {
         let o = obj(v, "schema document")?;
-        let directives = list(o, "Directives")?
-            .iter()
-            .map(|d| {
-                let dobj = obj(d, "DirectiveDefinition")?;
-                Ok(DirectiveDef {
-                    description: s(dobj, "Description")?,
-                    name: s(dobj, "Name")?,
-                    args: field_defs(dobj, "Arguments")?,
-                    locations: strs(dobj, "Locations")?,
-                    repeatable: b(dobj, "IsRepeatable")?,
-                    pos: Pos::default(),
-                })
-            })
-            .collect::<R<Vec<_>>>()?;
+        let directives = directive_defs(o, "Directives")?;
         Ok(SchemaDoc {
+            comment: comment(o)?,
+            directive_exts: directive_defs(o, "DirectiveExtensions")?,
             schema: schema_defs(o, "Schema")?,
             schema_ext: schema_defs(o, "SchemaExtension")?,
             directives,
@@ -678,6 +754,64 @@ mod tests {
         assert_eq!(frag.field("Description"), Some(&Value::string("frag")));
         let e = call(parse_query, &[Value::string(r#""d" { a }"#)]).unwrap_err();
         assert_eq!(e, BuiltinError::Eval(r#"Unexpected String "d" in GraphQL string at location 1:2"#.into()));
+    }
+
+    /// Comments right before a node's first token are its `Comment`, as gqlparser
+    /// attaches them (checked against `opa eval`); the `{ ... }` shorthand keeps none.
+    #[test]
+    fn comments_attach_as_gqlparser() {
+        let q = "# top\nquery Q { # on a\n  a(x: # on [\n [1], y: {# on k\n k: 2}) }";
+        let ast = call(parse_query, &[Value::string(q)]).unwrap();
+        let lines = |v: &Value| -> Vec<String> {
+            let list = v.field("Comment").and_then(|c| c.field("List")).and_then(|l| l.as_array()).unwrap_or(&[]);
+            list.iter().filter_map(|c| c.field("Value").and_then(|x| x.as_str()).map(str::to_string)).collect()
+        };
+        let op = &ast.field("Operations").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(op), ["# top"]);
+        let a = &op.field("SelectionSet").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(a), ["# on a"]);
+        let args = a.field("Arguments").unwrap().as_array().unwrap();
+        assert_eq!(lines(args[0].field("Value").unwrap()), ["# on ["]);
+        let k = &args[1].field("Value").unwrap().field("Children").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(k), ["# on k"]);
+        let shorthand = call(parse_query, &[Value::string("# c\n{ a }")]).unwrap();
+        assert_eq!(lines(&shorthand.field("Operations").unwrap().as_array().unwrap()[0]), Vec::<String>::new());
+    }
+
+    /// Schema comments as gqlparser groups them (checked against `opa eval`).
+    #[test]
+    fn schema_comments_attach_as_gqlparser() {
+        let text = "# before\n\"d\" # after\ntype Q { # on a\n \"fd\" # name\n a: Int # end\n}\n# eof";
+        let ast = call(parse_schema, &[Value::string(text)]).unwrap();
+        let lines = |v: &Value, k: &str| -> Vec<String> {
+            let list = v.field(k).and_then(|c| c.field("List")).and_then(|l| l.as_array()).unwrap_or(&[]);
+            list.iter().filter_map(|c| c.field("Value").and_then(|x| x.as_str()).map(str::to_string)).collect()
+        };
+        let q = &ast.field("Definitions").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(q, "BeforeDescriptionComment"), ["# before"]);
+        assert_eq!(lines(q, "AfterDescriptionComment"), ["# after"]);
+        assert_eq!(lines(q, "EndOfDefinitionComment"), ["# end"]);
+        let a = &q.field("Fields").unwrap().as_array().unwrap()[0];
+        assert_eq!(lines(a, "BeforeDescriptionComment"), ["# on a"]);
+        assert_eq!(lines(a, "AfterDescriptionComment"), ["# name"]);
+        assert_eq!(lines(&ast, "Comment"), ["# eof"]);
+    }
+
+    /// gqlparser 2.5.64's `extend directive @d @x` and directives on directive definitions.
+    #[test]
+    fn directive_extensions() {
+        let ok = |t: &str| call(schema_is_valid, &[Value::string(t)]).unwrap() == Value::Bool(true);
+        assert!(ok("directive @x on DIRECTIVE_DEFINITION\ndirective @k @x on OBJECT\ntype Query { a: Int }"));
+        assert!(ok("directive @x on DIRECTIVE_DEFINITION\ndirective @k on OBJECT\nextend directive @k @x\ntype Query { a: Int }"));
+        assert!(!ok("directive @x on OBJECT\ndirective @k @x on OBJECT\ntype Query { a: Int }"));
+        let e = call(parse, &[Value::string("{ a }"), Value::string("extend directive @nope @deprecated\ntype Query { a: Int }")]).unwrap_err();
+        assert_eq!(
+            e,
+            BuiltinError::Eval("Error in gqlparser SchemaDocument to Schema conversion: input:1:19: Cannot extend directive @nope because it is not defined.".into())
+        );
+        let ast = call(parse_schema, &[Value::string("extend directive @k @x")]).unwrap();
+        let ext = &ast.field("DirectiveExtensions").unwrap().as_array().unwrap()[0];
+        assert_eq!(ext.field("Name"), Some(&Value::string("k")));
     }
 
     #[test]

@@ -39,8 +39,16 @@ pub struct GValue {
     pub raw: String,
     /// List elements (with empty names) or object fields.
     pub children: Vec<(String, GValue)>,
+    /// Comments before a list's `[` or an object's `{` (see `Comments`).
+    pub comment: Comments,
+    /// Comments before each object field's name, by child index.
+    pub child_comments: Vec<Comments>,
     pub pos: Pos,
 }
+
+/// The `#` comment lines gqlparser attaches to a node: those right before the token
+/// that starts it (its `Comment` field, rendered by OPA). Empty when none.
+pub type Comments = Vec<String>;
 
 #[derive(Clone, Debug, Default)]
 pub struct GType {
@@ -110,6 +118,7 @@ impl GType {
 
 #[derive(Clone, Debug, Default)]
 pub struct Argument {
+    pub comment: Comments,
     pub name: String,
     pub value: GValue,
     pub pos: Pos,
@@ -124,6 +133,7 @@ pub struct Directive {
 
 #[derive(Clone, Debug, Default)]
 pub struct VarDef {
+    pub comment: Comments,
     pub description: String,
     pub var: String,
     pub ty: GType,
@@ -143,6 +153,7 @@ pub enum Selection {
 
 #[derive(Clone, Debug, Default)]
 pub struct Field {
+    pub comment: Comments,
     pub alias: String,
     pub name: String,
     pub args: Vec<Argument>,
@@ -153,6 +164,7 @@ pub struct Field {
 
 #[derive(Clone, Debug, Default)]
 pub struct Spread {
+    pub comment: Comments,
     pub name: String,
     pub directives: Vec<Directive>,
     pub pos: Pos,
@@ -160,6 +172,7 @@ pub struct Spread {
 
 #[derive(Clone, Debug, Default)]
 pub struct Inline {
+    pub comment: Comments,
     pub type_cond: String,
     pub directives: Vec<Directive>,
     pub sel: Vec<Selection>,
@@ -168,6 +181,7 @@ pub struct Inline {
 
 #[derive(Clone, Debug, Default)]
 pub struct Operation {
+    pub comment: Comments,
     pub description: String,
     pub op: String,
     pub name: String,
@@ -179,6 +193,7 @@ pub struct Operation {
 
 #[derive(Clone, Debug, Default)]
 pub struct Fragment {
+    pub comment: Comments,
     pub description: String,
     pub name: String,
     pub vars: Vec<VarDef>,
@@ -194,9 +209,19 @@ pub struct QueryDoc {
     pub frags: Vec<Fragment>,
 }
 
+/// The comments gqlparser keeps on a schema definition: before its description,
+/// before its keyword or name (after the description), before its closing `}`.
+#[derive(Clone, Debug, Default)]
+pub struct DefComments {
+    pub before_description: Comments,
+    pub after_description: Comments,
+    pub end_of_definition: Comments,
+}
+
 /// A field, input field or argument definition (arguments have no `args`).
 #[derive(Clone, Debug, Default)]
 pub struct FieldDef {
+    pub comments: DefComments,
     pub description: String,
     pub name: String,
     pub args: Vec<FieldDef>,
@@ -208,6 +233,7 @@ pub struct FieldDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct EnumValueDef {
+    pub comments: DefComments,
     pub description: String,
     pub name: String,
     pub directives: Vec<Directive>,
@@ -216,6 +242,7 @@ pub struct EnumValueDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct Definition {
+    pub comments: DefComments,
     pub kind: String,
     pub description: String,
     pub name: String,
@@ -230,9 +257,12 @@ pub struct Definition {
 
 #[derive(Clone, Debug, Default)]
 pub struct DirectiveDef {
+    pub comments: DefComments,
     pub description: String,
     pub name: String,
     pub args: Vec<FieldDef>,
+    /// Directives applied to the directive definition (`directive @a @b on ...`).
+    pub directives: Vec<Directive>,
     pub locations: Vec<String>,
     pub repeatable: bool,
     pub pos: Pos,
@@ -240,6 +270,7 @@ pub struct DirectiveDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct OpTypeDef {
+    pub comment: Comments,
     pub op: String,
     pub ty: String,
     pub pos: Pos,
@@ -247,6 +278,7 @@ pub struct OpTypeDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaDef {
+    pub comments: DefComments,
     pub description: String,
     pub directives: Vec<Directive>,
     pub op_types: Vec<OpTypeDef>,
@@ -255,9 +287,13 @@ pub struct SchemaDef {
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaDoc {
+    /// Comments at the end of the document.
+    pub comment: Comments,
     pub schema: Vec<SchemaDef>,
     pub schema_ext: Vec<SchemaDef>,
     pub directives: Vec<DirectiveDef>,
+    /// `extend directive @a @b`: more directives on a defined directive.
+    pub directive_exts: Vec<DirectiveDef>,
     pub defs: Vec<Definition>,
     pub exts: Vec<Definition>,
 }
@@ -282,6 +318,7 @@ pub const DIRECTIVE_LOCATIONS: &[&str] = &[
     "ENUM_VALUE",
     "INPUT_OBJECT",
     "INPUT_FIELD_DEFINITION",
+    "DIRECTIVE_DEFINITION",
 ];
 
 // ---- lexer ----
@@ -346,6 +383,8 @@ pub struct Token {
     pub pos: Pos,
     /// For `Invalid` tokens: the lexer's own message.
     pub err: Option<String>,
+    /// The comment lines between the previous token and this one.
+    pub comments: Comments,
 }
 
 impl Token {
@@ -383,6 +422,8 @@ pub fn go_quote(s: &str) -> String {
 }
 
 struct Lexer<'a> {
+    /// Comments skipped since the last token.
+    comments: Comments,
     src: &'a [u8],
     text: &'a str,
     end: usize,
@@ -394,7 +435,7 @@ struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     fn new(text: &'a str) -> Self {
-        Lexer { src: text.as_bytes(), text, end: 0, end_runes: 0, start_runes: 0, line: 1, line_start: 0 }
+        Lexer { comments: Vec::new(), src: text.as_bytes(), text, end: 0, end_runes: 0, start_runes: 0, line: 1, line_start: 0 }
     }
 
     fn tok(&self, kind: Kind, value: String) -> Token {
@@ -403,6 +444,7 @@ impl<'a> Lexer<'a> {
             value,
             pos: Pos { line: self.line, col: (self.start_runes.saturating_sub(self.line_start) + 1) as u32 },
             err: None,
+            comments: Vec::new(),
         }
     }
 
@@ -412,6 +454,7 @@ impl<'a> Lexer<'a> {
             value: String::new(),
             pos: Pos { line: self.line, col: (self.end_runes.saturating_sub(self.line_start) + 1) as u32 },
             err: Some(msg),
+            comments: Vec::new(),
         }
     }
 
@@ -439,9 +482,12 @@ impl<'a> Lexer<'a> {
                     self.line_start = self.end_runes;
                 }
                 b'#' => {
-                    while self.end < self.src.len() && self.src[self.end] != b'\n' && self.src[self.end] != b'\r' {
+                    // To the line's end: any character but a control one (tab allowed).
+                    let start = self.end;
+                    while self.end < self.src.len() && (self.src[self.end] > 0x1f || self.src[self.end] == b'\t') {
                         self.advance_char();
                     }
+                    self.comments.push(self.text.get(start..self.end).unwrap_or("#").to_string());
                 }
                 0xEF if self.src[self.end..].starts_with("\u{feff}".as_bytes()) => {
                     self.end += 3;
@@ -459,6 +505,12 @@ impl<'a> Lexer<'a> {
     }
 
     fn next_token(&mut self) -> Token {
+        let mut t = self.read_token();
+        t.comments = std::mem::take(&mut self.comments);
+        t
+    }
+
+    fn read_token(&mut self) -> Token {
         self.ws();
         let start = self.end;
         self.start_runes = self.end_runes;
@@ -662,6 +714,7 @@ impl<'a> Lexer<'a> {
                     value: block_string_value(&buf),
                     pos: Pos { line: start_line, col: start_col },
                     err: None,
+                    comments: Vec::new(),
                 };
                 self.end += 3;
                 self.end_runes += 3;
@@ -745,7 +798,7 @@ impl<'a> Parser<'a> {
         Parser {
             lex: Lexer::new(text),
             peeked: None,
-            prev: Token { kind: Kind::Eof, value: String::new(), pos: Pos { line: 1, col: 1 }, err: None },
+            prev: Token { kind: Kind::Eof, value: String::new(), pos: Pos { line: 1, col: 1 }, err: None, comments: Vec::new() },
             depth: 0,
         }
     }
@@ -756,6 +809,11 @@ impl<'a> Parser<'a> {
         }
         // Just filled.
         self.peeked.as_ref().unwrap_or(&self.prev)
+    }
+
+    /// gqlparser's `p.comment`: the comments before the token about to be read.
+    fn peek_comments(&mut self) -> Comments {
+        self.peek().comments.clone()
     }
 
     fn peek_kind(&mut self) -> Kind {
@@ -843,10 +901,15 @@ impl<'a> Parser<'a> {
     }
 
     /// `some`: one or more items between `start` and `end`, if `start` is present.
-    fn some<T>(&mut self, start: Kind, end: Kind, mut f: impl FnMut(&mut Self) -> PResult<T>) -> PResult<Vec<T>> {
+    fn some<T>(&mut self, start: Kind, end: Kind, f: impl FnMut(&mut Self) -> PResult<T>) -> PResult<Vec<T>> {
+        Ok(self.some_with_end(start, end, f)?.0)
+    }
+
+    /// `some`, and the comments before its `end` token (gqlparser's `EndOfDefinitionComment`).
+    fn some_with_end<T>(&mut self, start: Kind, end: Kind, mut f: impl FnMut(&mut Self) -> PResult<T>) -> PResult<(Vec<T>, Comments)> {
         let mut out = Vec::new();
         if !self.skip(start)? {
-            return Ok(out);
+            return Ok((out, Vec::new()));
         }
         while self.peek_kind() != end {
             out.push(f(self)?);
@@ -855,8 +918,9 @@ impl<'a> Parser<'a> {
             let t = self.peek().clone();
             return self.err_at(t.pos, format!("expected at least one definition, found {}", t.kind.text()));
         }
+        let comments = self.peek_comments();
         self.next()?;
-        Ok(out)
+        Ok((out, comments))
     }
 
     fn parse_name(&mut self) -> PResult<(String, Pos)> {
@@ -889,6 +953,7 @@ impl<'a> Parser<'a> {
 
     fn parse_operation(&mut self, description: Option<Token>) -> PResult<Operation> {
         let pos = self.peek().pos;
+        // The shorthand's comments are dropped (gqlparser reads them only after its selection set).
         if self.peek_kind() == Kind::BraceL {
             // The query shorthand takes no description.
             if let Some(d) = description {
@@ -896,6 +961,7 @@ impl<'a> Parser<'a> {
             }
             return Ok(Operation { op: "query".into(), sel: self.parse_required_selection_set()?, pos, ..Default::default() });
         }
+        let comment = join(description.as_ref(), self.peek_comments());
         let op = self.parse_operation_type()?;
         let mut name = String::new();
         if self.peek_kind() == Kind::Name {
@@ -905,7 +971,7 @@ impl<'a> Parser<'a> {
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
         let description = description.map(|t| t.value).unwrap_or_default();
-        Ok(Operation { description, op, name, vars, directives, sel, pos })
+        Ok(Operation { comment, description, op, name, vars, directives, sel, pos })
     }
 
     fn parse_operation_type(&mut self) -> PResult<String> {
@@ -921,14 +987,16 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_variable_definition(&mut self) -> PResult<VarDef> {
-        let description = self.desc_text()?;
+        let description = self.parse_description()?;
+        let comment = join(description.as_ref(), self.peek_comments());
+        let description = description.map(|t| t.value).unwrap_or_default();
         let pos = self.peek().pos;
         let var = self.parse_variable()?;
         self.expect(Kind::Colon)?;
         let ty = self.parse_type_reference()?;
         let default = if self.skip(Kind::Equals)? { Some(self.parse_value(true)?) } else { None };
         let directives = self.parse_directives(false)?;
-        Ok(VarDef { description, var, ty, default, directives, used: false, pos })
+        Ok(VarDef { comment, description, var, ty, default, directives, used: false, pos })
     }
 
     fn parse_variable(&mut self) -> PResult<String> {
@@ -955,6 +1023,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_field(&mut self) -> PResult<Field> {
+        let comment = self.peek_comments();
         let (alias, pos) = self.parse_name()?;
         let name = if self.skip(Kind::Colon)? { self.parse_name()?.0 } else { alias.clone() };
         let args = self.parse_arguments(false)?;
@@ -966,25 +1035,27 @@ impl<'a> Parser<'a> {
             self.leave();
             sel = r?;
         }
-        Ok(Field { alias, name, args, directives, sel, pos })
+        Ok(Field { comment, alias, name, args, directives, sel, pos })
     }
 
     fn parse_arguments(&mut self, is_const: bool) -> PResult<Vec<Argument>> {
         self.many(Kind::ParenL, Kind::ParenR, |p| {
+            let comment = p.peek_comments();
             let (name, pos) = p.parse_name()?;
             p.expect(Kind::Colon)?;
             let value = p.parse_value(is_const)?;
-            Ok(Argument { name, value, pos })
+            Ok(Argument { comment, name, value, pos })
         })
     }
 
     fn parse_fragment(&mut self) -> PResult<Selection> {
+        let comment = self.peek_comments();
         let pos = self.expect(Kind::Spread)?.pos;
         let t = self.peek().clone();
         if t.kind == Kind::Name && t.value != "on" {
             let name = self.parse_fragment_name()?;
             let directives = self.parse_directives(false)?;
-            return Ok(Selection::Spread(Spread { name, directives, pos }));
+            return Ok(Selection::Spread(Spread { comment, name, directives, pos }));
         }
         let mut type_cond = String::new();
         if t.value == "on" {
@@ -993,7 +1064,7 @@ impl<'a> Parser<'a> {
         }
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
-        Ok(Selection::Inline(Inline { type_cond, directives, sel, pos }))
+        Ok(Selection::Inline(Inline { comment, type_cond, directives, sel, pos }))
     }
 
     fn parse_fragment_name(&mut self) -> PResult<String> {
@@ -1004,6 +1075,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_fragment_definition(&mut self, description: Option<Token>) -> PResult<Fragment> {
+        let comment = join(description.as_ref(), self.peek_comments());
         let description = description.map(|t| t.value).unwrap_or_default();
         let pos = self.peek().pos;
         self.expect_keyword("fragment")?;
@@ -1013,7 +1085,7 @@ impl<'a> Parser<'a> {
         let type_cond = self.parse_name()?.0;
         let directives = self.parse_directives(false)?;
         let sel = self.parse_required_selection_set()?;
-        Ok(Fragment { description, name, vars, type_cond, directives, sel, pos })
+        Ok(Fragment { comment, description, name, vars, type_cond, directives, sel, pos })
     }
 
     fn parse_value(&mut self, is_const: bool) -> PResult<GValue> {
@@ -1028,22 +1100,25 @@ impl<'a> Parser<'a> {
         let kind = match t.kind {
             Kind::BracketL => {
                 let children = self.many(Kind::BracketL, Kind::BracketR, |p| Ok((String::new(), p.parse_value(is_const)?)))?;
-                return Ok(GValue { kind: K_LIST, raw: String::new(), children, pos: t.pos });
+                let child_comments = vec![Vec::new(); children.len()];
+                return Ok(GValue { kind: K_LIST, raw: String::new(), children, comment: t.comments, child_comments, pos: t.pos });
             }
             Kind::BraceL => {
-                let children = self.many(Kind::BraceL, Kind::BraceR, |p| {
+                let fields = self.many(Kind::BraceL, Kind::BraceR, |p| {
+                    let comment = p.peek_comments();
                     let (name, _) = p.parse_name()?;
                     p.expect(Kind::Colon)?;
-                    Ok((name, p.parse_value(is_const)?))
+                    Ok((comment, (name, p.parse_value(is_const)?)))
                 })?;
-                return Ok(GValue { kind: K_OBJECT, raw: String::new(), children, pos: t.pos });
+                let (child_comments, children) = fields.into_iter().unzip();
+                return Ok(GValue { kind: K_OBJECT, raw: String::new(), children, comment: t.comments, child_comments, pos: t.pos });
             }
             Kind::Dollar => {
                 if is_const {
                     return self.unexpected();
                 }
                 let raw = self.parse_variable()?;
-                return Ok(GValue { kind: K_VARIABLE, raw, children: Vec::new(), pos: t.pos });
+                return Ok(GValue { kind: K_VARIABLE, raw, pos: t.pos, ..GValue::default() });
             }
             Kind::Int => K_INT,
             Kind::Float => K_FLOAT,
@@ -1057,7 +1132,7 @@ impl<'a> Parser<'a> {
             _ => return self.unexpected(),
         };
         self.next()?;
-        Ok(GValue { kind, raw: t.value, children: Vec::new(), pos: t.pos })
+        Ok(GValue { kind, raw: t.value, pos: t.pos, ..GValue::default() })
     }
 
     fn parse_directives(&mut self, is_const: bool) -> PResult<Vec<Directive>> {
@@ -1121,6 +1196,7 @@ impl<'a> Parser<'a> {
                 _ => return self.unexpected(),
             }
         }
+        doc.comment = self.peek_comments();
         Ok(doc)
     }
 
@@ -1131,14 +1207,13 @@ impl<'a> Parser<'a> {
         Ok(None)
     }
 
-    fn desc_text(&mut self) -> PResult<String> {
-        Ok(self.parse_description()?.map(|t| t.value).unwrap_or_default())
-    }
 
     fn parse_type_definition(&mut self, description: Option<Token>) -> PResult<Definition> {
+        let before_description = description.as_ref().map(|d| d.comments.clone()).unwrap_or_default();
         let description = description.map(|t| t.value).unwrap_or_default();
         let t = self.peek().clone();
-        let mut def = Definition { description, pos: t.pos, ..Default::default() };
+        let comments = DefComments { before_description, after_description: t.comments.clone(), end_of_definition: Vec::new() };
+        let mut def = Definition { comments, description, pos: t.pos, ..Default::default() };
         match t.value.as_str() {
             "scalar" => {
                 self.expect_keyword("scalar")?;
@@ -1152,7 +1227,7 @@ impl<'a> Parser<'a> {
                 def.name = self.parse_name()?.0;
                 def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
             }
             "interface" => {
                 self.expect_keyword("interface")?;
@@ -1160,7 +1235,7 @@ impl<'a> Parser<'a> {
                 def.name = self.parse_name()?.0;
                 def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
             }
             "union" => {
                 self.expect_keyword("union")?;
@@ -1174,14 +1249,14 @@ impl<'a> Parser<'a> {
                 def.kind = "ENUM".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.enum_values = self.parse_enum_values()?;
+                (def.enum_values, def.comments.end_of_definition) = self.parse_enum_values()?;
             }
             "input" => {
                 self.expect_keyword("input")?;
                 def.kind = "INPUT_OBJECT".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_input_fields()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_input_fields()?;
             }
             _ => return self.unexpected(),
         }
@@ -1213,24 +1288,36 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
-    fn parse_enum_values(&mut self) -> PResult<Vec<EnumValueDef>> {
-        self.some(Kind::BraceL, Kind::BraceR, |p| {
-            let description = p.desc_text()?;
+    /// A member's description and its comments: those before a non-empty description
+    /// (gqlparser drops them with an empty one) and those before the name.
+    fn member_description(&mut self) -> PResult<(String, DefComments)> {
+        let d = self.parse_description()?;
+        let (description, before_description) = match d {
+            Some(t) if !t.value.is_empty() => (t.value, t.comments),
+            _ => (String::new(), Vec::new()),
+        };
+        let after_description = self.peek_comments();
+        Ok((description, DefComments { before_description, after_description, end_of_definition: Vec::new() }))
+    }
+
+    fn parse_enum_values(&mut self) -> PResult<(Vec<EnumValueDef>, Comments)> {
+        self.some_with_end(Kind::BraceL, Kind::BraceR, |p| {
+            let (description, comments) = p.member_description()?;
             let (name, pos) = p.parse_name()?;
             let directives = p.parse_directives(true)?;
-            Ok(EnumValueDef { description, name, directives, pos })
+            Ok(EnumValueDef { comments, description, name, directives, pos })
         })
     }
 
-    fn parse_fields_definition(&mut self) -> PResult<Vec<FieldDef>> {
-        self.some(Kind::BraceL, Kind::BraceR, |p| {
-            let description = p.desc_text()?;
+    fn parse_fields_definition(&mut self) -> PResult<(Vec<FieldDef>, Comments)> {
+        self.some_with_end(Kind::BraceL, Kind::BraceR, |p| {
+            let (description, comments) = p.member_description()?;
             let (name, pos) = p.parse_name()?;
             let args = p.parse_argument_defs()?;
             p.expect(Kind::Colon)?;
             let ty = p.parse_type_reference()?;
             let directives = p.parse_directives(true)?;
-            Ok(FieldDef { description, name, args, default: None, ty, directives, pos })
+            Ok(FieldDef { comments, description, name, args, default: None, ty, directives, pos })
         })
     }
 
@@ -1238,43 +1325,50 @@ impl<'a> Parser<'a> {
         self.many(Kind::ParenL, Kind::ParenR, |p| p.parse_input_value_def())
     }
 
-    fn parse_input_fields(&mut self) -> PResult<Vec<FieldDef>> {
-        self.some(Kind::BraceL, Kind::BraceR, |p| p.parse_input_value_def())
+    fn parse_input_fields(&mut self) -> PResult<(Vec<FieldDef>, Comments)> {
+        self.some_with_end(Kind::BraceL, Kind::BraceR, |p| p.parse_input_value_def())
     }
 
     fn parse_input_value_def(&mut self) -> PResult<FieldDef> {
-        let description = self.desc_text()?;
+        let (description, comments) = self.member_description()?;
         let (name, pos) = self.parse_name()?;
         self.expect(Kind::Colon)?;
         let ty = self.parse_type_reference()?;
         let default = if self.skip(Kind::Equals)? { Some(self.parse_value(true)?) } else { None };
         let directives = self.parse_directives(true)?;
-        Ok(FieldDef { description, name, args: Vec::new(), default, ty, directives, pos })
+        Ok(FieldDef { comments, description, name, args: Vec::new(), default, ty, directives, pos })
     }
 
     fn parse_schema_definition(&mut self, description: Option<Token>) -> PResult<SchemaDef> {
         let pos = self.peek().pos;
+        let after_description = self.peek_comments();
         self.expect_keyword("schema")?;
+        let before_description = description.as_ref().map(|d| d.comments.clone()).unwrap_or_default();
         let description = description.map(|t| t.value).unwrap_or_default();
         let directives = self.parse_directives(true)?;
-        let op_types = self.some(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
-        Ok(SchemaDef { description, directives, op_types, pos })
+        let (op_types, end_of_definition) = self.some_with_end(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
+        let comments = DefComments { before_description, after_description, end_of_definition };
+        Ok(SchemaDef { comments, description, directives, op_types, pos })
     }
 
     fn parse_op_type_def(&mut self) -> PResult<OpTypeDef> {
         let pos = self.peek().pos;
+        let comment = self.peek_comments();
         let op = self.parse_operation_type()?;
         self.expect(Kind::Colon)?;
         let ty = self.parse_name()?.0;
-        Ok(OpTypeDef { op, ty, pos })
+        Ok(OpTypeDef { comment, op, ty, pos })
     }
 
     fn parse_directive_definition(&mut self, description: Option<Token>) -> PResult<DirectiveDef> {
         let pos = self.peek().pos;
+        let before_description = description.as_ref().map(|d| d.comments.clone()).unwrap_or_default();
+        let comments = DefComments { before_description, after_description: self.peek_comments(), end_of_definition: Vec::new() };
         self.expect_keyword("directive")?;
         self.expect(Kind::At)?;
         let name = self.parse_name()?.0;
         let args = self.parse_argument_defs()?;
+        let directives = self.parse_directives(true)?;
         let mut repeatable = false;
         if self.peek_is_name("repeatable") {
             repeatable = true;
@@ -1286,7 +1380,8 @@ impl<'a> Parser<'a> {
         while self.skip(Kind::Pipe)? {
             locations.push(self.parse_directive_location()?);
         }
-        Ok(DirectiveDef { description: description.map(|t| t.value).unwrap_or_default(), name, args, locations, repeatable, pos })
+        let description = description.map(|t| t.value).unwrap_or_default();
+        Ok(DirectiveDef { comments, description, name, args, directives, locations, repeatable, pos })
     }
 
     fn parse_directive_location(&mut self) -> PResult<String> {
@@ -1298,18 +1393,21 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_extension(&mut self, doc: &mut SchemaDoc) -> PResult<()> {
+        let after_description = self.peek_comments();
         self.expect_keyword("extend")?;
         let t = self.peek().clone();
-        let mut def = Definition { pos: t.pos, ..Default::default() };
+        let comments = DefComments { after_description, ..Default::default() };
+        let mut def = Definition { comments: comments.clone(), pos: t.pos, ..Default::default() };
         match t.value.as_str() {
             "schema" => {
                 self.expect_keyword("schema")?;
                 let directives = self.parse_directives(true)?;
-                let op_types = self.some(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
+                let (op_types, end_of_definition) = self.some_with_end(Kind::BraceL, Kind::BraceR, |p| p.parse_op_type_def())?;
                 if directives.is_empty() && op_types.is_empty() {
                     return self.unexpected();
                 }
-                doc.schema_ext.push(SchemaDef { description: String::new(), directives, op_types, pos: t.pos });
+                let comments = DefComments { end_of_definition, ..comments };
+                doc.schema_ext.push(SchemaDef { comments, description: String::new(), directives, op_types, pos: t.pos });
                 return Ok(());
             }
             "scalar" => {
@@ -1327,7 +1425,7 @@ impl<'a> Parser<'a> {
                 def.name = self.parse_name()?.0;
                 def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
                 if def.interfaces.is_empty() && def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }
@@ -1336,9 +1434,10 @@ impl<'a> Parser<'a> {
                 self.next()?;
                 def.kind = "INTERFACE".into();
                 def.name = self.parse_name()?.0;
+                def.interfaces = self.parse_implements()?;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_fields_definition()?;
-                if def.directives.is_empty() && def.fields.is_empty() {
+                (def.fields, def.comments.end_of_definition) = self.parse_fields_definition()?;
+                if def.interfaces.is_empty() && def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }
             }
@@ -1357,7 +1456,7 @@ impl<'a> Parser<'a> {
                 def.kind = "ENUM".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.enum_values = self.parse_enum_values()?;
+                (def.enum_values, def.comments.end_of_definition) = self.parse_enum_values()?;
                 if def.directives.is_empty() && def.enum_values.is_empty() {
                     return self.unexpected();
                 }
@@ -1367,15 +1466,34 @@ impl<'a> Parser<'a> {
                 def.kind = "INPUT_OBJECT".into();
                 def.name = self.parse_name()?.0;
                 def.directives = self.parse_directives(true)?;
-                def.fields = self.parse_input_fields()?;
+                (def.fields, def.comments.end_of_definition) = self.parse_input_fields()?;
                 if def.directives.is_empty() && def.fields.is_empty() {
                     return self.unexpected();
                 }
+            }
+            "directive" => {
+                self.next()?;
+                self.expect(Kind::At)?;
+                let (name, pos) = self.parse_name()?;
+                let directives = self.parse_directives(true)?;
+                if directives.is_empty() {
+                    return self.unexpected();
+                }
+                doc.directive_exts.push(DirectiveDef { comments, name, directives, pos, ..Default::default() });
+                return Ok(());
             }
             _ => return self.unexpected(),
         }
         doc.exts.push(def);
         Ok(())
+    }
+}
+
+/// gqlparser's `joinComments`: the comments before a description, then those after it.
+fn join(description: Option<&Token>, after: Comments) -> Comments {
+    match description {
+        Some(d) if !d.comments.is_empty() => d.comments.iter().cloned().chain(after).collect(),
+        _ => after,
     }
 }
 

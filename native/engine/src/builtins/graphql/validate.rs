@@ -238,6 +238,12 @@ pub fn build_schema(user: &SchemaDoc) -> Result<Schema, VError> {
         }
         s.directives.insert(dir.name.clone(), dir.clone());
     }
+    for ext in &user.directive_exts {
+        let Some(def) = s.directives.get_mut(&ext.name) else {
+            return verr(ext.pos, format!("Cannot extend directive @{} because it is not defined.", ext.name));
+        };
+        def.directives.extend(ext.directives.iter().cloned());
+    }
     if user.schema.len() > 1 {
         return verr(
             user.schema[1].pos,
@@ -269,6 +275,7 @@ pub fn build_schema(user: &SchemaDoc) -> Result<Schema, VError> {
     for n in dnames {
         if let Some(d) = s.directives.get(n) {
             validate_name(d.pos, &d.name)?;
+            validate_directives(&s, &d.directives, "DIRECTIVE_DEFINITION", Some(&d.name))?;
             for arg in &d.args {
                 validate_name(arg.pos, &arg.name)?;
                 validate_type_ref(&s, &arg.ty)?;

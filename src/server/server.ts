@@ -9,7 +9,8 @@ import { HealthImplementation } from 'grpc-health-check';
 import pino, { type Logger } from 'pino';
 import type { DecisionCache } from '../cache/types';
 import { NativeDecisionCache } from '../cache/native-cache';
-import { NativePreparedPolicy } from '../engine/native-engine';
+import { createCheckPool, NativePreparedPolicy } from '../engine/native-engine';
+import { RUST_AVAILABLE } from '../native';
 import { WasmPreparedPolicy } from '../engine/wasm-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../envoy/errors';
@@ -58,7 +59,26 @@ export interface AuthzServerOptions {
   handshakeTimeoutMs?: number;
   /** Close (GOAWAY) a connection without calls for this many ms; 0 = never. Default 300000. */
   idleTimeoutMs?: number;
+  /**
+   * Isolation of expensive Checks (native engine): each Check is evaluated
+   * on the event loop for at most `inlineSteps` steps; one that needs more
+   * is finished on one of `maxOffloaded` native threads, so it holds up no
+   * other Check or health probe; with every thread busy it is refused
+   * (RESOURCE_EXHAUSTED). `inlineSteps` or `maxOffloaded` 0: everything
+   * inline. Default `{ inlineSteps: 5000, maxOffloaded: 4 }`. The wasm
+   * engine always evaluates inline.
+   */
+  offload?: OffloadOptions;
 }
+
+export interface OffloadOptions {
+  /** Evaluation steps (and builtin work units) a Check may spend on the event loop. */
+  inlineSteps: number;
+  /** Most Checks evaluated at once on native threads. */
+  maxOffloaded: number;
+}
+
+export const DEFAULT_OFFLOAD: OffloadOptions = { inlineSteps: 5000, maxOffloaded: 4 };
 
 export type HotPath = 'native' | 'js';
 
@@ -101,8 +121,9 @@ export interface AuthzServer {
   close(graceMs?: number): Promise<void>;
   /**
    * Swaps the policy atomically: every Check that starts after this call
-   * uses `policy` (Checks run synchronously, so none straddles the swap).
-   * Cache entries of the old revision can never match again; they are dropped.
+   * uses `policy` (an offloaded Check still running finishes with the
+   * policy it started with). Cache entries of the old revision can never
+   * match again; they are dropped.
    */
   setPolicy(policy: PreparedPolicy): void;
   /** The policy deciding now. */
@@ -141,20 +162,44 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const hotPath: HotPath = options.hotPath ?? 'native';
   const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
   const observer = options.observer;
+  const offload = options.offload ?? DEFAULT_OFFLOAD;
+  // Only the addon has threads: without it (the wasm engine) every Check runs inline.
+  const pool = offload.inlineSteps > 0 && offload.maxOffloaded > 0 && RUST_AVAILABLE ? createCheckPool(offload.maxOffloaded) : null;
+  const inlineSteps = pool ? offload.inlineSteps : 0;
 
   for (const version of ['v3', 'v2'] as const) {
     const service = AUTHORIZATION_SERVICES[version];
     const wire = version === 'v3' ? 3 : 2;
     const ceiling = ceilingResponse(version);
     /** Tells the observer (metrics, decision logs) what a Check came to; never throws. */
-    const observe = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api' | 'inputOptions'>) => {
+    const observe = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api' | 'inputOptions'>, decidedBy = policy) => {
       if (!observer) return;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        observer.onCheck({ ...event, api: version, seconds, request: call.request, policy, inputOptions: options.check?.input });
+        observer.onCheck({ ...event, api: version, seconds, request: call.request, policy: decidedBy, inputOptions: options.check?.input });
       } catch (err) {
         logger.error({ err }, 'check observer failed');
       }
+    };
+    /** Answers with the gRPC status of a failure: a generic message for the client, the detail in the log. */
+    const fail = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, thrown: unknown) => {
+      const err = AuthzError.from(thrown);
+      const status = clientStatus(err.code);
+      logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
+      callback({ code: status.code, details: status.message });
+      observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decisionId: () => undefined });
+    };
+    /** Finishes a Check that ran out of inline steps on a pool thread; the event loop serves others meanwhile. */
+    const finishOffloaded = (p: NativePreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
+      p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!).then(
+        (r) => {
+          // The engine refuses a decision finished past the deadline; this also covers the hop back to the event loop.
+          if (deadline > 0 && Date.now() > deadline) return fail(call, callback, started, new AuthzError('eval_timeout', 'the decision was ready after the deadline'));
+          callback(null, r.response());
+          if (observer) observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decisionId: () => r.decisionId() }, p);
+        },
+        (thrown: unknown) => fail(call, callback, started, thrown),
+      );
     };
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {
       const started = observer ? process.hrtime.bigint() : 0n;
@@ -167,10 +212,13 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       try {
         if (hotPath === 'native' && (policy instanceof NativePreparedPolicy || policy instanceof WasmPreparedPolicy)) {
           const p = policy;
+          const deadline = deadlineMs(call);
           // A view of the policy's output buffer: grpc-js copies it into the
           // response frame within this callback, before the next Check runs.
           // The wasm engine (no addon) caches in the lru-cache fallback.
-          callback(null, p instanceof NativePreparedPolicy ? p.checkView(call.request, wire, nativeCache, deadlineMs(call)) : p.checkView(call.request, wire, options.cache ?? null, deadlineMs(call)));
+          const view = p instanceof NativePreparedPolicy ? p.checkInline(call.request, wire, nativeCache, deadline, inlineSteps) : p.checkView(call.request, wire, options.cache ?? null, deadline);
+          if (view === undefined) return finishOffloaded(p as NativePreparedPolicy, call, callback, started, deadline);
+          callback(null, view);
           // Nothing is allocated for the observer unless there is one.
           if (observer) {
             const r = p.last;
@@ -188,11 +236,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           }
         }
       } catch (thrown) {
-        const err = AuthzError.from(thrown);
-        const status = clientStatus(err.code);
-        logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
-        callback({ code: status.code, details: status.message });
-        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decisionId: () => undefined });
+        fail(call, callback, started, thrown);
       }
     };
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });
@@ -237,6 +281,8 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
+          // Its threads end once their running Checks are done.
+          pool?.close();
           resolve();
         });
       }),

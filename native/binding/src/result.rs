@@ -4,13 +4,16 @@
 //!
 //! | offset | type     | field                                                        |
 //! |--------|----------|--------------------------------------------------------------|
-//! | 0      | u32      | kind: 0 allow, 1 deny, 2 bad request, 3 error                 |
+//! | 0      | u32      | kind: 0 allow, 1 deny, 2 bad request, 3 error, 4 offload      |
 //! | 4      | u32      | flags: 1 cache hit, 2 cacheable                              |
 //! | 8      | u32      | body length: the CheckResponse, or (error) the code's length |
 //! | 12     | u32      | (error) the detail's length                                  |
 //! | 16     | f64      | nanoseconds spent evaluating and encoding (0: none)          |
 //! | 24     | 36 bytes | decision id (ASCII)                                          |
 //! | 64     | bytes    | body: the CheckResponse, or (error) code then detail (UTF-8) |
+//!
+//! "Offload" (only the kind is written) means the inline step budget ran
+//! out: the Check is to be run again, whole, by `checkAsync`.
 
 use sark_envoy::check::DECISION_ID_LEN;
 use sark_envoy::{CheckOutput, CheckResult, Outcome};
@@ -21,6 +24,7 @@ const KIND_ALLOW: u32 = 0;
 const KIND_DENY: u32 = 1;
 const KIND_BAD_REQUEST: u32 = 2;
 const KIND_ERROR: u32 = 3;
+const KIND_OFFLOAD: u32 = 4;
 const FLAG_CACHE_HIT: u32 = 1;
 const FLAG_CACHEABLE: u32 = 2;
 
@@ -52,6 +56,11 @@ pub fn write(output: &CheckOutput, out: &mut [u8]) -> Option<Vec<u8>> {
     put(rest, 0, body);
     put(rest, body.len(), detail);
     grown
+}
+
+/// Writes the "offload" result into `out` (at least a header long: `write` keeps it so).
+pub fn write_offload(out: &mut [u8]) {
+    put(out, 0, &KIND_OFFLOAD.to_le_bytes());
 }
 
 fn put(dst: &mut [u8], at: usize, src: &[u8]) {

@@ -219,6 +219,24 @@ describe('server: expensive Checks run off the event loop', function () {
     });
   });
 
+  it('bounds the memory of one evaluation by --max-eval-memory', async () => {
+    // 1.6 MB of string: under the default bound (64 MiB), over a 1 MiB one.
+    const headers = () => ({ 'x-hazard': 'memory', 'x-n': '100000', 'x-run': unique() });
+    const client = new AuthorizationClient(serving.addr, grpc.credentials.createInsecure());
+    const small = await startServe(['--policy', path.join(FIXTURES, 'policies', 'hazards.rego'), '--addr', '127.0.0.1:0', '--max-eval-memory', '1048576']);
+    const bounded = new AuthorizationClient(small.addr, grpc.credentials.createInsecure());
+    try {
+      expect((await check(client, headers())).status?.code).to.equal(grpc.status.OK);
+      const err = await failure(check(bounded, headers()));
+      expect(err?.code).to.equal(grpc.status.INTERNAL);
+      expect(err?.details).to.equal('authorization decision failed (eval_limit_error)');
+    } finally {
+      client.close();
+      bounded.close();
+      await small.stop();
+    }
+  });
+
   describe('with --eval-timeout', () => {
     let timed: Served;
     let client: AuthorizationClient;

@@ -17,6 +17,7 @@ import { listenAddress, loadProtoDescriptor } from '../config/policy-files';
 import { BY_KEY, ConfigError, flagHelp, flagOptions, mergeLayers, readConfigFile, readEnv, readFlags, toSettings, type Settings } from '../config/config-file';
 import { serverCredentials } from '../config/tls';
 import { createEngine, engineKind } from '../engine/create-engine';
+import { setMaxEvalMemory } from '../engine/native-engine';
 import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
 import { EngineError, type Diagnostic, type PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../errors';
@@ -144,6 +145,7 @@ function loadDescriptor(s: Settings): Uint8Array | undefined {
 /** The policy compiler of this process: every revision is prepared at the one decision path. */
 function compilerFor(cfg: ServeConfig, descriptor: Uint8Array | undefined) {
   const s = cfg.settings;
+  setMaxEvalMemory(s.max_eval_memory);
   const engine = createEngine();
   const protoDescriptorBase64 = descriptor ? Buffer.from(descriptor).toString('base64') : undefined;
   const prepare = (content: PolicyContent): PreparedPolicy =>
@@ -340,6 +342,7 @@ async function runInstance(cfg: ServeConfig): Promise<number> {
     handshakeTimeoutMs: s.handshake_timeout,
     idleTimeoutMs: s.idle_timeout,
     credentials: credentials ?? undefined,
+    offload: { inlineSteps: s.inline_eval_steps, maxOffloaded: s.max_offloaded_checks },
   });
   try {
     await server.listen();

@@ -10,13 +10,15 @@ export type CheckOutcomeKind = 'allow' | 'deny' | 'bad_request';
  * A Check's result, as the addon and the wasm module both hand it over: a
  * fixed 64-byte little-endian header, then the body (native/envoy/src/result.rs
  * lays it out):
- * u32 kind (0 allow, 1 deny, 2 bad request, 3 error) · u32 flags (1 cache hit,
+ * u32 kind (0 allow, 1 deny, 2 bad request, 3 error, 4 offload) · u32 flags (1 cache hit,
  * 2 cacheable) · u32 body length (the CheckResponse, or the error code's) ·
  * u32 error detail length · f64 evaluation ns · 36 bytes decision id · u32
  * notes length · body, then (error) the detail, then the notes JSON.
  */
 export const HEADER_LEN = 64;
 const KIND_ERROR = 3;
+/** The addon's inline step budget ran out: the Check is to run again off the event loop (nothing else is written). */
+export const KIND_OFFLOAD = 4;
 const KINDS: readonly CheckOutcomeKind[] = ['allow', 'deny', 'bad_request'];
 const FLAG_CACHE_HIT = 1;
 const FLAG_CACHEABLE = 2;
@@ -95,6 +97,11 @@ export class CheckResult {
     if (this.notesLength === 0) return undefined;
     const at = HEADER_LEN + this.out.u32[2] + this.out.u32[3];
     return JSON.parse(this.out.bytes.toString('utf8', at, at + this.notesLength)) as CheckNotes;
+  }
+
+  /** The CheckResponse: a view of the result's buffer. */
+  response(): Buffer {
+    return this.out.bytes.subarray(HEADER_LEN, HEADER_LEN + this.length);
   }
 
   /** The decision id of the last Check (in the response's dynamic metadata). */

@@ -3,8 +3,8 @@
  * evaluating JSON inputs, its prepared policies run the whole Envoy Check
  * in native code (`checkBytes`): JavaScript only moves bytes.
  */
-import { NATIVE_LOAD_ERROR, RustOPAEngine, type RustCacheInstance, type RustOPAEngineInstance } from '../native';
-import { CheckResult, HEADER_LEN, ResultBuffer, type CheckNotes, type CheckOutcomeKind } from './check-result';
+import { CheckPool, NATIVE_LOAD_ERROR, nativeAddon, RustOPAEngine, type CheckPoolInstance, type RustCacheInstance, type RustOPAEngineInstance } from '../native';
+import { CheckResult, HEADER_LEN, KIND_OFFLOAD, ResultBuffer, type CheckNotes, type CheckOutcomeKind } from './check-result';
 import { EngineError, type CompileOptions, type Diagnostic, type EngineDecision, type PolicyEngine, type PolicyModule, type PreparedPolicy } from './types';
 
 /** Per-decision options fixed when a path is prepared. */
@@ -46,6 +46,25 @@ export interface NativeCheckOutcome {
   cacheable: boolean;
   /** What the Check printed and (with `recordDecision`) decided on; absent when neither. */
   notes?: CheckNotes;
+}
+
+/**
+ * Bounds the bytes of new values the builtins of one evaluation may create,
+ * for every later evaluation of the process (0 = unlimited; default 256 MiB).
+ * A setting of the process: the addon's engine has one bound. No-op without the addon.
+ */
+export function setMaxEvalMemory(bytes: number): void {
+  nativeAddon?.setMaxEvalMemory(bytes);
+}
+
+/**
+ * Native threads for Checks too expensive to finish inline (see
+ * native/binding/src/pool.rs): at most `threads` run at once.
+ * Throws EngineError `native_unavailable` without the addon.
+ */
+export function createCheckPool(threads: number): CheckPoolInstance {
+  if (!CheckPool) throw new EngineError('native_unavailable', NATIVE_LOAD_ERROR ?? 'native addon not loaded');
+  return new CheckPool(threads);
 }
 
 /** Turns an error thrown by the addon into an EngineError with its code and diagnostics. */
@@ -138,7 +157,7 @@ export class NativePreparedPolicy implements PreparedPolicy {
    * code (`request_malformed`, `decision_undefined`, `eval_timeout`, `eval_*`).
    */
   checkBytes(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs = 0): NativeCheckOutcome {
-    const r = this.run(request, version, cache, deadlineMs);
+    const r = this.run(request, version, cache, deadlineMs, 0)!;
     return {
       bytes: Buffer.from(this.out.bytes.subarray(HEADER_LEN, HEADER_LEN + r.length)),
       outcome: r.outcome,
@@ -156,7 +175,19 @@ export class NativePreparedPolicy implements PreparedPolicy {
    * The rest of the result is `last`.
    */
   checkView(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs = 0): Buffer {
-    const len = this.run(request, version, cache, deadlineMs).length;
+    return this.checkInline(request, version, cache, deadlineMs, 0)!;
+  }
+
+  /**
+   * `checkView` spending at most `inlineSteps` evaluation steps (0: all of
+   * the budget) on the calling thread — the event loop. `undefined` when
+   * they ran out: nothing was answered or cached; finish the Check with
+   * `checkOffloaded`.
+   */
+  checkInline(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number, inlineSteps: number): Buffer | undefined {
+    const r = this.run(request, version, cache, deadlineMs, inlineSteps);
+    if (r === undefined) return undefined;
+    const len = r.length;
     const out = this.out.bytes;
     if (len >= VIEW_CACHE_MAX) return out.subarray(HEADER_LEN, HEADER_LEN + len);
     let view = this.views[len];
@@ -167,16 +198,36 @@ export class NativePreparedPolicy implements PreparedPolicy {
     return view;
   }
 
-  /** Runs one Check into `out`; its result, decoded. */
-  private run(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number): CheckResult {
+  /**
+   * One whole Check with the full budgets on a thread of `pool`, off the
+   * event loop: its result, decoded (`response()` is the CheckResponse).
+   * Throws (or rejects with) EngineError: `capacity_exhausted` when every
+   * thread is busy, else as `checkBytes`.
+   */
+  async checkOffloaded(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number, pool: CheckPoolInstance): Promise<CheckResult> {
+    let bytes: Buffer;
+    try {
+      bytes = await this.engine.checkAsync(this.handle, request, version, cache, deadlineMs, pool);
+    } catch (err) {
+      throw engineErrorFrom(err);
+    }
+    const out = new ResultBuffer(bytes.byteOffset % 8 === 0 ? bytes : Buffer.from(bytes));
+    const result = new CheckResult(out);
+    result.read(out);
+    return result;
+  }
+
+  /** Runs one Check into `out`; its result, decoded, or undefined when `inlineSteps` ran out. */
+  private run(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number, inlineSteps: number): CheckResult | undefined {
     // No notes of an earlier Check survive a call that fails before writing a result.
     this.last.notesLength = 0;
     try {
-      const grown = this.engine.check(this.handle, request, version, this.out.bytes, cache, deadlineMs);
+      const grown = this.engine.check(this.handle, request, version, this.out.bytes, cache, deadlineMs, inlineSteps);
       if (grown) this.out = new ResultBuffer(grown);
     } catch (err) {
       throw engineErrorFrom(err);
     }
+    if (this.out.u32[0] === KIND_OFFLOAD) return undefined;
     this.last.read(this.out);
     return this.last;
   }

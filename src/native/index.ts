@@ -13,6 +13,8 @@ export type RustOPAEngineClass = typeof Addon.RustOPAEngine;
 export type RustOPAEngineInstance = Addon.RustOPAEngine;
 export type RustCacheClass = typeof Addon.RustCache;
 export type RustCacheInstance = Addon.RustCache;
+export type CheckPoolClass = typeof Addon.CheckPool;
+export type CheckPoolInstance = Addon.CheckPool;
 export type NativeAddon = typeof Addon;
 
 /** Node's platform and arch as napi-rs names artifacts: `linux-x64-gnu`. */
@@ -66,6 +68,7 @@ export const RUST_AVAILABLE: boolean = loaded.addon !== undefined;
 export const NATIVE_LOAD_ERROR: string | undefined = loaded.error;
 export const RustOPAEngine: RustOPAEngineClass | undefined = loaded.addon?.RustOPAEngine;
 export const RustCache: RustCacheClass | undefined = loaded.addon?.RustCache;
+export const CheckPool: CheckPoolClass | undefined = loaded.addon?.CheckPool;
 /** The whole addon (version, capabilities, conformance runner), when loaded. */
 export const nativeAddon: NativeAddon | undefined = loaded.addon;
 

@@ -10,9 +10,10 @@ import { HealthImplementation } from 'grpc-health-check';
 import pino, { type Logger } from 'pino';
 import type { DecisionCache } from '../cache/types';
 import { NativeDecisionCache } from '../cache/native-cache';
-import { NativePreparedPolicy } from '../engine/native-engine';
+import { createCheckPool, NativePreparedPolicy } from '../engine/native-engine';
 import type { CheckNotes, CheckResult } from '../engine/check-result';
 import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
+import { RUST_AVAILABLE } from '../native';
 import { WasmPreparedPolicy } from '../engine/wasm-engine';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../errors';
@@ -66,7 +67,26 @@ export interface AuthzServerOptions {
   handshakeTimeoutMs?: number;
   /** Close (GOAWAY) a connection without calls for this many ms; 0 = never. Default 300000. */
   idleTimeoutMs?: number;
+  /**
+   * Isolation of expensive Checks (native engine): each Check is evaluated
+   * on the event loop for at most `inlineSteps` steps; one that needs more
+   * is finished on one of `maxOffloaded` native threads, so it holds up no
+   * other Check or health probe; with every thread busy it is refused
+   * (RESOURCE_EXHAUSTED). `inlineSteps` or `maxOffloaded` 0: everything
+   * inline. Default `{ inlineSteps: 5000, maxOffloaded: 4 }`. The wasm
+   * engine always evaluates inline.
+   */
+  offload?: OffloadOptions;
 }
+
+export interface OffloadOptions {
+  /** Evaluation steps (and builtin work units) a Check may spend on the event loop. */
+  inlineSteps: number;
+  /** Most Checks evaluated at once on native threads. */
+  maxOffloaded: number;
+}
+
+export const DEFAULT_OFFLOAD: OffloadOptions = { inlineSteps: 5000, maxOffloaded: 4 };
 
 /** What one Check came to, for metrics and decision logs. */
 export interface CheckEvent {
@@ -107,8 +127,9 @@ export interface AuthzServer {
   close(graceMs?: number): Promise<void>;
   /**
    * Swaps the policy atomically: every Check that starts after this call
-   * uses `policy` (Checks run synchronously, so none straddles the swap).
-   * Cache entries of the old revision can never match again; they are dropped.
+   * uses `policy` (an offloaded Check still running finishes with the
+   * policy it started with). Cache entries of the old revision can never
+   * match again; they are dropped.
    */
   setPolicy(policy: PreparedPolicy): void;
   /** The policy deciding now. */
@@ -161,20 +182,56 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   };
   const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
   const observer = options.observer;
+  const offload = options.offload ?? DEFAULT_OFFLOAD;
+  // Only the addon has threads: without it (the wasm engine) every Check runs inline.
+  const pool = offload.inlineSteps > 0 && offload.maxOffloaded > 0 && RUST_AVAILABLE ? createCheckPool(offload.maxOffloaded) : null;
+  const inlineSteps = pool ? offload.inlineSteps : 0;
 
   for (const version of ['v3', 'v2'] as const) {
     const service = AUTHORIZATION_SERVICES[version];
     const wire = version === 'v3' ? 3 : 2;
     const ceiling = ceilingResponse(version);
     /** Tells the observer (metrics, decision logs) what a Check came to; never throws. */
-    const observe = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api' | 'inputOptions'>) => {
+    const observe = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, event: Omit<CheckEvent, 'seconds' | 'request' | 'policy' | 'api' | 'inputOptions'>, decidedBy = policy) => {
       if (!observer) return;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        observer.onCheck({ ...event, api: version, seconds, request: call.request, policy, inputOptions: options.check?.input });
+        observer.onCheck({ ...event, api: version, seconds, request: call.request, policy: decidedBy, inputOptions: options.check?.input });
       } catch (err) {
         logger.error({ err }, 'check observer failed');
       }
+    };
+    /** Answers with the gRPC status of a failure: a generic message for the client, the detail in the log. */
+    /** Notes of a Check's result (prints logged, the decision recorded), read only when it has some. */
+    const notesFrom = (r: CheckResult | undefined) => (r && r.notesLength > 0 ? notesOf({ last: r }) : undefined);
+    const decidedOf = (notes: CheckNotes | undefined) => (notes && 'input' in notes ? { input: notes.input, result: notes.result } : undefined);
+    /** A Check answered: its prints logged, then observed. */
+    const answered = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, r: CheckResult, p: PreparedPolicy) => {
+      const notes = notesFrom(r);
+      // Nothing is allocated for the observer unless there is one.
+      if (observer) observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decided: decidedOf(notes), decisionId: () => r.decisionId() }, p);
+    };
+    /** A Check failed: a generic status to the client, the real reason (and what it printed before failing) to the log. */
+    const fail = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, thrown: unknown, p?: PreparedPolicy, r?: CheckResult) => {
+      const last = r ?? (p instanceof NativePreparedPolicy || p instanceof WasmPreparedPolicy || p instanceof OpaWasmPolicy ? p.last : undefined);
+      const notes = notesFrom(last);
+      const err = AuthzError.from(thrown);
+      const status = clientStatus(err.code);
+      logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
+      callback({ code: status.code, details: status.message });
+      observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decided: decidedOf(notes), decisionId: () => undefined });
+    };
+    /** Finishes a Check that ran out of inline steps on a pool thread; the event loop serves others meanwhile. */
+    const finishOffloaded = (p: NativePreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
+      p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!).then(
+        (r) => {
+          // The engine refuses a decision finished past the deadline; this also covers the hop back to the event loop.
+          if (deadline > 0 && Date.now() > deadline) return fail(call, callback, started, new AuthzError('eval_timeout', 'the decision was ready after the deadline'));
+          callback(null, r.response());
+          answered(call, started, r, p);
+        },
+        (thrown: unknown) => fail(call, callback, started, thrown),
+      );
     };
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {
       const started = observer ? process.hrtime.bigint() : 0n;
@@ -186,34 +243,21 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       }
       try {
         const p = policy;
+        const deadline = deadlineMs(call);
         // A view of the policy's output buffer: grpc-js copies it into the
         // response frame within this callback, before the next Check runs.
         // The wasm engine (no addon) caches in the lru-cache fallback; a
         // policy.wasm built by OPA is never cached.
-        let response: Buffer;
-        if (p instanceof NativePreparedPolicy) response = p.checkView(call.request, wire, nativeCache, deadlineMs(call));
-        else if (p instanceof WasmPreparedPolicy) response = p.checkView(call.request, wire, options.cache ?? null, deadlineMs(call));
+        let response: Buffer | undefined;
+        if (p instanceof NativePreparedPolicy) response = p.checkInline(call.request, wire, nativeCache, deadline, inlineSteps);
+        else if (p instanceof WasmPreparedPolicy) response = p.checkView(call.request, wire, options.cache ?? null, deadline);
         else if (p instanceof OpaWasmPolicy) response = p.checkView(call.request, wire);
         else throw new AuthzError('internal', `${p.path}: a policy of no engine this server runs`);
+        if (response === undefined) return finishOffloaded(p as NativePreparedPolicy, call, callback, started, deadline);
         callback(null, response);
-        // Notes only when the Check printed or records its decision for the log.
-        const notes = p.last.notesLength > 0 ? notesOf(p) : undefined;
-        // Nothing is allocated for the observer unless there is one.
-        if (observer) {
-          const r = p.last;
-          const decided = notes && 'input' in notes ? { input: notes.input, result: notes.result } : undefined;
-          observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decided, decisionId: () => r.decisionId() });
-        }
+        answered(call, started, p.last, p);
       } catch (thrown) {
-        // A failed evaluation may have printed before it failed, and was decided on an input.
-        const p = policy;
-        const notes = (p instanceof NativePreparedPolicy || p instanceof WasmPreparedPolicy || p instanceof OpaWasmPolicy) && p.last.notesLength > 0 ? notesOf(p) : undefined;
-        const err = AuthzError.from(thrown);
-        const status = clientStatus(err.code);
-        logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
-        callback({ code: status.code, details: status.message });
-        const decided = notes && 'input' in notes ? { input: notes.input, result: notes.result } : undefined;
-        observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decided, decisionId: () => undefined });
+        fail(call, callback, started, thrown, policy);
       }
     };
     server.addService({ Check: rawMethod(service) } as grpc.ServiceDefinition, { Check: handler });
@@ -258,6 +302,8 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
+          // Its threads end once their running Checks are done.
+          pool?.close();
           resolve();
         });
       }),

@@ -18,12 +18,14 @@ const TABLE: Record<string, GrpcStatus> = {
   native_unavailable: GrpcStatus.UNAVAILABLE,
   eval_timeout: GrpcStatus.DEADLINE_EXCEEDED,
   eval_cancelled: GrpcStatus.CANCELLED,
+  capacity_exhausted: GrpcStatus.RESOURCE_EXHAUSTED,
   internal: GrpcStatus.UNKNOWN,
 };
 
 const MESSAGES: Partial<Record<GrpcStatus, string>> = {
   [GrpcStatus.INVALID_ARGUMENT]: 'malformed CheckRequest',
   [GrpcStatus.UNAVAILABLE]: 'authorization engine unavailable',
+  [GrpcStatus.RESOURCE_EXHAUSTED]: 'authorization server busy',
 };
 
 /** The gRPC status for an error code; Envoy applies `status_on_error` to any of them. */

@@ -3,10 +3,14 @@
 
 use crate::cache::RustCache;
 use crate::errors::{invalid_arg, throw, throw_eval};
+use crate::pool::CheckPool;
+use sark_envoy::result;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sark_engine::{CompileOptions, Diagnostic, EvalLimits, Policy, SourceFile, Value};
-use sark_envoy::{ApiVersion, CheckCall, CheckSettings, Host, PreparedCheck, Scratch};
+use sark_envoy::check::DecisionId;
+use sark_envoy::{ApiVersion, CheckCall, CheckOutput, CheckResult, CheckSettings, Host, PreparedCheck, Scratch};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One policy module.
@@ -135,7 +139,8 @@ fn release_freed_memory() {
 #[napi(js_name = "RustOPAEngine")]
 pub struct RustOPAEngine {
     policy: Option<Policy>,
-    prepared: Vec<PreparedCheck>,
+    /// Shared with the `CheckPool` threads running offloaded Checks.
+    prepared: Vec<Arc<PreparedCheck>>,
     scratch: Scratch,
 }
 
@@ -146,7 +151,7 @@ impl RustOPAEngine {
         RustOPAEngine { policy: None, prepared: Vec::new(), scratch: Scratch::default() }
     }
 
-    fn prepared(&self, env: &Env, handle: u32) -> Result<&PreparedCheck> {
+    fn prepared(&self, env: &Env, handle: u32) -> Result<&Arc<PreparedCheck>> {
         self.prepared.get(handle as usize).ok_or_else(|| invalid_arg(env, "unknown prepared handle"))
     }
 
@@ -175,7 +180,7 @@ impl RustOPAEngine {
         let query = policy.prepare(&path).map_err(|d| compile_error(&env, &d))?;
         let settings = options.map(CheckSettings::from).unwrap_or_default();
         let check = PreparedCheck::new(query, &settings).map_err(|e| throw(&env, sark_envoy::ConfigError::CODE, e.0, None))?;
-        self.prepared.push(check);
+        self.prepared.push(Arc::new(check));
         Ok((self.prepared.len() - 1) as u32)
     }
 
@@ -217,10 +222,13 @@ impl RustOPAEngine {
 
     /// The Envoy hot path: one whole Check (`sark_envoy::PreparedCheck::check`)
     /// through `cache` when given, its result written into `out` as
-    /// sark_envoy::result lays out. Returns a new, larger buffer holding the
-    /// result when it does not fit `out` (the caller keeps it as its `out`).
+    /// sark_envoy::result lays out. With `inlineSteps` (> 0), evaluation
+    /// spends at most that many steps here; beyond, the result is "offload"
+    /// and the caller runs `checkAsync`. Returns a new, larger buffer holding
+    /// the result when it does not fit `out` (the caller keeps it as its `out`).
     #[napi(catch_unwind)]
-    pub fn check(&mut self, env: Env, handle: u32, request: &[u8], version: u32, mut out: BufferSlice, cache: Option<&RustCache>, deadline_ms: Option<f64>) -> Result<Option<Buffer>> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn check(&mut self, env: Env, handle: u32, request: &[u8], version: u32, mut out: BufferSlice, cache: Option<&RustCache>, deadline_ms: Option<f64>, inline_steps: Option<f64>) -> Result<Option<Buffer>> {
         let version = api_version(&env, version)?;
         // Two views of one buffer would alias a `&mut`: refuse before touching either.
         let out: &mut [u8] = &mut out;
@@ -229,9 +237,50 @@ impl RustOPAEngine {
             return Err(invalid_arg(&env, "request and out must not overlap"));
         }
         let prepared = self.prepared.get(handle as usize).ok_or_else(|| invalid_arg(&env, "unknown prepared handle"))?;
-        let call = CheckCall { request, version, cache: cache.map(|c| &c.cache), deadline_ns: deadline_ns(deadline_ms) };
-        let output = prepared.check(&call, &ProcessHost, &mut self.scratch);
-        Ok(sark_envoy::result::write(&output, out).map(Buffer::from))
+        let call = CheckCall { request, version, cache: cache.map(|c| &*c.cache), deadline_ns: deadline_ns(deadline_ms) };
+        let inline_steps = inline_steps.filter(|n| *n >= 1.0 && n.is_finite()).map_or(0, |n| n as u64);
+        match prepared.check_inline(&call, &ProcessHost, &mut self.scratch, inline_steps) {
+            Some(output) => Ok(result::write(&output, out).map(Buffer::from)),
+            None => {
+                result::write_offload(out);
+                Ok(None)
+            }
+        }
+    }
+
+    /// One whole Check with the full budgets on a `pool` thread, resolving
+    /// to its result laid out as `check` writes it (a new buffer). Throws
+    /// `capacity_exhausted` when every thread of the pool is busy.
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_async<'env>(&self, env: &'env Env, handle: u32, request: &[u8], version: u32, cache: Option<&RustCache>, deadline_ms: Option<f64>, pool: &CheckPool) -> Result<Object<'env>> {
+        let version = api_version(env, version)?;
+        let prepared = Arc::clone(self.prepared(env, handle)?);
+        let cache = cache.map(|c| Arc::clone(&c.cache));
+        // The request's memory belongs to JavaScript: the thread gets a copy.
+        let request = request.to_vec();
+        let deadline_ns = deadline_ns(deadline_ms);
+        // Admitted before the promise exists: a promise never settled would keep Node's loop alive.
+        let slot = pool.admit().ok_or_else(|| throw(env, "capacity_exhausted", format!("all {} Check threads are busy", pool.capacity()), None))?;
+        let (deferred, promise) = env.create_deferred::<Buffer, _>()?;
+        pool.run(move || {
+            let run = || {
+                let call = CheckCall { request: &request, version, cache: cache.as_deref(), deadline_ns };
+                prepared.check(&call, &ProcessHost, &mut Scratch::default())
+            };
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| CheckOutput {
+                result: CheckResult::Error { code: "internal", detail: "the engine panicked".into() },
+                decision_id: DecisionId::from_random(rand::random()),
+                cache_hit: false,
+                eval_ns: 0,
+                prints: Vec::new(),
+                decided: None,
+            });
+            let bytes = result::to_vec(&output);
+            drop(slot);
+            deferred.resolve(move |_| Ok(Buffer::from(bytes)));
+        });
+        Ok(promise)
     }
 
     /// The input document opa-envoy-plugin would build for a CheckRequest, as

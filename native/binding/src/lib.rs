@@ -7,6 +7,7 @@
 mod cache;
 mod engine;
 mod errors;
+mod pool;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -23,6 +24,13 @@ pub fn version() -> &'static str {
 #[napi(catch_unwind)]
 pub fn capabilities() -> String {
     sark_engine::builtins::types::capabilities_json()
+}
+
+/// Bounds the bytes of new values builtins may create in one evaluation,
+/// for every later evaluation of the process (0 = unlimited).
+#[napi(catch_unwind)]
+pub fn set_max_eval_memory(bytes: f64) {
+    sark_engine::set_max_eval_memory(if bytes.is_finite() && bytes > 0.0 { bytes as u64 } else { 0 });
 }
 
 /// Runs one OPA conformance case; `'{"pass":..,"reason":..,"skipped":..}'`.

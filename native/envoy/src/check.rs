@@ -207,6 +207,34 @@ pub struct PreparedCheck {
     record_decision: bool,
 }
 
+/// One Check's output, and whether it only says the inline budget ran out.
+struct Run {
+    output: CheckOutput,
+    over_inline_budget: bool,
+}
+
+/// The engine's code for a step, depth or memory bound reached.
+const LIMIT_ERROR: &str = "eval_limit_error";
+
+/// `limits` with the step budget lowered to `inline_steps` (0: unchanged);
+/// true when it was lowered, so running out may only mean "not inline".
+fn inline_limits(mut limits: EvalLimits, inline_steps: u64) -> (EvalLimits, bool) {
+    let lowered = inline_steps > 0 && (limits.max_steps == 0 || inline_steps < limits.max_steps);
+    if lowered {
+        limits.max_steps = inline_steps;
+    }
+    (limits, lowered)
+}
+
+// Offloaded Checks run on other threads against the one prepared decision
+// and cache (shared by `Arc`, never copied per request): both must be
+// shareable. (The engine's pools and string table are per thread.)
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<PreparedCheck>();
+    shareable::<Cache>();
+};
+
 /// Cached entries: `[flags][offset u32 LE][response bytes]`, where the
 /// decision id sits at `offset` and is replaced on every hit.
 const CACHED_DENY: u8 = 1;
@@ -257,10 +285,24 @@ impl PreparedCheck {
         l
     }
 
-    /// Runs one Check.
+    /// Runs one Check with the full budgets.
     pub fn check<C: CheckCache + ?Sized>(&self, call: &CheckCall<'_, C>, host: &impl Host, scratch: &mut Scratch) -> CheckOutput {
+        self.run(call, host, scratch, 0).output
+    }
+
+    /// Runs one Check on the caller's thread (the event loop) spending at
+    /// most `inline_steps` of the step budget (0: all of it). `None` when
+    /// that was not enough: nothing was answered or cached, and the caller
+    /// runs `check` again where a long evaluation holds up nobody
+    /// (evaluation is pure, so starting over is safe).
+    pub fn check_inline<C: CheckCache + ?Sized>(&self, call: &CheckCall<'_, C>, host: &impl Host, scratch: &mut Scratch, inline_steps: u64) -> Option<CheckOutput> {
+        let run = self.run(call, host, scratch, inline_steps);
+        (!run.over_inline_budget).then_some(run.output)
+    }
+
+    fn run<C: CheckCache + ?Sized>(&self, call: &CheckCall<'_, C>, host: &impl Host, scratch: &mut Scratch, inline_steps: u64) -> Run {
         let decision_id = DecisionId::from_random(host.random_bytes());
-        let done = |result, cache_hit, eval_ns| CheckOutput { result, decision_id, cache_hit, eval_ns, prints: Vec::new(), decided: None };
+        let done = |result, cache_hit, eval_ns| Run { output: CheckOutput { result, decision_id, cache_hit, eval_ns, prints: Vec::new(), decided: None }, over_inline_budget: false };
         let projection = if call.version == ApiVersion::V3 { &self.projection_v3 } else { &self.projection_v2 };
         // The cache key comes from the request bytes the decision can read: a
         // hit answers without decoding anything. (Keys that cannot be made —
@@ -270,7 +312,7 @@ impl PreparedCheck {
             let mut out = done(hit, true, 0);
             if self.record_decision {
                 // The request decoded only for the log; it decoded before, when the entry was made.
-                out.decided = check_request_to_input(call.request, call.version, &self.options.input).ok().map(|input| Decided { input, result: cached_value });
+                out.output.decided = check_request_to_input(call.request, call.version, &self.options.input).ok().map(|input| Decided { input, result: cached_value });
             }
             return out;
         }
@@ -287,7 +329,13 @@ impl PreparedCheck {
             Err(e) => return done(CheckResult::BadRequest { bytes: encode_bad_request(decision_id.as_str(), call.version), code: e.code() }, false, 0),
         };
         let started = host.now_ns();
-        let Evaluated { result, prints, value } = self.evaluate(&input, decision_id.as_str(), &self.limits(started, call.deadline_ns), call.version);
+        let (limits, limited) = inline_limits(self.limits(started, call.deadline_ns), inline_steps);
+        let Evaluated { result, prints, value } = self.evaluate(&input, decision_id.as_str(), &limits, call.version);
+        if limited && matches!(result, CheckResult::Error { code: LIMIT_ERROR, .. }) {
+            // Out of inline steps (or over a depth or memory bound, which the
+            // full run reports the same way): not an answer yet.
+            return Run { over_inline_budget: true, ..done(result, false, 0) };
+        }
         let eval_ns = u64::try_from(host.now_ns().saturating_sub(started)).unwrap_or(0);
         if let (Some(cache), CheckResult::Response { bytes, outcome, cacheable }) = (cache, &result) {
             let ttl = if *cacheable { None } else { self.volatile_ttl };
@@ -299,9 +347,9 @@ impl PreparedCheck {
             }
         }
         let mut out = done(result, false, eval_ns);
-        out.prints = prints;
+        out.output.prints = prints;
         if self.record_decision {
-            out.decided = Some(Decided { input, result: value });
+            out.output.decided = Some(Decided { input, result: value });
         }
         out
     }
@@ -469,7 +517,7 @@ mod tests {
         }
     }
 
-    fn prepared(src: &str, record_decision: bool) -> PreparedCheck {
+    fn prepared_recording(src: &str, record_decision: bool) -> PreparedCheck {
         let files = [sark_engine::SourceFile { name: "p.rego".into(), text: src.into() }];
         let policy = sark_engine::Policy::compile(&files, Value::empty_object(), &Default::default()).unwrap();
         PreparedCheck::new(policy.prepare("data.p.allow").unwrap(), &CheckSettings { record_decision, ..Default::default() }).unwrap()
@@ -480,12 +528,12 @@ mod tests {
         let src = "package p\n\nallow := {\"allowed\": true, \"headers\": {\"x-p\": concat(\"/\", input.parsed_path)}} if {\n  print(\"checked\", input.parsed_path)\n}";
         // An empty CheckRequest is a valid one: its input document has empty attributes.
         let call = CheckCall { request: &[], version: ApiVersion::V3, cache: None, deadline_ns: 0 };
-        let plain = prepared(src, false).check(&call, &FixedHost, &mut Scratch::default());
+        let plain = prepared_recording(src, false).check(&call, &FixedHost, &mut Scratch::default());
         assert_eq!(plain.prints.iter().map(|l| (l.location.as_str(), l.message.as_str())).collect::<Vec<_>>(), vec![("p.rego:4", "checked [\"\"]")]);
         assert!(plain.decided.is_none());
 
         let cache = Cache::new(sark_cache::CacheConfig { max_entries: 10, max_bytes: 1 << 20, default_ttl: None, shards: 1 });
-        let p = prepared(src, true);
+        let p = prepared_recording(src, true);
         let call = CheckCall { cache: Some(&cache), ..call };
         let first = p.check(&call, &FixedHost, &mut Scratch::default());
         let decided = first.decided.expect("recorded");
@@ -496,6 +544,125 @@ mod tests {
         assert!(hit.cache_hit);
         assert!(hit.prints.is_empty());
         assert_eq!(hit.decided, Some(decided));
+    }
+
+    /// The process's clock, fixed randomness.
+    struct TestHost;
+
+    impl Host for TestHost {
+        fn now_ns(&self) -> i64 {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+        }
+        fn random_bytes(&self) -> [u8; 16] {
+            [7; 16]
+        }
+    }
+
+    /// `allow` for a cheap GET; with an `x-hazard` header, only after a
+    /// 100,000-element comprehension.
+    const HAZARD_POLICY: &str = "package p\n\
+        default allow := false\n\
+        allow if { not input.attributes.request.http.headers[\"x-hazard\"]; input.attributes.request.http.method == \"GET\" }\n\
+        allow if { input.attributes.request.http.headers[\"x-hazard\"]; count([x | some x in numbers.range(1, 100000); x % 2 == 0]) == 50000 }\n";
+
+    fn prepared(policy: &str, settings: &CheckSettings) -> PreparedCheck {
+        let policy = sark_engine::Policy::compile(&[sark_engine::SourceFile { name: "p.rego".into(), text: policy.into() }], Value::empty_object(), &Default::default()).unwrap();
+        PreparedCheck::new(policy.prepare("data.p.allow").unwrap(), settings).unwrap()
+    }
+
+    /// A v3 CheckRequest for `GET /` with `headers`.
+    fn request(headers: &[(&str, &str)]) -> Vec<u8> {
+        let mut w = crate::wire::Writer::default();
+        w.message_field(1, |attrs| {
+            attrs.message_field(4, |req| {
+                req.message_field(2, |http| {
+                    http.string_field(2, "GET");
+                    for (k, v) in headers {
+                        http.message_field(3, |e| {
+                            e.string_field(1, k);
+                            e.string_field(2, v);
+                        });
+                    }
+                    http.string_field(4, "/");
+                });
+            });
+        });
+        w.buf
+    }
+
+    fn call<'a>(request: &'a [u8], cache: Option<&'a Cache>, deadline_ns: i64) -> CheckCall<'a> {
+        CheckCall { request, version: ApiVersion::V3, cache, deadline_ns }
+    }
+
+    fn outcome(output: &CheckOutput) -> Result<Outcome, &'static str> {
+        match &output.result {
+            CheckResult::Response { outcome, .. } => Ok(*outcome),
+            CheckResult::BadRequest { code, .. } | CheckResult::Error { code, .. } => Err(code),
+        }
+    }
+
+    #[test]
+    fn a_cheap_check_is_answered_inline() {
+        let p = prepared(HAZARD_POLICY, &CheckSettings::default());
+        let out = p.check_inline(&call(&request(&[]), None, 0), &TestHost, &mut Scratch::default(), 1000).expect("answered inline");
+        assert_eq!(outcome(&out), Ok(Outcome::Allow));
+    }
+
+    #[test]
+    fn an_expensive_check_runs_out_inline_leaves_the_cache_alone_and_completes_in_full() {
+        let p = prepared(HAZARD_POLICY, &CheckSettings::default());
+        let cache = Cache::new(Default::default());
+        let req = request(&[("x-hazard", "1")]);
+        assert!(p.check_inline(&call(&req, Some(&cache), 0), &TestHost, &mut Scratch::default(), 1000).is_none());
+        assert_eq!(cache.len(), 0, "nothing cached for an unfinished Check");
+        let out = p.check(&call(&req, Some(&cache), 0), &TestHost, &mut Scratch::default());
+        assert_eq!((outcome(&out), out.cache_hit), (Ok(Outcome::Allow), false));
+        assert_eq!(cache.len(), 1, "the full run caches its decision");
+        // With no inline limit (0), the inline run is the full one.
+        let again = p.check_inline(&call(&req, None, 0), &TestHost, &mut Scratch::default(), 0).expect("full budget");
+        assert_eq!(outcome(&again), Ok(Outcome::Allow));
+    }
+
+    #[test]
+    fn the_inline_budget_never_raises_the_full_one() {
+        // A full budget below the inline one: running out is the answer (an error), not a reason to offload.
+        let p = prepared(HAZARD_POLICY, &CheckSettings { max_steps: Some(500), ..Default::default() });
+        let out = p.check_inline(&call(&request(&[("x-hazard", "1")]), None, 0), &TestHost, &mut Scratch::default(), 1_000_000).expect("final");
+        assert_eq!(outcome(&out), Err("eval_limit_error"));
+        assert_eq!(inline_limits(EvalLimits { max_steps: 0, ..Default::default() }, 10).0.max_steps, 10);
+        assert!(!inline_limits(EvalLimits::default(), 0).1);
+    }
+
+    #[test]
+    fn a_decision_past_its_deadline_is_not_served() {
+        let p = prepared(HAZARD_POLICY, &CheckSettings::default());
+        let past = TestHost.now_ns() - 1;
+        let out = p.check(&call(&request(&[("x-hazard", "1")]), None, past), &TestHost, &mut Scratch::default());
+        assert_eq!(outcome(&out), Err("eval_timeout"));
+        let soon = TestHost.now_ns() + 1_000_000; // 1 ms: the comprehension takes longer
+        let out = p.check(&call(&request(&[("x-hazard", "1")]), None, soon), &TestHost, &mut Scratch::default());
+        assert_eq!(outcome(&out), Err("eval_timeout"));
+    }
+
+    #[test]
+    fn one_prepared_check_and_cache_serve_other_threads() {
+        let p = Arc::new(prepared(HAZARD_POLICY, &CheckSettings::default()));
+        let cache = Arc::new(Cache::new(Default::default()));
+        let req = request(&[("x-hazard", "1")]);
+        let here = p.check(&call(&req, Some(&cache), 0), &TestHost, &mut Scratch::default());
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, cache, req) = (Arc::clone(&p), Arc::clone(&cache), req.clone());
+                std::thread::spawn(move || {
+                    let hit = p.check(&call(&req, Some(&cache), 0), &TestHost, &mut Scratch::default());
+                    let fresh = p.check(&call(&req, None, 0), &TestHost, &mut Scratch::default());
+                    (outcome(&hit), hit.cache_hit, outcome(&fresh))
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), (outcome(&here), true, outcome(&here)));
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! | offset | type     | field                                                        |
 //! |--------|----------|--------------------------------------------------------------|
-//! | 0      | u32      | kind: 0 allow, 1 deny, 2 bad request, 3 error                 |
+//! | 0      | u32      | kind: 0 allow, 1 deny, 2 bad request, 3 error, 4 offload      |
 //! | 4      | u32      | flags: 1 cache hit, 2 cacheable                              |
 //! | 8      | u32      | body length: the CheckResponse, or (error) the code's length |
 //! | 12     | u32      | (error) the detail's length                                  |
@@ -16,6 +16,10 @@
 //!
 //! Notes, only when the Check printed or records its decision:
 //! `{"prints"?: [{"line", "msg"}], "input"?: ..., "result"?: ...}`.
+//!
+//! "Offload" (only the kind and a zero notes length are written) means the
+//! inline step budget ran out: the Check is to be run again, whole, off the
+//! event loop (the addon's `checkAsync`).
 
 use crate::check::{CheckOutput, CheckResult, DECISION_ID_LEN};
 use crate::response::Outcome;
@@ -27,6 +31,7 @@ const KIND_ALLOW: u32 = 0;
 const KIND_DENY: u32 = 1;
 const KIND_BAD_REQUEST: u32 = 2;
 const KIND_ERROR: u32 = 3;
+const KIND_OFFLOAD: u32 = 4;
 const FLAG_CACHE_HIT: u32 = 1;
 const FLAG_CACHEABLE: u32 = 2;
 
@@ -84,6 +89,12 @@ fn notes(output: &CheckOutput) -> String {
         }
     }
     Value::from_map(m).to_json()
+}
+
+/// Writes the "offload" result into `out` (at least a header long: `write` keeps it so).
+pub fn write_offload(out: &mut [u8]) {
+    put(out, 0, &KIND_OFFLOAD.to_le_bytes());
+    put(out, 60, &0u32.to_le_bytes());
 }
 
 fn put(dst: &mut [u8], at: usize, src: &[u8]) {

@@ -3,11 +3,13 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use sark_cache::{Cache, CacheConfig};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[napi]
 pub struct RustCache {
-    pub(crate) cache: Cache,
+    /// Shared with the check functions made for it (`RustOPAEngine::checker`).
+    pub(crate) cache: Arc<Cache>,
 }
 
 /// What `stats()` returns.
@@ -39,7 +41,7 @@ impl RustCache {
             return Err(crate::errors::invalid_arg(&env, "maxEntries, maxBytes and shards must be at least 1"));
         }
         let config = CacheConfig { max_entries: max_entries as usize, max_bytes: max_bytes as usize, default_ttl: ttl(default_ttl_ms), shards: shards as usize };
-        Ok(RustCache { cache: Cache::new(config) })
+        Ok(RustCache { cache: Arc::new(Cache::new(config)) })
     }
 
     #[napi(catch_unwind)]

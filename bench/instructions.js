@@ -24,6 +24,8 @@ const REQUESTS = Number(opt('requests', 5000));
 const WARMUP = Number(opt('warmup', 40000));
 const POLICY = opt('policy', 'envoy/policies/example.rego');
 const MODES = opt('modes', 'ceiling,native,opa-wasm').split(',');
+/** Keep the callgrind dumps (for callgrind_annotate per function) and print where they are. */
+const KEEP = process.argv.includes('--keep');
 
 for (const tool of ['valgrind', 'callgrind_control', 'callgrind_annotate', 'h2load']) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
@@ -45,7 +47,7 @@ function h2load(port, n) {
   const out = run('h2load', ['-n', String(n), '-c', '8', '-m', '16', '-t', '1', '-d', reqFile,
     '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`]);
   const ok = Number((out.match(/status codes: (\d+) 2xx/) || [])[1]);
-  if (ok !== n) throw new Error(`h2load: ${ok} of ${n} requests answered 2xx`);
+  if (ok !== n) throw new Error(`h2load: ${ok} of ${n} requests answered 2xx\n${out}`);
 }
 
 /** V8's garbage collector, by its function names (scavenger, marking, sweeping, evacuation, heap walks). */
@@ -80,7 +82,8 @@ async function measure(mode) {
   const port = await freePort();
   const out = path.join(dir, `callgrind.${mode}`);
   const how = modeServer(mode);
-  const logLevel = how.args[0] === 'bin/sark-authz.js' ? ['--log-level', 'error'] : [];
+  // Under valgrind a connection's HTTP/2 handshake can take longer than serve's default 5 s.
+  const logLevel = how.args[0] === 'bin/sark-authz.js' ? ['--log-level', 'error', '--handshake-timeout', '0'] : [];
   const proc = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${out}`,
     process.execPath, ...how.args, '--policy', POLICY, '--addr', `127.0.0.1:${port}`, ...logLevel],
     { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...how.env } });
@@ -135,7 +138,8 @@ async function measure(mode) {
   if (results.native && results['opa-wasm']) {
     console.log(`opa-wasm/native = ${(work('opa-wasm') / work('native')).toFixed(2)} (${(results['opa-wasm'].total / results.native.total).toFixed(2)})`);
   }
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (KEEP) console.log(`callgrind dumps kept in ${dir} (callgrind.<mode>.1)`);
+  else fs.rmSync(dir, { recursive: true, force: true });
 })().catch((err) => {
   console.error(err.message);
   process.exit(1);

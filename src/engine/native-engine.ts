@@ -95,6 +95,9 @@ function decisionFrom(json: string): EngineDecision {
   return { value: d.value, cacheable: d.cacheable };
 }
 
+/** One Check of a prepared decision through one cache (`RustOPAEngine.checker`). */
+type NativeCheckFn = ReturnType<RustOPAEngineInstance['checker']>;
+
 /** Response lengths below this get a reused view of the output buffer. */
 const VIEW_CACHE_MAX = 1024;
 
@@ -105,6 +108,9 @@ export class NativePreparedPolicy implements PreparedPolicy {
   private views: Array<Buffer | undefined> = new Array<Buffer | undefined>(VIEW_CACHE_MAX).fill(undefined);
   /** The last check's result. */
   readonly last = new CheckResult(this.out);
+  /** The addon's check function for `checkCache` (made on first use, again when the cache changes). */
+  private checkFn: NativeCheckFn | undefined;
+  private checkCache: RustCacheInstance | null = null;
 
   constructor(
     private readonly engine: RustOPAEngineInstance,
@@ -222,7 +228,11 @@ export class NativePreparedPolicy implements PreparedPolicy {
     // No notes of an earlier Check survive a call that fails before writing a result.
     this.last.notesLength = 0;
     try {
-      const grown = this.engine.check(this.handle, request, version, this.out.bytes, cache, deadlineMs, inlineSteps);
+      if (this.checkFn === undefined || cache !== this.checkCache) {
+        this.checkFn = this.engine.checker(this.handle, cache);
+        this.checkCache = cache;
+      }
+      const grown = this.checkFn(request, version, this.out.bytes, deadlineMs, inlineSteps);
       if (grown) this.out = new ResultBuffer(grown);
     } catch (err) {
       throw engineErrorFrom(err);

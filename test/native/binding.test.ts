@@ -170,6 +170,27 @@ describe('native: the Check result', () => {
     const h = engine.prepare('envoy/authz/allow');
     const out = Buffer.alloc(4096);
     expect(thrown(() => engine.check(h, out.subarray(0, 10), 3, out, null)).code).to.equal('ERR_INVALID_ARG');
+    expect(thrown(() => engine.checker(h, null)(out.subarray(0, 10), 3, out, 0, 0)).code).to.equal('ERR_INVALID_ARG');
+  });
+
+  it('checker: a check function that answers as check does, through the cache it was made for', () => {
+    const engine = engineWith(source);
+    const h = engine.prepare('envoy/authz/allow');
+    const cache = new RustCache!(100, 1 << 20, 0, 4);
+    const check = engine.checker(h, cache);
+    const kind = (out: Buffer) => out.readUInt32LE(0);
+    const flags = (out: Buffer) => out.readUInt32LE(4);
+    const [a, b] = [Buffer.alloc(4096), Buffer.alloc(4096)];
+    expect(check(request('GET', '/x'), 3, a, 0, 0)).to.equal(null);
+    engine.check(h, request('GET', '/x'), 3, b, null);
+    expect([kind(a), kind(b)]).to.deep.equal([0, 0]); // allow, both ways
+    expect(check(request('POST', '/x'), 3, a, 0, 0)).to.equal(null);
+    expect(kind(a)).to.equal(1); // deny
+    check(request('GET', '/x'), 3, a, 0, 0);
+    expect(flags(a) & 1).to.equal(1); // a cache hit: the cache given to checker
+    expect(cache.size()).to.equal(2);
+    expect(thrown(() => check(request('GET', '/x'), 4, a, 0, 0)).code).to.equal('ERR_INVALID_ARG');
+    expect(thrown(() => engine.checker(99, null)).code).to.equal('ERR_INVALID_ARG');
   });
 });
 

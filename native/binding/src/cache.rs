@@ -8,7 +8,8 @@ use std::time::Duration;
 
 #[napi]
 pub struct RustCache {
-    /// Shared with the `CheckPool` threads running offloaded Checks.
+    /// Shared with the check functions made for it (`RustOPAEngine::checker`)
+    /// and the `CheckPool` threads running offloaded Checks.
     pub(crate) cache: Arc<Cache>,
 }
 

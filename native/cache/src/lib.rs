@@ -8,8 +8,8 @@
 //! value stored under another key.
 
 #![forbid(unsafe_code)]
-// Failures are values, never panics: no unwrap/expect/panic outside tests (`cargo clippy`).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+// Failures are values, never panics: no unwrap/expect/panic or panicking index outside tests (`cargo clippy`).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod shard;
 
@@ -121,7 +121,8 @@ impl Cache {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> (MutexGuard<'_, Shard>, u64) {
+    /// The locked shard of `key` (always one: the mask is below the shard count).
+    fn shard(&self, key: &[u8]) -> Option<MutexGuard<'_, Shard>> {
         let mut h = self.hasher.build_hasher();
         h.write(key);
         let hash = h.finish();
@@ -129,14 +130,13 @@ impl Cache {
         let idx = ((hash >> 48) & self.mask) as usize;
         // A poisoned shard only means a panic elsewhere mid-operation; the
         // shard's invariants are restored by every operation, so keep going.
-        let guard = self.shards[idx].lock().unwrap_or_else(|p| p.into_inner());
-        (guard, hash)
+        Some(self.shards.get(idx)?.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The value under `key`, if present and not expired; marks it most recently used.
     pub fn get(&self, key: &[u8]) -> Option<Arc<[u8]>> {
         let now = Instant::now();
-        let (mut shard, _) = self.shard(key);
+        let mut shard = self.shard(key)?;
         match shard.get(key, now) {
             shard::Lookup::Hit(v) => {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +158,7 @@ impl Cache {
     /// Returns false when the entry alone exceeds a shard's byte bound (it is not stored).
     pub fn set(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> bool {
         let expires = ttl.or(self.default_ttl).and_then(|d| Instant::now().checked_add(d));
-        let (mut shard, _) = self.shard(key);
+        let Some(mut shard) = self.shard(key) else { return false };
         match shard.insert(key, value, expires) {
             Some(evicted) => {
                 self.counters.inserts.fetch_add(1, Ordering::Relaxed);
@@ -170,8 +170,7 @@ impl Cache {
     }
 
     pub fn delete(&self, key: &[u8]) -> bool {
-        let (mut shard, _) = self.shard(key);
-        shard.remove(key)
+        self.shard(key).is_some_and(|mut shard| shard.remove(key))
     }
 
     /// Drops every entry, shard by shard.

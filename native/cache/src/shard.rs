@@ -141,9 +141,10 @@ impl Shard {
         }
         let key: Arc<[u8]> = Arc::from(key);
         let slot = Slot { key: key.clone(), value: Arc::from(value), expires, prev: NIL, next: NIL };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(slot);
+        // A free index always names an empty slot.
+        let i = match self.free.pop().and_then(|i| Some((i, self.slots.get_mut(i)?))) {
+            Some((i, free)) => {
+                *free = Some(slot);
                 i
             }
             None => {

@@ -101,17 +101,16 @@ fn grpc_body(grpc: Option<Grpc<'_>>, raw_body: &[u8]) -> Result<(Value, bool), B
         Some([s, m]) => (s.as_str().unwrap_or(""), m.as_str().unwrap_or("")),
         _ => return Err(BodyError::InvalidGrpc("invalid parsed path: not /Service/Method".into())),
     };
-    if raw_body.len() < 5 {
+    let Some((&[compressed, a, b, c, d], rest)) = raw_body.split_first_chunk::<5>() else {
         return Err(BodyError::InvalidGrpc("gRPC frame shorter than 5 bytes".into()));
-    }
-    if raw_body[0] != 0 {
+    };
+    if compressed != 0 {
         return Ok((Value::Null, false)); // compressed: not supported
     }
-    let size = u32::from_be_bytes([raw_body[1], raw_body[2], raw_body[3], raw_body[4]]) as usize;
-    if size > raw_body.len() - 5 {
+    let size = u32::from_be_bytes([a, b, c, d]) as usize;
+    let Some(message) = rest.get(..size) else {
         return Ok((Value::Null, true));
-    }
-    let message = &raw_body[5..5 + size];
+    };
     let m = match g.descriptors.method(service, method) {
         Some(m) if !m.client_streaming => m,
         _ => return Ok((Value::Null, false)),

@@ -38,14 +38,16 @@ impl DecisionId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
+        let hex = |n: u8| HEX.get(usize::from(n & 0x0f)).copied().unwrap_or(b'0');
         let mut out = [b'-'; DECISION_ID_LEN];
         let mut at = 0;
         for (i, x) in b.iter().enumerate() {
             if matches!(i, 4 | 6 | 8 | 10) {
                 at += 1;
             }
-            out[at] = HEX[usize::from(x >> 4)];
-            out[at + 1] = HEX[usize::from(x & 0x0f)];
+            if let Some([hi, lo]) = out.get_mut(at..at + 2) {
+                (*hi, *lo) = (hex(x >> 4), hex(*x));
+            }
             at += 2;
         }
         DecisionId(out)

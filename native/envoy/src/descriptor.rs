@@ -226,7 +226,7 @@ impl Descriptors {
                 } else {
                     let i = *d.message_index.get(name).ok_or_else(unresolved)?;
                     fld.message = Some(i);
-                    fld.map = fld.repeated && fld.kind == Kind::Message && map_entries[i];
+                    fld.map = fld.repeated && fld.kind == Kind::Message && map_entries.get(i).copied().unwrap_or(false);
                 }
             }
         }

@@ -165,8 +165,9 @@ thread_local! {
 }
 
 fn version_info(version: ApiVersion) -> Value {
-    let i = usize::from(version == ApiVersion::V2);
-    VERSION_INFO.try_with(|v| v[i].clone()).unwrap_or_else(|_| make_version_info(version))
+    VERSION_INFO
+        .try_with(|[v3, v2]| if version == ApiVersion::V2 { v2.clone() } else { v3.clone() })
+        .unwrap_or_else(|_| make_version_info(version))
 }
 
 fn make_version_info(version: ApiVersion) -> Value {

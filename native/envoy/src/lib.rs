@@ -4,8 +4,8 @@
 //! JavaScript only moves bytes.
 
 #![forbid(unsafe_code)]
-// Failures are values, never panics: no unwrap/expect/panic outside tests (`cargo clippy`).
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+// Failures are values, never panics: no unwrap/expect/panic or panicking index outside tests (`cargo clippy`).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod body;
 pub mod check;

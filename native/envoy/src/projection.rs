@@ -25,14 +25,12 @@ impl Node {
                 self.children.clear();
             }
             Some((first, rest)) => {
-                let i = match self.children.iter().position(|(k, _)| &**k == *first) {
-                    Some(i) => i,
-                    None => {
-                        self.children.push((Box::from(*first), Node::default()));
-                        self.children.len() - 1
-                    }
-                };
-                self.children[i].1.insert(rest);
+                if !self.children.iter().any(|(k, _)| &**k == *first) {
+                    self.children.push((Box::from(*first), Node::default()));
+                }
+                if let Some((_, child)) = self.children.iter_mut().find(|(k, _)| &**k == *first) {
+                    child.insert(rest);
+                }
             }
         }
     }

@@ -6,7 +6,7 @@
 //! FieldMask, Any, Empty) in their JSON forms — as Go's protojson.Marshal
 //! and @bufbuild/protobuf's toJson render them.
 
-use crate::descriptor::{Descriptors, Field, Kind};
+use crate::descriptor::{Descriptors, Enum, Field, Kind, Message};
 use crate::wire::{Reader, WireError, LEN};
 use sark_engine::value::Map;
 use sark_engine::Value;
@@ -21,6 +21,21 @@ type Result<T> = std::result::Result<T, DecodeError>;
 
 fn err<T>(msg: impl Into<String>) -> Result<T> {
     Err(DecodeError(msg.into()))
+}
+
+/// Indices between descriptors were resolved when the set was loaded; one
+/// that does not resolve is a decode error, never a panic.
+fn message(d: &Descriptors, i: usize) -> Result<&Message> {
+    d.messages.get(i).ok_or_else(|| DecodeError("unresolved message type".into()))
+}
+
+fn enum_of<'d>(d: &'d Descriptors, f: &Field) -> Option<&'d Enum> {
+    f.enum_type.and_then(|i| d.enums.get(i))
+}
+
+/// The slot of field index `i` (from the message's own descriptor).
+fn slot(m: &mut Dyn, i: usize) -> Result<&mut Option<Slot>> {
+    m.slots.get_mut(i).ok_or_else(|| DecodeError("field index out of range".into()))
 }
 
 fn wire(e: WireError) -> DecodeError {
@@ -74,7 +89,7 @@ struct Dyn {
 
 impl Dyn {
     fn new(d: &Descriptors, msg: usize) -> Dyn {
-        Dyn { msg, slots: vec![None; d.messages[msg].fields.len()] }
+        Dyn { msg, slots: vec![None; d.messages.get(msg).map_or(0, |m| m.fields.len())] }
     }
 }
 
@@ -90,7 +105,7 @@ fn merge(d: &Descriptors, m: &mut Dyn, bytes: &[u8], depth: u32) -> Result<()> {
     if depth > MAX_DEPTH {
         return err(format!("cannot decode message: maximum nesting depth of {} reached", MAX_DEPTH));
     }
-    let desc = &d.messages[m.msg];
+    let desc = message(d, m.msg)?;
     let mut r = Reader::new(bytes);
     while !r.done() {
         let (num, wt) = r.tag().map_err(wire)?;
@@ -101,14 +116,14 @@ fn merge(d: &Descriptors, m: &mut Dyn, bytes: &[u8], depth: u32) -> Result<()> {
                 continue;
             }
         };
-        let f = &desc.fields[fi];
+        let f = desc.fields.get(fi).ok_or_else(|| DecodeError("field index out of range".into()))?;
         if f.map {
             if wt != LEN {
                 r.skip_field(num, wt).map_err(wire)?;
                 continue;
             }
             let entry = map_entry(d, f, r.bytes().map_err(wire)?, depth)?;
-            match &mut m.slots[fi] {
+            match slot(m, fi)? {
                 Some(Slot::Map(entries)) => entries.push(entry),
                 slot => *slot = Some(Slot::Map(vec![entry])),
             }
@@ -132,7 +147,7 @@ fn merge(d: &Descriptors, m: &mut Dyn, bytes: &[u8], depth: u32) -> Result<()> {
                 r.skip_field(num, wt).map_err(wire)?;
                 continue;
             }
-            match &mut m.slots[fi] {
+            match slot(m, fi)? {
                 Some(Slot::List(list)) => list.extend(items),
                 slot => *slot = Some(Slot::List(items)),
             }
@@ -144,23 +159,24 @@ fn merge(d: &Descriptors, m: &mut Dyn, bytes: &[u8], depth: u32) -> Result<()> {
         }
         // A message field seen again merges into the value it has (unless a
         // sibling oneof member was set since).
-        let existing = match m.slots[fi].take() {
+        let cell = slot(m, fi)?;
+        let existing = match cell.take() {
             Some(Slot::One(Raw::Msg(prev))) => Some(prev),
             other => {
-                m.slots[fi] = other;
+                *cell = other;
                 None
             }
         };
         // None: an unknown value of a closed enum, kept as an unknown field.
         if let Some(v) = read_value(d, f, &mut r, existing, depth)? {
             if let Some(o) = f.oneof {
-                for (j, g) in desc.fields.iter().enumerate() {
+                for (j, (g, s)) in desc.fields.iter().zip(m.slots.iter_mut()).enumerate() {
                     if j != fi && g.oneof == Some(o) {
-                        m.slots[j] = None;
+                        *s = None;
                     }
                 }
             }
-            m.slots[fi] = if !f.explicit_presence && v.is_zero() { None } else { Some(Slot::One(v)) };
+            *slot(m, fi)? = if !f.explicit_presence && v.is_zero() { None } else { Some(Slot::One(v)) };
         }
     }
     Ok(())
@@ -179,7 +195,7 @@ fn read_value(d: &Descriptors, f: &Field, r: &mut Reader<'_>, existing: Option<D
         }
         Kind::Enum => {
             let n = r.varint().map_err(wire)? as i32;
-            if let Some(e) = f.enum_type.map(|i| &d.enums[i]) {
+            if let Some(e) = enum_of(d, f) {
                 if e.closed && e.name_of(n).is_none() {
                     return Ok(None);
                 }
@@ -236,15 +252,16 @@ fn zero(d: &Descriptors, f: &Field) -> Raw {
         Kind::Bool => Raw::Bool(false),
         Kind::String => Raw::Str(String::new()),
         Kind::Bytes => Raw::Bytes(Vec::new()),
-        Kind::Enum => Raw::Enum(f.enum_type.and_then(|i| d.enums[i].values.first()).map_or(0, |v| v.1)),
+        Kind::Enum => Raw::Enum(enum_of(d, f).and_then(|e| e.values.first()).map_or(0, |v| v.1)),
         Kind::Message | Kind::Group => Raw::Msg(Dyn::new(d, f.message.unwrap_or(0))),
     }
 }
 
 fn map_entry(d: &Descriptors, f: &Field, bytes: &[u8], depth: u32) -> Result<(Raw, Raw)> {
-    let entry = &d.messages[f.message.ok_or_else(|| DecodeError("unresolved map entry".into()))?];
-    let (kf, vf) = match (entry.field_index(1), entry.field_index(2)) {
-        (Some(k), Some(v)) => (&entry.fields[k], &entry.fields[v]),
+    let entry = message(d, f.message.ok_or_else(|| DecodeError("unresolved map entry".into()))?)?;
+    let field = |n| entry.field_index(n).and_then(|i| entry.fields.get(i));
+    let (kf, vf) = match (field(1), field(2)) {
+        (Some(k), Some(v)) => (k, v),
         _ => return err("malformed map entry type"),
     };
     let (mut key, mut val): (Option<Raw>, Option<Raw>) = (None, None);
@@ -276,7 +293,7 @@ fn render_message(d: &Descriptors, m: &Dyn, depth: u32) -> Result<Value> {
     if depth > MAX_DEPTH + 1 {
         return err("cannot render message: too deeply nested");
     }
-    let desc = &d.messages[m.msg];
+    let desc = message(d, m.msg)?;
     if let Some(v) = render_well_known(d, m, depth)? {
         return Ok(v);
     }
@@ -299,9 +316,9 @@ fn render_message(d: &Descriptors, m: &Dyn, depth: u32) -> Result<Value> {
                 Value::from_array(out)
             }
             Slot::Map(entries) => {
-                let entry = &d.messages[f.message.unwrap_or(0)];
-                let vf = match entry.field_index(2) {
-                    Some(i) => &entry.fields[i],
+                let entry = message(d, f.message.unwrap_or(0))?;
+                let vf = match entry.field_index(2).and_then(|i| entry.fields.get(i)) {
+                    Some(vf) => vf,
                     None => return err("malformed map entry type"),
                 };
                 let mut obj = Map::new();
@@ -331,7 +348,7 @@ fn render_value(d: &Descriptors, f: &Field, raw: &Raw, depth: u32) -> Result<Val
     Ok(match raw {
         Raw::Msg(m) => render_message(d, m, depth + 1)?,
         Raw::Enum(n) => {
-            let e = f.enum_type.map(|i| &d.enums[i]);
+            let e = enum_of(d, f);
             match e {
                 Some(e) if e.full_name == "google.protobuf.NullValue" => Value::Null,
                 Some(e) => match e.name_of(*n) {
@@ -381,7 +398,7 @@ fn float(v: f64, single: Option<f32>) -> Value {
 
 /// The raw value of field `number` of `m`, if set.
 fn raw_field<'m>(d: &Descriptors, m: &'m Dyn, number: u32) -> Option<&'m Slot> {
-    let i = d.messages[m.msg].field_index(number)?;
+    let i = d.messages.get(m.msg)?.field_index(number)?;
     m.slots.get(i)?.as_ref()
 }
 
@@ -429,7 +446,7 @@ fn is_wrapper(full_name: &str) -> bool {
 }
 
 fn render_well_known(d: &Descriptors, m: &Dyn, depth: u32) -> Result<Option<Value>> {
-    let desc = &d.messages[m.msg];
+    let desc = message(d, m.msg)?;
     let name = desc.full_name.as_str();
     if !name.starts_with("google.protobuf.") {
         return Ok(None);
@@ -509,7 +526,7 @@ fn render_well_known(d: &Descriptors, m: &Dyn, depth: u32) -> Result<Option<Valu
             let mut im = Dyn::new(d, inner);
             merge(d, &mut im, value, depth + 1)?;
             let rendered = render_message(d, &im, depth + 1)?;
-            let mut obj = if has_custom_json(&d.messages[inner].full_name) {
+            let mut obj = if has_custom_json(&message(d, inner)?.full_name) {
                 let mut o = Map::new();
                 o.insert(Value::from("value"), rendered);
                 o
@@ -523,12 +540,10 @@ fn render_well_known(d: &Descriptors, m: &Dyn, depth: u32) -> Result<Option<Valu
             Value::from_map(obj)
         }
         w if is_wrapper(w) => {
-            let f = match desc.field_index(1) {
-                Some(i) => &desc.fields[i],
-                None => return Ok(None),
-            };
-            let raw = match &m.slots[desc.field_index(1).unwrap_or(0)] {
-                Some(Slot::One(raw)) => raw.clone(),
+            let Some(i) = desc.field_index(1) else { return Ok(None) };
+            let Some(f) = desc.fields.get(i) else { return Ok(None) };
+            let raw = match m.slots.get(i) {
+                Some(Some(Slot::One(raw))) => raw.clone(),
                 _ => zero(d, f),
             };
             render_value(d, f, &raw, depth)?

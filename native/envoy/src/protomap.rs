@@ -83,13 +83,17 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
                 // Unselected entries are skipped before their value is even read.
                 if sub.child_bytes(map_entry_key(entry_bytes)?).is_some() {
                     let (mk, mv) = map_entry_strings(entry_bytes)?;
-                    pending(&mut maps, field, naming).push((Value::string(mk), Value::string(mv)));
+                    if let Some(list) = pending(&mut maps, field, naming) {
+                        list.push((Value::string(mk), Value::string(mv)));
+                    }
                 }
             }
             Kind::MapMessage(m) => {
                 let (mk, mv) = map_entry_message(r.bytes()?, m, naming, depth)?;
                 if sub.child(&mk).is_some() {
-                    pending(&mut maps, field, naming).push((Value::String(mk), mv));
+                    if let Some(list) = pending(&mut maps, field, naming) {
+                        list.push((Value::String(mk), mv));
+                    }
                 }
             }
             _ => {
@@ -97,7 +101,9 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
                 let sub = if field.repeated { Sel::All } else { sub };
                 let v = scalar_or_message(field, &mut r, naming, depth, sub)?;
                 if field.repeated {
-                    pending(&mut arrays, field, naming).push(v);
+                    if let Some(list) = pending(&mut arrays, field, naming) {
+                        list.push(v);
+                    }
                     continue;
                 }
                 let k = key(field, naming);
@@ -137,7 +143,7 @@ fn expected_fields(m: &Message, sel: Sel<'_>) -> usize {
 }
 
 /// The list gathered for `field` (a message has few such fields: a scan is enough).
-fn pending<'l, T>(lists: &'l mut SmallVec<[(Value, Vec<T>); 1]>, field: &Field, naming: Naming) -> &'l mut Vec<T> {
+fn pending<'l, T>(lists: &'l mut SmallVec<[(Value, Vec<T>); 1]>, field: &Field, naming: Naming) -> Option<&'l mut Vec<T>> {
     let name = field_name(field, naming);
     let i = match lists.iter().position(|(key, _)| key.as_str() == Some(name)) {
         Some(i) => i,
@@ -146,7 +152,7 @@ fn pending<'l, T>(lists: &'l mut SmallVec<[(Value, Vec<T>); 1]>, field: &Field, 
             lists.len() - 1
         }
     };
-    &mut lists[i].1
+    lists.get_mut(i).map(|(_, list)| list)
 }
 
 /// The field `num` of `msg` as this API version knows it, if the wire type

@@ -51,8 +51,8 @@ pub fn validate_query(path: &str) -> Result<(), UrlError> {
         }
         let b = part.as_bytes();
         let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' {
+        while let Some(&c) = b.get(i) {
+            if c == b'%' {
                 let ok = b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
                 if !ok {
                     return Err(UrlError::InvalidEscape);

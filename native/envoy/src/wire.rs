@@ -64,10 +64,7 @@ impl<'a> Reader<'a> {
     pub fn bytes(&mut self) -> WireResult<&'a [u8]> {
         let n = self.varint()? as usize;
         let end = self.pos.checked_add(n).ok_or(WireError("length overflow"))?;
-        if end > self.buf.len() {
-            return Err(WireError("truncated length-delimited field"));
-        }
-        let s = &self.buf[self.pos..end];
+        let s = self.buf.get(self.pos..end).ok_or(WireError("truncated length-delimited field"))?;
         self.pos = end;
         Ok(s)
     }
@@ -126,7 +123,7 @@ impl<'a> Reader<'a> {
                         return Err(WireError("mismatched end group"));
                     }
                     if open.is_empty() {
-                        return Ok(&self.buf[start..before]);
+                        return self.buf.get(start..before).ok_or(WireError("truncated group"));
                     }
                 }
                 _ => self.skip(wt)?,
@@ -203,8 +200,8 @@ impl Writer {
         self.buf.push(0);
         f(self);
         let len = self.buf.len() - at - 1;
-        if len < 0x80 {
-            self.buf[at] = len as u8;
+        if let (true, Some(b)) = (len < 0x80, self.buf.get_mut(at)) {
+            *b = len as u8;
         } else {
             let mut prefix = Writer::default();
             prefix.varint(len as u64);

@@ -51,20 +51,15 @@ export declare class RustOPAEngine {
    */
   inputPaths(handle: number): string
   /**
-   * The Envoy hot path: one whole Check (`sark_envoy::PreparedCheck::check`)
-   * through `cache` when given, its result written into `out` as
-   * sark_envoy::result lays out. With `inlineSteps` (> 0), evaluation
-   * spends at most that many steps here; beyond, the result is "offload"
-   * and the caller runs `checkAsync`. Returns a new, larger buffer holding
-   * the result when it does not fit `out` (the caller keeps it as its `out`).
+   * One whole Check (`sark_envoy::PreparedCheck::check`) through `cache`
+   * when given, its result written into `out` as sark_envoy::result lays
+   * out. With `inlineSteps` (> 0), evaluation spends at most that many
+   * steps here; beyond, the result is "offload" and the caller runs
+   * `checkAsync`. Returns a new, larger buffer holding the result when it
+   * does not fit `out` (the caller keeps it as its `out`). The server's hot
+   * path uses `checker` instead.
    */
   check(handle: number, request: Uint8Array, version: number, out: Buffer, cache?: RustCache | undefined | null, deadlineMs?: number | undefined | null, inlineSteps?: number | undefined | null): Buffer | null
-  /**
-   * One whole Check with the full budgets on a `pool` thread, resolving
-   * to its result laid out as `check` writes it (a new buffer). Throws
-   * `capacity_exhausted` when every thread of the pool is busy.
-   */
-  checkAsync(handle: number, request: Uint8Array, version: number, cache: RustCache | undefined | null, deadlineMs: number | undefined | null, pool: CheckPool): Promise<Buffer>
   /**
    * The Envoy hot path: the Check of decision `handle` through `cache` as a
    * plain function `(request, version, out, deadlineMs, inlineSteps) => Buffer | null`
@@ -75,6 +70,12 @@ export declare class RustOPAEngine {
    * borrows nothing from JavaScript objects but its buffers.
    */
   checker(handle: number, cache?: RustCache | undefined | null): (request: Buffer, version: number, out: Buffer, deadlineMs: number, inlineSteps: number) => Buffer | null
+  /**
+   * One whole Check with the full budgets on a `pool` thread, resolving
+   * to its result laid out as `check` writes it (a new buffer). Throws
+   * `capacity_exhausted` when every thread of the pool is busy.
+   */
+  checkAsync(handle: number, request: Uint8Array, version: number, cache: RustCache | undefined | null, deadlineMs: number | undefined | null, pool: CheckPool): Promise<Buffer>
   /**
    * The input document opa-envoy-plugin would build for a CheckRequest, as
    * JSON (decision logs, tests). Throws `request_malformed`,

@@ -146,7 +146,7 @@ impl Builder {
             Some(Open::Map { map, key, nodes, .. }) => {
                 *nodes = nodes.saturating_add(built.nodes);
                 match key.take() {
-                    None => *key = Some(map_key(built.value)),
+                    None => *key = Some(map_key(built.value)?),
                     Some(k) => {
                         map.insert(k, built.value);
                     }
@@ -157,11 +157,15 @@ impl Builder {
     }
 }
 
-/// Non-string keys become their JSON text (`1`, `true`, `null`, `[1,2]`), as before.
-fn map_key(v: Value) -> Value {
+/// Scalar keys become their text (`1`, `true`, `null`); a sequence or
+/// mapping as a key is refused, as OPA's YAML decoder refuses it ("invalid
+/// map key"). (Rendering such keys as JSON text let nested complex keys grow
+/// the text exponentially: each level escaped the one inside it.)
+fn map_key(v: Value) -> Result<Value, String> {
     match v {
-        Value::String(_) => v,
-        other => Value::from(other.to_json()),
+        Value::String(_) => Ok(v),
+        Value::Array(_) | Value::Object(_) | Value::Set(_) => Err(format!("invalid map key: {}", v.to_json())),
+        other => Ok(Value::from(other.to_json())),
     }
 }
 
@@ -301,7 +305,10 @@ mod tests {
     fn scalars_resolve_as_before() {
         assert_eq!(one("[~, null, true, false, 0x1F, -0x10, 0o17, 0b101, 10, -3, 1.5, 007, abc, '1', !!str 2, !!int 3]"), r#"[null,null,true,false,31,-16,15,5,10,-3,1.5,"007","abc","1","2",3]"#);
         assert_eq!(first_document(".inf", Options::default()).unwrap(), Value::float(f64::INFINITY));
-        assert_eq!(one("{1: a, true: b, null: c, [1, 2]: d}"), r#"{"1":"a","[1,2]":"d","null":"c","true":"b"}"#);
+        assert_eq!(one("{1: a, true: b, null: c}"), r#"{"1":"a","null":"c","true":"b"}"#);
+        // A sequence or mapping as a key is refused, as OPA refuses it; nested ones never get to grow.
+        assert_eq!(first_document("{[1, 2]: d}", Options::default()).unwrap_err(), "invalid map key: [1,2]");
+        assert!(first_document(&format!("{}a", "? ".repeat(40)), Options::default()).is_err());
         assert_eq!(one("18446744073709551615"), "18446744073709551615");
         assert_eq!(one("123456789012345678901234567890"), Value::float(1.2345678901234568e29).to_json());
     }

@@ -179,6 +179,22 @@ interface Recipe {
 }
 
 /** A compiled policy set in one instance. */
+
+/**
+ * Runs `f` on `inst`. An EngineError passes through; anything else (a trap,
+ * a panic through `opa_abort`) drops the instance (`drop`: the next call
+ * builds a new one) and becomes EngineError `internal`.
+ */
+function onInstance<T>(inst: Instance, drop: () => void, f: (inst: Instance) => T): T {
+  try {
+    return f(inst);
+  } catch (err) {
+    if (err instanceof EngineError) throw err;
+    drop();
+    throw new EngineError('internal', `wasm engine: ${(err as Error).message ?? String(err)}`);
+  }
+}
+
 export class WasmCompiledPolicy {
   private instance: Instance | undefined;
 
@@ -213,14 +229,7 @@ export class WasmCompiledPolicy {
    * instance and becomes EngineError `internal`.
    */
   call<T>(f: (inst: Instance) => T): T {
-    const inst = (this.instance ??= this.build());
-    try {
-      return f(inst);
-    } catch (err) {
-      if (err instanceof EngineError) throw err;
-      this.instance = undefined;
-      throw new EngineError('internal', `wasm engine: ${(err as Error).message ?? String(err)}`);
-    }
+    return onInstance((this.instance ??= this.build()), () => (this.instance = undefined), f);
   }
 
   prepare(path: string, options: PrepareOptions = {}): WasmPreparedPolicy {
@@ -328,14 +337,7 @@ export class WasmTools {
   constructor(private readonly module: WasmModule = requireModule()) {}
 
   private call<T>(f: (inst: Instance) => T): T {
-    const inst = (this.instance ??= new Instance(this.module));
-    try {
-      return f(inst);
-    } catch (err) {
-      if (err instanceof EngineError) throw err;
-      this.instance = undefined;
-      throw new EngineError('internal', `wasm engine: ${(err as Error).message ?? String(err)}`);
-    }
+    return onInstance((this.instance ??= new Instance(this.module)), () => (this.instance = undefined), f);
   }
 
   /** The input document opa-envoy-plugin builds; throws EngineError (`request_*`, `config_invalid`). */

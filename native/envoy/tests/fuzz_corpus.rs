@@ -8,7 +8,19 @@ mod targets;
 
 use std::path::PathBuf;
 
-fn replay(target: &str, run: fn(&[u8])) {
+fn replay(target: &'static str, run: fn(&[u8])) {
+    // The parsers' depth limits are sized for release code on a main thread's
+    // 8 MiB stack (as libFuzzer ran these inputs); unoptimised test builds
+    // use several times the stack per level, more than a test thread's 2 MiB.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || replay_here(target, run))
+        .unwrap()
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
+
+fn replay_here(target: &str, run: fn(&[u8])) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {}", dir.display(), e)) {

@@ -165,17 +165,21 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZATION_SERVICES.v3]: 'NOT_SERVING', [AUTHORIZATION_SERVICES.v2]: 'NOT_SERVING' });
 
   let policy = options.policy;
-  /** The last native Check's notes, its prints logged as opa-envoy-plugin logs them (`line`: `file.rego:17`). */
-  const notesOf = (p: { last: CheckResult }): CheckNotes | undefined => {
+  /**
+   * A Check result's notes, read only when it has some; its prints logged as
+   * opa-envoy-plugin logs them (`line`: `file.rego:17`).
+   */
+  const notesFrom = (r: CheckResult | undefined): CheckNotes | undefined => {
+    if (!r || r.notesLength === 0) return undefined;
     let notes: CheckNotes | undefined;
     try {
-      notes = p.last.notes();
+      notes = r.notes();
     } catch (err) {
       logger.error({ err }, 'check notes unreadable');
       return undefined;
     }
     if (notes?.prints) {
-      const decisionId = p.last.decisionId();
+      const decisionId = r.decisionId();
       for (const line of notes.prints) logger.info({ decision_id: decisionId, line: line.line }, line.msg);
     }
     return notes;
@@ -203,7 +207,6 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     };
     /** Answers with the gRPC status of a failure: a generic message for the client, the detail in the log. */
     /** Notes of a Check's result (prints logged, the decision recorded), read only when it has some. */
-    const notesFrom = (r: CheckResult | undefined) => (r && r.notesLength > 0 ? notesOf({ last: r }) : undefined);
     const decidedOf = (notes: CheckNotes | undefined) => (notes && 'input' in notes ? { input: notes.input, result: notes.result } : undefined);
     /** A Check answered: its prints logged, then observed. */
     const answered = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, r: CheckResult, p: PreparedPolicy) => {

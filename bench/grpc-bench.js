@@ -258,6 +258,20 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
           `   inverse ratio of server CPU µs/req: ${(results[x.den].cpuUs / results[x.num].cpuUs).toFixed(2)}`);
       }
     }
+    if (results.ceiling) {
+      // grpc-js's own per-request work is in every mode: req/s ratios between two
+      // modes are bounded by it. What each mode adds to it is the decision's cost.
+      const base = results.ceiling.cpuUs;
+      console.log('\ndecision cost: server CPU µs/req above the transport ceiling (median rounds)');
+      for (const r of Object.values(results)) {
+        if (r.mode !== 'ceiling') console.log(`  ${r.mode.padEnd(9)} ${(r.cpuUs - base).toFixed(1).padStart(8)}`);
+      }
+      if (results.native && results['opa-wasm']) {
+        const extra = (m) => results[m].cpuUs - base;
+        console.log(`  opa-wasm/native decision cost = ${(extra('opa-wasm') / extra('native')).toFixed(2)}×;` +
+          ` a free decision would give native/opa-wasm req/s at most ${(results.ceiling.rps / results['opa-wasm'].rps).toFixed(2)} (ceiling/opa-wasm)`);
+      }
+    }
   } finally {
     await stopServers();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -129,6 +129,11 @@ class Instance {
         opa_println: (addr: number) => {
           process.stderr.write(`${text(addr)}\n`);
         },
+        // OPA hosts' builtin call: the module uses it only for the clock under
+        // opa-wasm; here `sark_host.now_ns` is the clock, so it is never called.
+        opa_builtin0: () => {
+          throw new Error('opa_builtin0 is not used by the direct engine');
+        },
       },
     });
     this.exports = instance.exports as unknown as Exports;

@@ -70,6 +70,44 @@ describe('build -t wasm: the bundle runs in opa-wasm', function () {
     expect(expected.some((e) => JSON.stringify(e).includes('false'))).to.equal(true);
   });
 
+  it('asks the host for time.now_ns as an OPA-built module does (no made-up clock)', async () => {
+    const policy = path.join(dir, 'clock.rego');
+    fs.writeFileSync(policy, 'package x\n\nt := time.now_ns()\n\nok := true\n');
+    // Under opa-wasm: without a `time.now_ns` the evaluation fails ("not implemented"),
+    // with one the policy sees its value, and the instance still answers afterwards.
+    const script = `
+      const { loadPolicy } = require('@open-policy-agent/opa-wasm');
+      const fs = require('fs');
+      const attempt = (f) => { try { return f(); } catch (e) { return { error: String(e && e.message || e) }; } };
+      (async () => {
+        const wasm = fs.readFileSync(process.argv[1]);
+        const bare = await loadPolicy(wasm);
+        const given = await loadPolicy(wasm, undefined, { 'time.now_ns': () => 42 });
+        console.log(JSON.stringify([
+          attempt(() => bare.evaluate({}, 'x/t')),
+          attempt(() => bare.evaluate({}, 'x/ok')),
+          attempt(() => given.evaluate({}, 'x/t')),
+        ]));
+      })().catch((e) => { console.error(String(e && e.stack || e)); process.exit(1); });`;
+    const outcomes: unknown[] = [];
+    for (const builder of [[process.execPath, 'bin/sark-authz.js'], [path.join(ROOT, '.build/go/bin/opa')]]) {
+      const out = path.join(dir, `clock-${outcomes.length}`);
+      fs.mkdirSync(out);
+      const b = spawnSync(builder[0]!, [...builder.slice(1), 'build', '-t', 'wasm', '-e', 'x/t', '-e', 'x/ok', '-o', path.join(out, 'b.tar.gz'), policy], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });
+      expect(b.status, b.stderr).to.equal(0);
+      await tar.x({ file: path.join(out, 'b.tar.gz'), cwd: out });
+      const r = spawnSync(process.execPath, ['-e', script, path.join(out, 'policy.wasm')], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });
+      expect(r.status, r.stderr).to.equal(0);
+      outcomes.push(JSON.parse(r.stdout));
+    }
+    const [ours, opas] = outcomes as Array<[{ error?: string }, unknown, unknown]>;
+    expect(ours[0].error).to.match(/not implemented: built-in function \d+: time\.now_ns/);
+    expect(ours[1]).to.deep.equal([{ result: true }]);
+    expect(ours[2]).to.deep.equal([{ result: 42 }]);
+    expect(opas[0].error).to.match(/not implemented: built-in function \d+: time\.now_ns/);
+    expect(opas.slice(1)).to.deep.equal(ours.slice(1));
+  });
+
   it('reports a policy that does not compile, naming the file', () => {
     const bad = path.join(ROOT, 'test', 'fixtures', 'policies', 'broken.rego');
     const r = spawnSync(process.execPath, ['bin/sark-authz.js', 'build', '-t', 'wasm', '-e', 'x/allow', '-o', path.join(dir, 'bad.tar.gz'), bad], { cwd: ROOT, encoding: 'utf8', timeout: 60000 });

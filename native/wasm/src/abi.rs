@@ -2,7 +2,8 @@
 //! `builtins`, `entrypoints`, `opa_eval_ctx_*` + `eval`, `opa_malloc`,
 //! `opa_json_parse` / `opa_json_dump`, `opa_heap_ptr_get` / `_set`. The
 //! policy is the one embedded by `sark-authz build -t wasm`; every builtin
-//! runs inside the module, so `builtins()` asks the host for none. Values
+//! runs inside the module but the clock, which `builtins()` asks of the host
+//! as `time.now_ns` (as OPA-compiled modules do). Values
 //! are `sark_engine::Value`s registered in `heap`.
 //!
 //! Minor version 1 on purpose: from 1.2 on, hosts write the input at the
@@ -127,11 +128,14 @@ pub extern "C" fn opa_value_dump(addr: u32) -> u32 {
     opa_json_dump(addr)
 }
 
-/// `builtins() -> {}`: every builtin is inside the module.
+/// `builtins() -> {"time.now_ns": 0}`: the clock is the host's (`host::now_ns`);
+/// every other builtin is inside the module.
 #[no_mangle]
 pub extern "C" fn builtins() -> u32 {
     host::install_panic_hook();
-    value_addr(Value::empty_object())
+    let mut m = Map::new();
+    m.insert(Value::from("time.now_ns"), Value::int(i64::from(host::TIME_NOW_NS)));
+    value_addr(Value::from_map(m))
 }
 
 /// `entrypoints() -> {"envoy/authz/allow": 0, …}`.

@@ -16,6 +16,8 @@ mod imports {
     extern "C" {
         pub fn opa_abort(addr: *const u8);
         pub fn opa_println(addr: *const u8);
+        /// OPA's host builtins: `builtins()` names one, `time.now_ns` (id 0).
+        pub fn opa_builtin0(id: u32, ctx: u32) -> u32;
     }
     #[link(wasm_import_module = "sark_host")]
     extern "C" {
@@ -52,18 +54,44 @@ fn hosted() -> bool {
 }
 
 /// The engine's clock (installed with `sark_engine::builtins::set_clock`):
-/// the host's wall clock; 0 under OPA's hosts, which have none to give.
+/// the direct engine's host gives its wall clock; under OPA's hosts the time
+/// comes from their `time.now_ns` builtin, as in a policy `opa build -t wasm`
+/// compiled (opa-wasm has none built in: it throws "not implemented" unless
+/// the caller passes one, so a policy never sees a made-up time).
 pub fn now_ns() -> i64 {
     #[cfg(target_arch = "wasm32")]
-    if hosted() {
-        // SAFETY: an import without arguments.
-        return unsafe { imports::now_ns() } as i64;
+    {
+        if hosted() {
+            // SAFETY: an import without arguments.
+            return unsafe { imports::now_ns() } as i64;
+        }
+        // SAFETY: builtin id 0 is `time.now_ns` in `builtins()`; the host
+        // answers with the address of a value it parsed into our heap.
+        let addr = unsafe { imports::opa_builtin0(TIME_NOW_NS, 0) };
+        return clock_value(addr);
     }
     #[cfg(not(target_arch = "wasm32"))]
-    if hosted() {
-        return std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+    {
+        if hosted() {
+            return std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+        }
+        0
     }
-    0
+}
+
+/// The id `builtins()` gives `time.now_ns`.
+pub const TIME_NOW_NS: u32 = 0;
+
+/// The host builtin's answer as nanoseconds; anything but a number aborts the evaluation.
+#[cfg(target_arch = "wasm32")]
+fn clock_value(addr: u32) -> i64 {
+    match crate::heap::value(addr).as_ref().and_then(|v| v.as_number()).and_then(|n| n.as_i64()) {
+        Some(ns) => ns,
+        None => {
+            abort_with("time.now_ns: the host's builtin did not return an integer number of nanoseconds");
+            0
+        }
+    }
 }
 
 /// The Check's host: the clock and the seeded generator above.

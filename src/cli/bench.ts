@@ -10,8 +10,9 @@ import { loadInput, loadPaths } from '../config/load-paths';
 import { createEngine } from '../engine/native-engine';
 import { EXIT, UsageError, type Command } from './command';
 import { errorsOf } from './eval';
+import { durationMs, goBooleans } from './go-flags';
 
-const USAGE = `usage: sark-authz bench [-d PATH]... [-i FILE] [--count N] [--benchtime MS] [--fail=false] [--v0-compatible] [--format pretty|json|gobench] QUERY
+const USAGE = `usage: sark-authz bench [-d PATH]... [-i FILE] [--count N] [--benchtime D] [--fail=false] [--v0-compatible] [--format pretty|json|gobench] QUERY
 
 Benchmarks a Rego query, as \`opa bench\` does: compiles once, then evaluates
 QUERY (with the input parsed once) as many times as fit in --benchtime and
@@ -20,8 +21,9 @@ prints the number of evaluations (N), their total time (T, ns) and ns/op.
   -d, --data PATH     policy or data file or directory; repeatable
   -i, --input FILE    the input document (JSON or YAML)
   --count N           number of times to repeat the benchmark (default 1)
-  --benchtime MS      minimum duration of one benchmark, ms (default 1000, as Go's)
-  --fail=false        do not fail (exit 1) when the query is undefined
+  --benchtime D       minimum duration of one benchmark: a Go duration (1s, 300ms)
+                      or milliseconds (default 1s, as Go's)
+  --fail=false        do not fail (exit 1) when the query is undefined (default --fail)
   --v0-compatible     parse modules as Rego v0
   -f, --format F      pretty (default), json (Go's BenchmarkResult: N, T) or gobench
 
@@ -72,14 +74,15 @@ function run(argv: string[]): number {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: goBooleans(argv, ['fail']),
       allowPositionals: true,
       options: {
         data: { type: 'string', short: 'd', multiple: true, default: [] },
         input: { type: 'string', short: 'i' },
         count: { type: 'string', default: '1' },
         benchtime: { type: 'string', default: '1000' },
-        fail: { type: 'string', default: 'true' },
+        fail: { type: 'boolean', default: true },
+        'no-fail': { type: 'boolean', default: false },
         'v0-compatible': { type: 'boolean', default: false },
         format: { type: 'string', short: 'f', default: 'pretty' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -95,12 +98,12 @@ function run(argv: string[]): number {
   }
   if (positionals.length !== 1) throw new UsageError('exactly one QUERY is required');
   const count = Number(values.count);
-  const benchtimeMs = Number(values.benchtime);
+  const benchtimeMs = durationMs(values.benchtime as string);
+  const failUndefined = values.fail === true && values['no-fail'] !== true;
   const format = values.format as string;
   if (!Number.isSafeInteger(count) || count < 1) throw new UsageError('--count must be a positive integer');
-  if (!(benchtimeMs > 0)) throw new UsageError('--benchtime must be a positive number of milliseconds');
+  if (!(benchtimeMs > 0)) throw new UsageError('--benchtime must be a positive duration (1s, 300ms) or milliseconds');
   if (!['pretty', 'json', 'gobench'].includes(format)) throw new UsageError('--format must be pretty, json or gobench');
-  if (values.fail !== 'true' && values.fail !== 'false') throw new UsageError('--fail must be true or false');
 
   const fail = (errors: unknown[]): number => {
     if (format === 'json') process.stdout.write(JSON.stringify({ errors }, null, 2) + '\n');
@@ -113,7 +116,7 @@ function run(argv: string[]): number {
     const compiled = createEngine().compile(modules, data, { v0Compatible: values['v0-compatible'] });
     // As opa bench: evaluate once first; an undefined result fails unless --fail=false.
     const once = compiled.query(positionals[0], input) as { result?: unknown[] };
-    if (values.fail === 'true' && !once.result?.length) return fail([{ message: 'undefined result' }]);
+    if (failUndefined && !once.result?.length) return fail([{ message: 'undefined result' }]);
     const prepared = compiled.prepare(positionals[0]);
     for (let i = 0; i < count; i++) {
       process.stdout.write(render(runBenchmark((n) => prepared.benchNative(input, n), benchtimeMs * 1e6), format));

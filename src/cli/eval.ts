@@ -1,15 +1,16 @@
 /**
  * `sark-authz eval [-d PATH]... [-i FILE] [--v0-compatible]
- * [--strict-builtin-errors] [--format json|pretty] QUERY` — a subset of
- * `opa eval` with its flags and JSON output shape.
+ * [--strict-builtin-errors] [--fail | --fail-defined] [--format json|pretty] QUERY`
+ * — a subset of `opa eval` with its flags, JSON output shape and exit codes.
  */
 import { parseArgs } from 'node:util';
 import { loadInput, loadPaths } from '../config/load-paths';
 import { createEngine } from '../engine/native-engine';
 import type { Diagnostic } from '../engine/types';
 import { EXIT, UsageError, type Command } from './command';
+import { goBooleans } from './go-flags';
 
-const USAGE = `usage: sark-authz eval [-d PATH]... [-i FILE] [--v0-compatible] [--strict-builtin-errors] [--format json|pretty] QUERY
+const USAGE = `usage: sark-authz eval [-d PATH]... [-i FILE] [--v0-compatible] [--strict-builtin-errors] [--fail | --fail-defined] [--format json|pretty] QUERY
 
 Evaluates a Rego query, as \`opa eval\` does.
 
@@ -17,10 +18,13 @@ Evaluates a Rego query, as \`opa eval\` does.
   -i, --input FILE           the input document (JSON or YAML)
   --v0-compatible            parse modules as Rego v0
   --strict-builtin-errors    builtin errors fail the query instead of making it undefined
+  --fail                     exit 1 when the result is undefined (empty)
+  --fail-defined             exit 1 when the result is defined (not empty)
   -f, --format json|pretty   output format (default json)
   -h, --help                 this help
 
-Exit codes: 0 evaluated (defined or not), 1 errors (printed as {"errors":[...]}), 2 bad usage.
+Exit codes, as opa eval's: 0 evaluated, 1 --fail/--fail-defined met, 2 errors (printed as
+{"errors":[...]}); a bad command line also exits 2 (opa: 1).
 `;
 
 interface OpaError {
@@ -57,14 +61,23 @@ function pretty(result: { result?: Array<{ expressions: Array<{ value: unknown }
   return rows.map((r) => JSON.stringify(r.bindings ?? r.expressions.map((x) => x.value), null, 2)).join('\n');
 }
 
+/** opa eval's exit code for a query that failed to parse, compile or evaluate. */
+const EVAL_ERROR = 2;
+
 function run(argv: string[]): number {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: goBooleans(argv, ['fail', 'fail-defined', 'strict-builtin-errors', 'v0-compatible']),
       allowPositionals: true,
       strict: true,
       options: {
+        fail: { type: 'boolean', default: false },
+        'no-fail': { type: 'boolean', default: false },
+        'fail-defined': { type: 'boolean', default: false },
+        'no-fail-defined': { type: 'boolean', default: false },
+        'no-strict-builtin-errors': { type: 'boolean', default: false },
+        'no-v0-compatible': { type: 'boolean', default: false },
         data: { type: 'string', short: 'd', multiple: true, default: [] },
         input: { type: 'string', short: 'i' },
         'v0-compatible': { type: 'boolean', default: false },
@@ -83,18 +96,23 @@ function run(argv: string[]): number {
   }
   if (positionals.length !== 1) throw new UsageError('exactly one QUERY is required');
   if (values.format !== 'json' && values.format !== 'pretty') throw new UsageError('--format must be json or pretty');
+  const failUndefined = values.fail === true && !values['no-fail'];
+  const failDefined = values['fail-defined'] === true && !values['no-fail-defined'];
+  if (failUndefined && failDefined) throw new UsageError('specify --fail or --fail-defined, not both');
+  const strictBuiltinErrors = values['strict-builtin-errors'] === true && !values['no-strict-builtin-errors'];
+  const v0Compatible = values['v0-compatible'] === true && !values['no-v0-compatible'];
 
   const emitErrors = (err: unknown): number => {
     // What printed before an evaluation failed still goes to stderr, as opa eval writes it.
     for (const p of (err as { prints?: Array<{ msg: string }> }).prints ?? []) process.stderr.write(p.msg + '\n');
     process.stdout.write(JSON.stringify({ errors: errorsOf(err) }, null, 2) + '\n');
-    return EXIT.failure;
+    return EVAL_ERROR;
   };
   let result: unknown;
   try {
     const { modules, data } = loadPaths(values.data as string[]);
     const input = values.input ? loadInput(values.input) : undefined;
-    const compiled = createEngine().compile(modules, data, { v0Compatible: values['v0-compatible'], strictBuiltinErrors: values['strict-builtin-errors'] });
+    const compiled = createEngine().compile(modules, data, { v0Compatible, strictBuiltinErrors });
     result = compiled.query(positionals[0], input);
   } catch (err) {
     return emitErrors(err);
@@ -106,7 +124,8 @@ function run(argv: string[]): number {
     delete (result as { prints?: unknown }).prints;
   }
   process.stdout.write((values.format === 'pretty' ? pretty(result as Parameters<typeof pretty>[0]) : JSON.stringify(opaOrder(result as { result?: Row[] }), null, 2)) + '\n');
-  return EXIT.ok;
+  const defined = ((result as { result?: Row[] }).result?.length ?? 0) > 0;
+  return (failUndefined && !defined) || (failDefined && defined) ? EXIT.failure : EXIT.ok;
 }
 
 export const evalCommand: Command = { summary: 'evaluate a Rego query (a subset of opa eval)', run };

@@ -36,13 +36,13 @@ describe('cli: sark-authz eval', function () {
     expect(JSON.parse(r.stdout)).to.deep.equal({});
   });
 
-  it('prints {"errors":[...]} with code and location and exits 1 on a parse error', () => {
+  it('prints {"errors":[...]} with code and location and exits 2 on a parse error, as opa eval', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-eval-'));
     const bad = path.join(dir, 'bad.rego');
     fs.writeFileSync(bad, 'package x\n\np if {\n');
     const r = cli(['eval', '-d', bad, 'data.x.p']);
     fs.rmSync(dir, { recursive: true, force: true });
-    expect(r.code).to.equal(1);
+    expect(r.code).to.equal(2);
     const out = JSON.parse(r.stdout) as { errors: Array<{ code: string; location: { file: string; row: number } }> };
     expect(out.errors[0].code).to.equal('rego_parse_error');
     expect(out.errors[0].location.file).to.equal(bad);
@@ -86,15 +86,15 @@ describe('cli: sark-authz eval', function () {
     const opaBin = path.join(ROOT, '.build/go/bin/opa');
     const opa = fs.existsSync(opaBin) ? spawnSync(opaBin, ['eval', '--strict-builtin-errors', '-d', policy, 'data.t.p'], { encoding: 'utf8' }) : null;
     fs.rmSync(dir, { recursive: true, force: true });
-    expect(ours.code).to.equal(1);
+    expect(ours.code).to.equal(2);
     expect(ours.stderr).to.equal('before\n');
-    if (opa) expect(ours.stderr).to.equal(opa.stderr);
+    if (opa) expect([ours.stderr, ours.code]).to.deep.equal([opa.stderr, opa.status]);
     expect((JSON.parse(ours.stdout) as { errors: Array<{ code: string }> }).errors[0].code).to.equal('eval_builtin_error');
   });
 
   it('reports evaluation errors, strict builtin errors included', () => {
     const r = cli(['eval', '--strict-builtin-errors', 'x := 1 / 0']);
-    expect(r.code).to.equal(1);
+    expect(r.code).to.equal(2);
     expect((JSON.parse(r.stdout) as { errors: Array<{ code: string }> }).errors[0].code).to.equal('eval_builtin_error');
     const lenient = cli(['eval', 'x := 1 / 0']);
     expect(lenient.code).to.equal(0);
@@ -108,7 +108,36 @@ describe('cli: sark-authz eval', function () {
     const v1 = cli(['eval', '-d', dir, 'data.v0.allow']);
     fs.rmSync(dir, { recursive: true, force: true });
     expect(v0.code).to.equal(0);
-    expect(v1.code).to.equal(1);
+    expect(v1.code).to.equal(2);
+  });
+
+  it('exits as the real opa eval does: errors 2, --fail on undefined and --fail-defined on defined 1', function () {
+    this.timeout(300000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-eval-'));
+    const policy = path.join(dir, 'p.rego');
+    fs.writeFileSync(policy, 'package p\n\na := 1\n\nf := false\n\nc := 1\n\nc := 2 if true\n');
+    const cases = [
+      ['-d', policy, 'data.p.a'],
+      ['-d', policy, 'data.p.c'], // conflict: an evaluation error
+      ['-d', path.join(dir, 'missing.rego'), 'data'],
+      ['-d', policy, 'data.p.a['], // a query that does not parse
+      ['--fail', '-d', policy, 'data.p.a'],
+      ['--fail', '-d', policy, 'data.p.f'], // false is defined
+      ['--fail', '-d', policy, 'data.p.zz'],
+      ['--fail=false', '-d', policy, 'data.p.zz'],
+      ['--fail', '-d', policy, 'data.p.c'],
+      ['--fail-defined', '-d', policy, 'data.p.a'],
+      ['--fail-defined', '-d', policy, 'data.p.zz'],
+      ['--fail-defined', '-d', policy, 'data.p.c'],
+    ];
+    const opaBin = path.join(ROOT, '.build/go/bin/opa');
+    const codes = cases.map((args) => {
+      const opa = spawnSync(opaBin, ['eval', ...args], { encoding: 'utf8' });
+      return [args.join(' ').replaceAll(dir, 'DIR'), cli(['eval', ...args]).code, opa.status];
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(codes.map(([args, ours]) => [args, ours])).to.deep.equal(codes.map(([args, , opa]) => [args, opa]));
+    expect(new Set(codes.map(([, ours]) => ours))).to.deep.equal(new Set([0, 1, 2]));
   });
 
   it('prints the bare value with --format pretty', () => {
@@ -127,7 +156,7 @@ describe('cli: sark-authz bench, capabilities, test-suite', function () {
 
   it('bench prints Go benchmark results (N, T) as opa bench does, once per --count', () => {
     const args = ['-d', EVAL, '-i', path.join(EVAL, 'input.json'), '--count', '2', '--format', 'json', 'data.authz.allow'];
-    const r = cli(['bench', '--benchtime', '50', ...args]);
+    const r = cli(['bench', '--benchtime', '50ms', ...args]);
     expect(r.code, r.stderr).to.equal(0);
     const ours = r.stdout.trim().split(/\n(?=\{)/).map((doc) => JSON.parse(doc) as { N: number; T: number });
     expect(ours).to.have.length(2);
@@ -153,6 +182,11 @@ describe('cli: sark-authz bench, capabilities, test-suite', function () {
       expect(strip(ours.stdout).errors.map((e) => [e.message, e.code])).to.deep.equal(strip(opa.stdout).errors.map((e) => [e.message, e.code]));
     }
     const lenient = cli(['bench', '--benchtime', '10', '--fail=false', '-d', EVAL, 'data.authz.nothing']);
+    // opa bench has no --benchtime (it runs Go's default second): ours only.
+    for (const [fail, code] of [['--fail=false', 0], ['--fail', 1], ['--fail=true', 1]] as const) {
+      const args = ['--count', '1', fail, '-d', EVAL, 'data.authz.nothing'];
+      expect([cli(['bench', '--benchtime', '10ms', ...args]).code, opaBench(args).code], fail).to.deep.equal([code, code]);
+    }
     expect(lenient.code, lenient.stderr).to.equal(0);
     expect(lenient.stdout).to.match(/│ ns\/op +│ +\d+ │/);
   });

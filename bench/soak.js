@@ -61,8 +61,9 @@ async function main() {
     new Promise((resolve) => {
       const bytes = requests[next++ % requests.length];
       const t = process.hrtime.bigint();
-      client.makeUnaryRequest(METHOD, (b) => b, (b) => b, bytes, { deadline: Date.now() + 5000 }, (err) => {
-        resolve({ ok: !err, code: err?.code, ms: Number(process.hrtime.bigint() - t) / 1e6 });
+      const at = Date.now();
+      client.makeUnaryRequest(METHOD, (b) => b, (b) => b, bytes, { deadline: at + 5000 }, (err) => {
+        resolve({ ok: !err, code: err?.code, ms: Number(process.hrtime.bigint() - t) / 1e6, at });
       });
     });
 
@@ -85,6 +86,13 @@ async function main() {
     const failures = new Map();
     const rss = [];
     let sent = 0, inFlight = 0, skipped = 0, swaps = 0;
+    // Where time went when something was slow: the slowest Checks (when, and how long
+    // after the last policy swap) and this generator's own event-loop lag (a starved
+    // generator skips sends and adds latency the server did not cause).
+    const slowest = [];
+    const swapTimes = [];
+    let maxGeneratorLagMs = 0;
+    let lastTick = Date.now();
     const start = Date.now();
     const end = start + MINUTES * 60_000;
     let nextSwap = start + SWAP_SECONDS * 1000;
@@ -102,11 +110,13 @@ async function main() {
         void call().then((r) => {
           inFlight--;
           latencies.push(r.ms);
+          if (r.ms > 100) slowest.push(r);
           if (!r.ok) failures.set(r.code, (failures.get(r.code) ?? 0) + 1);
         });
       }
       if (now >= nextSwap) {
         swaps++;
+        swapTimes.push(now);
         fs.writeFileSync(policyFile, POLICIES[swaps % POLICIES.length]);
         nextSwap += SWAP_SECONDS * 1000;
       }
@@ -115,8 +125,16 @@ async function main() {
         nextRss += RSS_EVERY_MS;
       }
       await sleep(10);
+      maxGeneratorLagMs = Math.max(maxGeneratorLagMs, Date.now() - lastTick - 10);
+      lastTick = Date.now();
     }
     while (inFlight > 0) await sleep(10);
+    const sinceSwap = (at) => {
+      const before = swapTimes.filter((s) => s <= at);
+      return before.length ? Math.round(at - before[before.length - 1]) : null;
+    };
+    const worst = slowest.sort((a, b) => b.ms - a.ms).slice(0, 5)
+      .map((r) => ({ ms: Math.round(r.ms), atSecond: Math.round((r.at - start) / 1000), msAfterSwap: sinceSwap(r.at) }));
 
     // 3. Verdict.
     const activations = served.records.filter((r) => r.msg === 'policy activated').length;
@@ -131,6 +149,7 @@ async function main() {
       minutes: MINUTES, maxRps: Math.round(maxRps), rate, sent, answered: latencies.length, failed, failures: Object.fromEntries(failures), skipped,
       swaps, reloadRecords: activations,
       latencyMs: { p50: pct(sorted, 0.5), p99: pct(sorted, 0.99), max: sorted[sorted.length - 1] ?? 0 },
+      over100ms: slowest.length, worst, maxGeneratorLagMs,
       rssKiB: { first: rss[0]?.kib, middleThirdMax: middle, lastThirdMax: last, growth, levelled }, rss,
       machine: `${os.cpus().length} cores, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
     };

@@ -72,9 +72,10 @@ export interface AuthzServerOptions {
    * on the event loop for at most `inlineSteps` steps; one that needs more
    * is finished on one of `maxOffloaded` native threads, so it holds up no
    * other Check or health probe; with every thread busy it is refused
-   * (RESOURCE_EXHAUSTED). `inlineSteps` or `maxOffloaded` 0: everything
-   * inline. Default `{ inlineSteps: 5000, maxOffloaded: 4 }`. The wasm
-   * engine always evaluates inline.
+   * (RESOURCE_EXHAUSTED); a client that cancels stops its Check.
+   * `inlineSteps` or `maxOffloaded` 0: everything inline. Default
+   * `{ inlineSteps: 5000, maxOffloaded: 4 }`. The wasm engine always
+   * evaluates inline.
    */
   offload?: OffloadOptions;
 }
@@ -150,6 +151,9 @@ function rawMethod(service: string): grpc.MethodDefinition<Buffer, Uint8Array> {
   };
 }
 
+/** A call that ends this close to its deadline (ms) ended by it. */
+const DEADLINE_SLACK_MS = 5;
+
 /** The call's deadline (Envoy's grpc-timeout) in ms since the epoch; 0 = none. */
 function deadlineMs(call: grpc.ServerUnaryCall<Buffer, Uint8Array>): number {
   const d = call.getDeadline();
@@ -214,11 +218,26 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       // Nothing is allocated for the observer unless there is one.
       if (observer) observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decided: decidedOf(notes), decisionId: () => r.decisionId() }, p);
     };
+    /**
+     * A call ended before its Check was answered: nothing more is sent. Its
+     * client went away (RST_STREAM, Envoy giving up): observed as the error
+     * `eval_cancelled` (CANCELLED); or its deadline passed, and grpc-js has
+     * answered DEADLINE_EXCEEDED: observed as `eval_timeout`.
+     */
+    const dropped = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, detail: string, p?: PreparedPolicy) => {
+      const deadline = deadlineMs(call);
+      // grpc-js ends the call by its deadline timer; a client cancelling within a few ms of it is told apart by nothing.
+      const timedOut = deadline > 0 && Date.now() >= deadline - DEADLINE_SLACK_MS;
+      const code = timedOut ? 'eval_timeout' : 'eval_cancelled';
+      logger.debug({ api: version, code, detail }, timedOut ? 'check ended by its deadline' : 'check cancelled by the client');
+      observe(call, started, { outcome: 'error', grpcStatus: timedOut ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED, code, detail, cacheHit: false, decisionId: () => undefined }, p);
+    };
     /** A Check failed: a generic status to the client, the real reason (and what it printed before failing) to the log. */
     const fail = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, thrown: unknown, p?: PreparedPolicy, r?: CheckResult) => {
       const last = r ?? (p instanceof NativePreparedPolicy || p instanceof WasmPreparedPolicy || p instanceof OpaWasmPolicy ? p.last : undefined);
       const notes = notesFrom(last);
       const err = AuthzError.from(thrown);
+      if (call.cancelled) return dropped(call, started, err.message, p);
       const status = clientStatus(err.code);
       logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
       callback({ code: status.code, details: status.message });
@@ -226,14 +245,24 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     };
     /** Finishes a Check that ran out of inline steps on a pool thread; the event loop serves others meanwhile. */
     const finishOffloaded = (p: NativePreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
-      p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!).then(
+      if (call.cancelled) return dropped(call, started, 'the client cancelled the call before it was evaluated', p);
+      // The client going away stops the evaluation (and frees its thread) instead of letting it run to its budget.
+      const abort = new AbortController();
+      const onCancelled = () => abort.abort();
+      call.once('cancelled', onCancelled);
+      p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!, abort.signal).then(
         (r) => {
+          call.off('cancelled', onCancelled);
+          if (call.cancelled) return dropped(call, started, 'the client cancelled the call; its decision was not sent', p);
           // The engine refuses a decision finished past the deadline; this also covers the hop back to the event loop.
           if (deadline > 0 && Date.now() > deadline) return fail(call, callback, started, new AuthzError('eval_timeout', 'the decision was ready after the deadline'));
           callback(null, r.response());
           answered(call, started, r, p);
         },
-        (thrown: unknown) => fail(call, callback, started, thrown),
+        (thrown: unknown) => {
+          call.off('cancelled', onCancelled);
+          fail(call, callback, started, thrown);
+        },
       );
     };
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {

@@ -303,7 +303,7 @@ pub extern "C" fn sark_check(handle: i32, r_ptr: *const u8, r_len: usize, versio
         let p = usize::try_from(handle).ok().and_then(|h| e.prepared.get(h)).ok_or_else(|| Failure::arg("unknown prepared handle"))?;
         // SAFETY: the request was written by the host into `sark_alloc` memory.
         let request = unsafe { bytes(r_ptr, r_len) };
-        let call = CheckCall { request, version: api_version(version)?, cache: (use_cache != 0).then_some(&HostCache), deadline_ns: deadline_ns(deadline_ms) };
+        let call = CheckCall { request, version: api_version(version)?, cache: (use_cache != 0).then_some(&HostCache), deadline_ns: deadline_ns(deadline_ms), cancel: None };
         let output = p.check(&call, &WasmHost, &mut e.scratch);
         Ok(sark_envoy::result::to_vec(&output))
     })

@@ -15,6 +15,7 @@ import type { CheckNotes, CheckResult } from '../engine/check-result';
 import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
 import { RUST_AVAILABLE } from '../native';
 import { WasmPreparedPolicy } from '../engine/wasm-engine';
+import { WasmCheckPool } from '../engine/wasm-pool';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../errors';
 import { ceilingResponse } from './ceiling';
@@ -68,14 +69,14 @@ export interface AuthzServerOptions {
   /** Close (GOAWAY) a connection without calls for this many ms; 0 = never. Default 300000. */
   idleTimeoutMs?: number;
   /**
-   * Isolation of expensive Checks (native engine): each Check is evaluated
-   * on the event loop for at most `inlineSteps` steps; one that needs more
-   * is finished on one of `maxOffloaded` native threads, so it holds up no
-   * other Check or health probe; with every thread busy it is refused
-   * (RESOURCE_EXHAUSTED); a client that cancels stops its Check.
+   * Isolation of expensive Checks: each Check is evaluated on the event
+   * loop for at most `inlineSteps` steps; one that needs more is finished
+   * on one of `maxOffloaded` native threads (the addon) or worker threads
+   * (the wasm engine, each with its own instance of the policy), so it
+   * holds up no other Check or health probe; with every thread busy it is
+   * refused (RESOURCE_EXHAUSTED). A client that cancels stops its Check.
    * `inlineSteps` or `maxOffloaded` 0: everything inline. Default
-   * `{ inlineSteps: 5000, maxOffloaded: 4 }`. The wasm engine always
-   * evaluates inline.
+   * `{ inlineSteps: 5000, maxOffloaded: 4 }`.
    */
   offload?: OffloadOptions;
 }
@@ -154,6 +155,16 @@ function rawMethod(service: string): grpc.MethodDefinition<Buffer, Uint8Array> {
 /** A call that ends this close to its deadline (ms) ended by it. */
 const DEADLINE_SLACK_MS = 5;
 
+/**
+ * Whether a call that just ended was ended by its deadline (`deadline` ms
+ * since the epoch, 0 = none): grpc-js ends it then, reporting it cancelled
+ * as it does a client's cancel; a client cancelling within a few ms of its
+ * deadline is told apart by nothing.
+ */
+function pastDeadline(deadline: number): boolean {
+  return deadline > 0 && Date.now() >= deadline - DEADLINE_SLACK_MS;
+}
+
 /** The call's deadline (Envoy's grpc-timeout) in ms since the epoch; 0 = none. */
 function deadlineMs(call: grpc.ServerUnaryCall<Buffer, Uint8Array>): number {
   const d = call.getDeadline();
@@ -191,9 +202,12 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
   const observer = options.observer;
   const offload = options.offload ?? DEFAULT_OFFLOAD;
-  // Only the addon has threads: without it (the wasm engine) every Check runs inline.
-  const pool = offload.inlineSteps > 0 && offload.maxOffloaded > 0 && RUST_AVAILABLE ? createCheckPool(offload.maxOffloaded) : null;
+  const offloading = offload.inlineSteps > 0 && offload.maxOffloaded > 0;
+  // The addon's Checks go to its native threads; the wasm engine's to worker threads (started when first needed).
+  const pool = offloading && RUST_AVAILABLE ? createCheckPool(offload.maxOffloaded) : null;
   const inlineSteps = pool ? offload.inlineSteps : 0;
+  const wasmPool = offloading ? new WasmCheckPool(offload.maxOffloaded) : null;
+  const wasmInlineSteps = wasmPool ? offload.inlineSteps : 0;
 
   for (const version of ['v3', 'v2'] as const) {
     const service = AUTHORIZATION_SERVICES[version];
@@ -225,9 +239,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
      * answered DEADLINE_EXCEEDED: observed as `eval_timeout`.
      */
     const dropped = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, detail: string, p?: PreparedPolicy) => {
-      const deadline = deadlineMs(call);
-      // grpc-js ends the call by its deadline timer; a client cancelling within a few ms of it is told apart by nothing.
-      const timedOut = deadline > 0 && Date.now() >= deadline - DEADLINE_SLACK_MS;
+      const timedOut = pastDeadline(deadlineMs(call));
       const code = timedOut ? 'eval_timeout' : 'eval_cancelled';
       logger.debug({ api: version, code, detail }, timedOut ? 'check ended by its deadline' : 'check cancelled by the client');
       observe(call, started, { outcome: 'error', grpcStatus: timedOut ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED, code, detail, cacheHit: false, decisionId: () => undefined }, p);
@@ -243,14 +255,20 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       callback({ code: status.code, details: status.message });
       observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decided: decidedOf(notes), decisionId: () => undefined });
     };
+    /** The Check of `p` in full off the event loop: on a native thread (the addon) or a worker thread (the wasm engine). */
+    const offloaded = (p: NativePreparedPolicy | WasmPreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, deadline: number, signal: AbortSignal) =>
+      p instanceof NativePreparedPolicy ? p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!, signal) : p.checkOffloaded(call.request, wire, options.cache ?? null, deadline, wasmPool!, signal);
     /** Finishes a Check that ran out of inline steps on a pool thread; the event loop serves others meanwhile. */
-    const finishOffloaded = (p: NativePreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
+    const finishOffloaded = (p: NativePreparedPolicy | WasmPreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
       if (call.cancelled) return dropped(call, started, 'the client cancelled the call before it was evaluated', p);
       // The client going away stops the evaluation (and frees its thread) instead of letting it run to its budget.
+      // (grpc-js also ends the call at its deadline, where the engine stops by itself: a wasm worker is kept.)
       const abort = new AbortController();
-      const onCancelled = () => abort.abort();
+      const onCancelled = () => {
+        if (!pastDeadline(deadline)) abort.abort();
+      };
       call.once('cancelled', onCancelled);
-      p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!, abort.signal).then(
+      offloaded(p, call, deadline, abort.signal).then(
         (r) => {
           call.off('cancelled', onCancelled);
           if (call.cancelled) return dropped(call, started, 'the client cancelled the call; its decision was not sent', p);
@@ -282,10 +300,10 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         // policy.wasm built by OPA is never cached.
         let response: Buffer | undefined;
         if (p instanceof NativePreparedPolicy) response = p.checkInline(call.request, wire, nativeCache, deadline, inlineSteps);
-        else if (p instanceof WasmPreparedPolicy) response = p.checkView(call.request, wire, options.cache ?? null, deadline);
+        else if (p instanceof WasmPreparedPolicy) response = p.checkInline(call.request, wire, options.cache ?? null, deadline, wasmInlineSteps);
         else if (p instanceof OpaWasmPolicy) response = p.checkView(call.request, wire);
         else throw new AuthzError('internal', `${p.path}: a policy of no engine this server runs`);
-        if (response === undefined) return finishOffloaded(p as NativePreparedPolicy, call, callback, started, deadline);
+        if (response === undefined) return finishOffloaded(p as NativePreparedPolicy | WasmPreparedPolicy, call, callback, started, deadline);
         callback(null, response);
         answered(call, started, p.last, p);
       } catch (thrown) {
@@ -336,6 +354,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           clearTimeout(force);
           // Its threads end once their running Checks are done.
           pool?.close();
+          wasmPool?.close();
           resolve();
         });
       }),

@@ -152,17 +152,18 @@ function rawMethod(service: string): grpc.MethodDefinition<Buffer, Uint8Array> {
   };
 }
 
-/** A call that ends this close to its deadline (ms) ended by it. */
-const DEADLINE_SLACK_MS = 5;
-
 /**
- * Whether a call that just ended was ended by its deadline (`deadline` ms
- * since the epoch, 0 = none): grpc-js ends it then, reporting it cancelled
- * as it does a client's cancel; a client cancelling within a few ms of its
- * deadline is told apart by nothing.
+ * A call that ends this close to its deadline (ms) was ended by it: grpc-js
+ * ends a call at its deadline reporting it cancelled, as it does a client's
+ * cancel, and a client (or Envoy) resets the stream at its own deadline,
+ * which reaches us a little before ours. Such an evaluation is left to stop
+ * at the deadline by itself (a wasm worker is kept), and counted as a timeout.
  */
-function pastDeadline(deadline: number): boolean {
-  return deadline > 0 && Date.now() >= deadline - DEADLINE_SLACK_MS;
+const NEAR_DEADLINE_MS = 250;
+
+/** Whether `deadline` (ms since the epoch, 0 = none) is less than NEAR_DEADLINE_MS away, or past. */
+function nearDeadline(deadline: number): boolean {
+  return deadline > 0 && Date.now() >= deadline - NEAR_DEADLINE_MS;
 }
 
 /** The call's deadline (Envoy's grpc-timeout) in ms since the epoch; 0 = none. */
@@ -238,8 +239,9 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
      * `eval_cancelled` (CANCELLED); or its deadline passed, and grpc-js has
      * answered DEADLINE_EXCEEDED: observed as `eval_timeout`.
      */
-    const dropped = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, detail: string, p?: PreparedPolicy) => {
-      const timedOut = pastDeadline(deadlineMs(call));
+    const dropped = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, detail: string, p?: PreparedPolicy, stoppedBy?: string) => {
+      // What stopped the evaluation, when it was stopped; else when the call ended.
+      const timedOut = stoppedBy === 'eval_timeout' || (stoppedBy !== 'eval_cancelled' && nearDeadline(deadlineMs(call)));
       const code = timedOut ? 'eval_timeout' : 'eval_cancelled';
       logger.debug({ api: version, code, detail }, timedOut ? 'check ended by its deadline' : 'check cancelled by the client');
       observe(call, started, { outcome: 'error', grpcStatus: timedOut ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED, code, detail, cacheHit: false, decisionId: () => undefined }, p);
@@ -249,7 +251,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       const last = r ?? (p instanceof NativePreparedPolicy || p instanceof WasmPreparedPolicy || p instanceof OpaWasmPolicy ? p.last : undefined);
       const notes = notesFrom(last);
       const err = AuthzError.from(thrown);
-      if (call.cancelled) return dropped(call, started, err.message, p);
+      if (call.cancelled) return dropped(call, started, err.message, p, err.code);
       const status = clientStatus(err.code);
       logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
       callback({ code: status.code, details: status.message });
@@ -262,10 +264,10 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     const finishOffloaded = (p: NativePreparedPolicy | WasmPreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
       if (call.cancelled) return dropped(call, started, 'the client cancelled the call before it was evaluated', p);
       // The client going away stops the evaluation (and frees its thread) instead of letting it run to its budget.
-      // (grpc-js also ends the call at its deadline, where the engine stops by itself: a wasm worker is kept.)
+      // (Not at its deadline, where the engine stops by itself: see NEAR_DEADLINE_MS.)
       const abort = new AbortController();
       const onCancelled = () => {
-        if (!pastDeadline(deadline)) abort.abort();
+        if (!nearDeadline(deadline)) abort.abort();
       };
       call.once('cancelled', onCancelled);
       offloaded(p, call, deadline, abort.signal).then(

@@ -3,7 +3,7 @@
  * evaluating JSON inputs, its prepared policies run the whole Envoy Check
  * in native code (`checkBytes`): JavaScript only moves bytes.
  */
-import { CheckPool, NATIVE_LOAD_ERROR, nativeAddon, RustOPAEngine, type CheckPoolInstance, type RustCacheInstance, type RustOPAEngineInstance } from '../native';
+import { CheckCancel, CheckPool, NATIVE_LOAD_ERROR, nativeAddon, RustOPAEngine, type CheckPoolInstance, type RustCacheInstance, type RustOPAEngineInstance } from '../native';
 import { CheckResult, HEADER_LEN, KIND_OFFLOAD, ResultBuffer, type CheckNotes, type CheckOutcomeKind } from './check-result';
 import { EngineError, type CompileOptions, type Diagnostic, type EngineDecision, type PolicyEngine, type PolicyModule, type PreparedPolicy } from './types';
 
@@ -208,14 +208,22 @@ export class NativePreparedPolicy implements PreparedPolicy {
    * One whole Check with the full budgets on a thread of `pool`, off the
    * event loop: its result, decoded (`response()` is the CheckResponse).
    * Throws (or rejects with) EngineError: `capacity_exhausted` when every
-   * thread is busy, else as `checkBytes`.
+   * thread is busy, else as `checkBytes`. `signal` aborted (the client went
+   * away) stops the evaluation within a few thousand steps: the result is
+   * then the error `eval_cancelled`, and the thread is free again.
    */
-  async checkOffloaded(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number, pool: CheckPoolInstance): Promise<CheckResult> {
+  async checkOffloaded(request: Buffer, version: 2 | 3, cache: RustCacheInstance | null, deadlineMs: number, pool: CheckPoolInstance, signal?: AbortSignal): Promise<CheckResult> {
     let bytes: Buffer;
+    const cancel = signal && CheckCancel ? new CheckCancel() : undefined;
+    const onAbort = () => cancel?.cancel();
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      bytes = await this.engine.checkAsync(this.handle, request, version, cache, deadlineMs, pool);
+      bytes = await this.engine.checkAsync(this.handle, request, version, cache, deadlineMs, pool, cancel);
     } catch (err) {
       throw engineErrorFrom(err);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     const out = new ResultBuffer(bytes.byteOffset % 8 === 0 ? bytes : Buffer.from(bytes));
     const result = new CheckResult(out);

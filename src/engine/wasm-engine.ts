@@ -8,13 +8,16 @@
  *
  * One instance (and linear memory) per compiled policy. A call that traps or
  * panics leaves an instance unusable: it is rebuilt from the policy's recipe
- * on the next call.
+ * on the next call. A Check that needs more than the inline step budget is
+ * finished in a worker thread (wasm-pool.ts), which builds its own instance
+ * from the same recipe.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DecisionCache } from '../cache/types';
-import { CheckResult, HEADER_LEN, ResultBuffer } from './check-result';
+import { CheckResult, HEADER_LEN, KIND_OFFLOAD, ResultBuffer } from './check-result';
+import type { WasmCheckPool } from './wasm-pool';
 import { prepareModule } from './wasm-module';
 import type { PrepareOptions } from './native-engine';
 import { EngineError, type CompileOptions, type Diagnostic, type EngineDecision, type PolicyEngine, type PolicyModule, type PreparedPolicy } from './types';
@@ -58,6 +61,11 @@ function load(): WasmModule | undefined {
   return linked.module;
 }
 
+/** The compiled engine module (for worker threads, which instantiate it themselves); throws EngineError `wasm_unavailable`. */
+export function engineModule(): WasmModule {
+  return requireModule();
+}
+
 /** Why the wasm engine cannot be used; undefined when it can. */
 export function wasmLoadError(): string | undefined {
   load();
@@ -76,7 +84,7 @@ interface Exports {
   sark_input_paths(h: number): number;
   sark_query(q: number, ql: number, i: number, il: number, hasInput: number): number;
   sark_check_input(r: number, rl: number, version: number, o: number, ol: number): number;
-  sark_check(h: number, r: number, rl: number, version: number, useCache: number, deadlineMs: number): number;
+  sark_check(h: number, r: number, rl: number, version: number, useCache: number, deadlineMs: number, inlineSteps: number): number;
   sark_respond(d: number, dl: number, hasDecision: number, version: number, dryRun: number, badRequest: number, evalNs: number): number;
   sark_conformance_case(c: number, cl: number, v0: number): number;
 }
@@ -158,6 +166,11 @@ class Instance {
     return [s[0], bytes.length];
   }
 
+  /** Bytes of linear memory: it grows with what evaluations built, and never shrinks. */
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
   /** The result buffer of the last call, as a view (valid until the next call). */
   result(): Buffer {
     const ptr = this.exports.sark_result_ptr();
@@ -176,14 +189,16 @@ class Instance {
 }
 
 /** What rebuilds an instance: the compile arguments and every prepared path, in order. */
-interface Recipe {
+export interface Recipe {
   modules: string;
   data: string;
   options: string;
   prepared: Array<{ path: string; options: string }>;
 }
 
-/** A compiled policy set in one instance. */
+/** A decision-cache entry a worker's Check made: key (no scope), entry, time to live in ms (-1: the cache's default). */
+export type CacheEntry = [key: string, entry: string, ttlMs: number];
+
 
 /**
  * Runs `f` on `inst`. An EngineError passes through; anything else (a trap,
@@ -200,14 +215,48 @@ function onInstance<T>(inst: Instance, drop: () => void, f: (inst: Instance) => 
   }
 }
 
+let nextCompiled = 1;
+
 export class WasmCompiledPolicy {
   private instance: Instance | undefined;
+  /** Tells this policy set from every other of the process (worker threads hold instances by it). */
+  readonly id = nextCompiled++;
 
   constructor(
     private readonly module: WasmModule,
     private readonly recipe: Recipe,
   ) {
     this.instance = this.build();
+  }
+
+  /**
+   * What a worker thread needs to hold the same policy in its own instance:
+   * a key that changes whenever the recipe does (another policy, another
+   * prepared path), and the recipe.
+   */
+  source(): { key: string; recipe: Recipe } {
+    return { key: `${this.id}/${this.recipe.prepared.length}`, recipe: this.recipe };
+  }
+
+  /**
+   * One whole Check of decision `handle` with the full budgets, for a worker
+   * thread: the result bytes (a copy) and the decision-cache entries it
+   * made (keys without a scope), for the event loop to store. The event loop
+   * already missed the cache, so nothing is looked up.
+   */
+  checkForHost(handle: number, request: Buffer, version: 2 | 3, deadlineMs: number): { result: Uint8Array; entries: CacheEntry[]; memoryBytes: number } {
+    const entries: CacheEntry[] = [];
+    const recorder = { get: () => undefined, set: (key: string, value: string, ttlMs?: number) => void entries.push([key, value, ttlMs ?? -1]) } as unknown as DecisionCache;
+    return this.call((inst) => {
+      const [r, rl] = inst.arg(0, request);
+      inst.cache = { store: recorder, scope: '' };
+      try {
+        if (inst.exports.sark_check(handle, r, rl, version, 1, deadlineMs, 0) !== 0) throw inst.failure();
+      } finally {
+        inst.cache = null;
+      }
+      return { result: Uint8Array.from(inst.result()), entries, memoryBytes: inst.memoryBytes };
+    });
   }
 
   private build(): Instance {
@@ -241,7 +290,7 @@ export class WasmCompiledPolicy {
     const opts = JSON.stringify(options);
     const handle = this.call((inst) => this.prepareIn(inst, path, opts));
     this.recipe.prepared.push({ path, options: opts });
-    return new WasmPreparedPolicy(this, handle, path);
+    return new WasmPreparedPolicy(this, handle, path, options.timeoutMs ?? 0);
   }
 
   /** An ad-hoc query, shaped like `opa eval --format json`. */
@@ -268,6 +317,8 @@ export class WasmPreparedPolicy implements PreparedPolicy {
     private readonly compiled: WasmCompiledPolicy,
     private readonly handle: number,
     readonly path: string,
+    /** The prepared wall-clock budget of one evaluation, ms (0: none). */
+    private readonly timeoutMs = 0,
   ) {}
 
   evaluate(input: unknown): EngineDecision {
@@ -308,18 +359,48 @@ export class WasmPreparedPolicy implements PreparedPolicy {
    * failure's code.
    */
   checkView(request: Buffer, version: 2 | 3, cache: DecisionCache | null, deadlineMs = 0): Buffer {
+    return this.checkInline(request, version, cache, deadlineMs, 0)!;
+  }
+
+  /**
+   * `checkView` spending at most `inlineSteps` evaluation steps (0: all of
+   * the budget) here, on the event loop. `undefined` when they ran out:
+   * nothing was answered or cached; finish the Check with `checkOffloaded`.
+   */
+  checkInline(request: Buffer, version: 2 | 3, cache: DecisionCache | null, deadlineMs: number, inlineSteps: number): Buffer | undefined {
     return this.compiled.call((inst) => {
       const [r, rl] = inst.arg(0, request);
       inst.cache = cache ? { store: cache, scope: this.scope } : null;
       try {
-        if (inst.exports.sark_check(this.handle, r, rl, version, cache ? 1 : 0, deadlineMs) !== 0) throw inst.failure();
+        if (inst.exports.sark_check(this.handle, r, rl, version, cache ? 1 : 0, deadlineMs, inlineSteps) !== 0) throw inst.failure();
       } finally {
         inst.cache = null;
       }
       const out = resultBuffer(inst);
+      if (out.u32[0] === KIND_OFFLOAD) return undefined;
       this.last.read(out);
       return out.bytes.subarray(HEADER_LEN, HEADER_LEN + this.last.length);
     });
+  }
+
+  /**
+   * One whole Check with the full budgets in a worker thread of `pool`
+   * (an instance of its own holding the same policy), off the event loop:
+   * its result, decoded. Its decision-cache entries are stored in `cache`
+   * here. Rejects with EngineError: `capacity_exhausted` when every worker
+   * is busy; `eval_timeout` when the worker was stopped past the deadline;
+   * `eval_cancelled` when `signal` aborted (the worker is stopped); else as
+   * `checkView`.
+   */
+  async checkOffloaded(request: Buffer, version: 2 | 3, cache: DecisionCache | null, deadlineMs: number, pool: WasmCheckPool, signal?: AbortSignal): Promise<CheckResult> {
+    const ends = this.timeoutMs > 0 ? Date.now() + this.timeoutMs : 0;
+    const budgetEndMs = deadlineMs > 0 && (ends === 0 || deadlineMs < ends) ? deadlineMs : ends;
+    const done = await pool.check({ ...this.compiled.source(), handle: this.handle, request, version, deadlineMs }, budgetEndMs, signal);
+    if (cache) for (const [key, entry, ttlMs] of done.entries) cache.set(this.scope + key, entry, ttlMs >= 0 ? ttlMs : undefined);
+    const out = new ResultBuffer(copyAligned(Buffer.from(done.result.buffer, done.result.byteOffset, done.result.byteLength)));
+    const result = new CheckResult(out);
+    result.read(out);
+    return result;
   }
 }
 

@@ -15,6 +15,7 @@ export type RustCacheClass = typeof Addon.RustCache;
 export type RustCacheInstance = Addon.RustCache;
 export type CheckPoolClass = typeof Addon.CheckPool;
 export type CheckPoolInstance = Addon.CheckPool;
+export type CheckCancelClass = typeof Addon.CheckCancel;
 export type NativeAddon = typeof Addon;
 
 /** Node's platform and arch as napi-rs names artifacts: `linux-x64-gnu`. */
@@ -69,6 +70,7 @@ export const NATIVE_LOAD_ERROR: string | undefined = loaded.error;
 export const RustOPAEngine: RustOPAEngineClass | undefined = loaded.addon?.RustOPAEngine;
 export const RustCache: RustCacheClass | undefined = loaded.addon?.RustCache;
 export const CheckPool: CheckPoolClass | undefined = loaded.addon?.CheckPool;
+export const CheckCancel: CheckCancelClass | undefined = loaded.addon?.CheckCancel;
 /** The whole addon (version, capabilities, conformance runner), when loaded. */
 export const nativeAddon: NativeAddon | undefined = loaded.addon;
 

@@ -15,6 +15,7 @@ import type { CheckNotes, CheckResult } from '../engine/check-result';
 import { OpaWasmPolicy } from '../engine/opa-wasm-policy';
 import { RUST_AVAILABLE } from '../native';
 import { WasmPreparedPolicy } from '../engine/wasm-engine';
+import { WasmCheckPool } from '../engine/wasm-pool';
 import type { PreparedPolicy } from '../engine/types';
 import { AuthzError } from '../errors';
 import { ceilingResponse } from './ceiling';
@@ -68,13 +69,14 @@ export interface AuthzServerOptions {
   /** Close (GOAWAY) a connection without calls for this many ms; 0 = never. Default 300000. */
   idleTimeoutMs?: number;
   /**
-   * Isolation of expensive Checks (native engine): each Check is evaluated
-   * on the event loop for at most `inlineSteps` steps; one that needs more
-   * is finished on one of `maxOffloaded` native threads, so it holds up no
-   * other Check or health probe; with every thread busy it is refused
-   * (RESOURCE_EXHAUSTED). `inlineSteps` or `maxOffloaded` 0: everything
-   * inline. Default `{ inlineSteps: 5000, maxOffloaded: 4 }`. The wasm
-   * engine always evaluates inline.
+   * Isolation of expensive Checks: each Check is evaluated on the event
+   * loop for at most `inlineSteps` steps; one that needs more is finished
+   * on one of `maxOffloaded` native threads (the addon) or worker threads
+   * (the wasm engine, each with its own instance of the policy), so it
+   * holds up no other Check or health probe; with every thread busy it is
+   * refused (RESOURCE_EXHAUSTED). A client that cancels stops its Check.
+   * `inlineSteps` or `maxOffloaded` 0: everything inline. Default
+   * `{ inlineSteps: 5000, maxOffloaded: 4 }`.
    */
   offload?: OffloadOptions;
 }
@@ -150,6 +152,20 @@ function rawMethod(service: string): grpc.MethodDefinition<Buffer, Uint8Array> {
   };
 }
 
+/**
+ * A call that ends this close to its deadline (ms) was ended by it: grpc-js
+ * ends a call at its deadline reporting it cancelled, as it does a client's
+ * cancel, and a client (or Envoy) resets the stream at its own deadline,
+ * which reaches us a little before ours. Such an evaluation is left to stop
+ * at the deadline by itself (a wasm worker is kept), and counted as a timeout.
+ */
+const NEAR_DEADLINE_MS = 250;
+
+/** Whether `deadline` (ms since the epoch, 0 = none) is less than NEAR_DEADLINE_MS away, or past. */
+function nearDeadline(deadline: number): boolean {
+  return deadline > 0 && Date.now() >= deadline - NEAR_DEADLINE_MS;
+}
+
 /** The call's deadline (Envoy's grpc-timeout) in ms since the epoch; 0 = none. */
 function deadlineMs(call: grpc.ServerUnaryCall<Buffer, Uint8Array>): number {
   const d = call.getDeadline();
@@ -187,9 +203,12 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   const nativeCache = options.cache instanceof NativeDecisionCache ? options.cache.native : null;
   const observer = options.observer;
   const offload = options.offload ?? DEFAULT_OFFLOAD;
-  // Only the addon has threads: without it (the wasm engine) every Check runs inline.
-  const pool = offload.inlineSteps > 0 && offload.maxOffloaded > 0 && RUST_AVAILABLE ? createCheckPool(offload.maxOffloaded) : null;
+  const offloading = offload.inlineSteps > 0 && offload.maxOffloaded > 0;
+  // The addon's Checks go to its native threads; the wasm engine's to worker threads (started when first needed).
+  const pool = offloading && RUST_AVAILABLE ? createCheckPool(offload.maxOffloaded) : null;
   const inlineSteps = pool ? offload.inlineSteps : 0;
+  const wasmPool = offloading ? new WasmCheckPool(offload.maxOffloaded) : null;
+  const wasmInlineSteps = wasmPool ? offload.inlineSteps : 0;
 
   for (const version of ['v3', 'v2'] as const) {
     const service = AUTHORIZATION_SERVICES[version];
@@ -214,26 +233,56 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       // Nothing is allocated for the observer unless there is one.
       if (observer) observe(call, started, { outcome: r.outcome, grpcStatus: 0, cacheHit: r.cacheHit, evalSeconds: r.evalNs > 0 ? r.evalNs / 1e9 : undefined, decided: decidedOf(notes), decisionId: () => r.decisionId() }, p);
     };
+    /**
+     * A call ended before its Check was answered: nothing more is sent. Its
+     * client went away (RST_STREAM, Envoy giving up): observed as the error
+     * `eval_cancelled` (CANCELLED); or its deadline passed, and grpc-js has
+     * answered DEADLINE_EXCEEDED: observed as `eval_timeout`.
+     */
+    const dropped = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, started: bigint, detail: string, p?: PreparedPolicy, stoppedBy?: string) => {
+      // What stopped the evaluation, when it was stopped; else when the call ended.
+      const timedOut = stoppedBy === 'eval_timeout' || (stoppedBy !== 'eval_cancelled' && nearDeadline(deadlineMs(call)));
+      const code = timedOut ? 'eval_timeout' : 'eval_cancelled';
+      logger.debug({ api: version, code, detail }, timedOut ? 'check ended by its deadline' : 'check cancelled by the client');
+      observe(call, started, { outcome: 'error', grpcStatus: timedOut ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED, code, detail, cacheHit: false, decisionId: () => undefined }, p);
+    };
     /** A Check failed: a generic status to the client, the real reason (and what it printed before failing) to the log. */
     const fail = (call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, thrown: unknown, p?: PreparedPolicy, r?: CheckResult) => {
       const last = r ?? (p instanceof NativePreparedPolicy || p instanceof WasmPreparedPolicy || p instanceof OpaWasmPolicy ? p.last : undefined);
       const notes = notesFrom(last);
       const err = AuthzError.from(thrown);
+      if (call.cancelled) return dropped(call, started, err.message, p, err.code);
       const status = clientStatus(err.code);
       logger[err.code === 'internal' ? 'error' : 'warn']({ api: version, code: err.code, grpc_status: status.code, err }, 'check failed');
       callback({ code: status.code, details: status.message });
       observe(call, started, { outcome: 'error', grpcStatus: status.code, code: err.code, detail: err.message, cacheHit: false, decided: decidedOf(notes), decisionId: () => undefined });
     };
+    /** The Check of `p` in full off the event loop: on a native thread (the addon) or a worker thread (the wasm engine). */
+    const offloaded = (p: NativePreparedPolicy | WasmPreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, deadline: number, signal: AbortSignal) =>
+      p instanceof NativePreparedPolicy ? p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!, signal) : p.checkOffloaded(call.request, wire, options.cache ?? null, deadline, wasmPool!, signal);
     /** Finishes a Check that ran out of inline steps on a pool thread; the event loop serves others meanwhile. */
-    const finishOffloaded = (p: NativePreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
-      p.checkOffloaded(call.request, wire, nativeCache, deadline, pool!).then(
+    const finishOffloaded = (p: NativePreparedPolicy | WasmPreparedPolicy, call: grpc.ServerUnaryCall<Buffer, Uint8Array>, callback: grpc.sendUnaryData<Uint8Array>, started: bigint, deadline: number) => {
+      if (call.cancelled) return dropped(call, started, 'the client cancelled the call before it was evaluated', p);
+      // The client going away stops the evaluation (and frees its thread) instead of letting it run to its budget.
+      // (Not at its deadline, where the engine stops by itself: see NEAR_DEADLINE_MS.)
+      const abort = new AbortController();
+      const onCancelled = () => {
+        if (!nearDeadline(deadline)) abort.abort();
+      };
+      call.once('cancelled', onCancelled);
+      offloaded(p, call, deadline, abort.signal).then(
         (r) => {
+          call.off('cancelled', onCancelled);
+          if (call.cancelled) return dropped(call, started, 'the client cancelled the call; its decision was not sent', p);
           // The engine refuses a decision finished past the deadline; this also covers the hop back to the event loop.
           if (deadline > 0 && Date.now() > deadline) return fail(call, callback, started, new AuthzError('eval_timeout', 'the decision was ready after the deadline'));
           callback(null, r.response());
           answered(call, started, r, p);
         },
-        (thrown: unknown) => fail(call, callback, started, thrown),
+        (thrown: unknown) => {
+          call.off('cancelled', onCancelled);
+          fail(call, callback, started, thrown);
+        },
       );
     };
     const handler: grpc.handleUnaryCall<Buffer, Uint8Array> = (call, callback) => {
@@ -253,10 +302,10 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         // policy.wasm built by OPA is never cached.
         let response: Buffer | undefined;
         if (p instanceof NativePreparedPolicy) response = p.checkInline(call.request, wire, nativeCache, deadline, inlineSteps);
-        else if (p instanceof WasmPreparedPolicy) response = p.checkView(call.request, wire, options.cache ?? null, deadline);
+        else if (p instanceof WasmPreparedPolicy) response = p.checkInline(call.request, wire, options.cache ?? null, deadline, wasmInlineSteps);
         else if (p instanceof OpaWasmPolicy) response = p.checkView(call.request, wire);
         else throw new AuthzError('internal', `${p.path}: a policy of no engine this server runs`);
-        if (response === undefined) return finishOffloaded(p as NativePreparedPolicy, call, callback, started, deadline);
+        if (response === undefined) return finishOffloaded(p as NativePreparedPolicy | WasmPreparedPolicy, call, callback, started, deadline);
         callback(null, response);
         answered(call, started, p.last, p);
       } catch (thrown) {
@@ -307,6 +356,7 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
           clearTimeout(force);
           // Its threads end once their running Checks are done.
           pool?.close();
+          wasmPool?.close();
           resolve();
         });
       }),

@@ -3,7 +3,8 @@
  * Check that needs more than the inline step budget is finished on a native
  * thread, so cheap Checks on another connection and health probes are
  * answered while expensive ones run; the cap on such Checks refuses excess
- * with RESOURCE_EXHAUSTED; a decision finished past its deadline is never
+ * with RESOURCE_EXHAUSTED; a client that cancels stops its Check's
+ * evaluation and frees its thread; a decision finished past its deadline is never
  * served; offloaded Checks keep their decision id, cache entry and metrics.
  * Latencies are measured against `sark-authz serve` in its own process, so
  * that the clients' clock never waits on the server's event loop.
@@ -216,6 +217,21 @@ describe('server: expensive Checks run off the event loop', function () {
       expect(m.sum('sark_authz_requests_total', { result: 'error', grpc_code: String(grpc.status.RESOURCE_EXHAUSTED) })).to.equal(1);
       // The thread is free again.
       expect((await hazard()).status?.code).to.equal(grpc.status.OK);
+    });
+
+    it('stops the evaluation of a Check whose client cancels, and frees its thread', async () => {
+      const before = capped.events.length;
+      // 10^10 iterations: nothing but its 60 s deadline (or a step budget minutes away) would end it.
+      const long = client.check(envoyCheckRequest({ path: '/x', headers: { 'x-hazard': 'spin', 'x-n': '100000', 'x-run': unique() } }), new grpc.Metadata(), { deadline: Date.now() + 60_000 }, () => {});
+      await sleep(100);
+      long.cancel();
+      // The server observes the Check once its thread has let go of it: within 20 s (generous), long before its deadline.
+      for (let i = 0; i < 400 && capped.events.length === before; i++) await sleep(50);
+      expect(capped.events.slice(before).map((e) => [e.outcome, e.code, e.grpcStatus])).to.deep.equal([['error', 'eval_cancelled', grpc.status.CANCELLED]]);
+      const m = parsePrometheusText(await capped.metrics.text());
+      expect(m.sum('sark_authz_errors_total', { code: 'eval_cancelled' })).to.equal(1);
+      // Its one thread is free: the next expensive Check is evaluated, not refused.
+      expect((await check(client, { 'x-hazard': 'comprehension', 'x-n': String(sizes.comprehension), 'x-run': unique() })).status?.code).to.equal(grpc.status.OK);
     });
   });
 

@@ -3,7 +3,7 @@
 
 use crate::cache::RustCache;
 use crate::errors::{invalid_arg, throw, throw_eval};
-use crate::pool::CheckPool;
+use crate::pool::{CheckCancel, CheckPool};
 use sark_envoy::result;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -146,7 +146,7 @@ fn run_check(env: &Env, prepared: &PreparedCheck, request: &[u8], version: u32, 
     if !request.is_empty() && r.start < o.end && o.start < r.end {
         return Err(invalid_arg(env, "request and out must not overlap"));
     }
-    let call = CheckCall { request, version, cache, deadline_ns: deadline_ns(Some(deadline_ms)) };
+    let call = CheckCall { request, version, cache, deadline_ns: deadline_ns(Some(deadline_ms)), cancel: None };
     let inline_steps = if inline_steps >= 1.0 && inline_steps.is_finite() { inline_steps as u64 } else { 0 };
     match prepared.check_inline(&call, &ProcessHost, scratch, inline_steps) {
         Some(output) => Ok(result::write(&output, out).map(Buffer::from)),
@@ -284,22 +284,24 @@ impl RustOPAEngine {
 
     /// One whole Check with the full budgets on a `pool` thread, resolving
     /// to its result laid out as `check` writes it (a new buffer). Throws
-    /// `capacity_exhausted` when every thread of the pool is busy.
+    /// `capacity_exhausted` when every thread of the pool is busy. `cancel`
+    /// raised stops the evaluation early (`eval_cancelled`).
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     #[allow(clippy::too_many_arguments)]
-    pub fn check_async<'env>(&self, env: &'env Env, handle: u32, request: &[u8], version: u32, cache: Option<&RustCache>, deadline_ms: Option<f64>, pool: &CheckPool) -> Result<Object<'env>> {
+    pub fn check_async<'env>(&self, env: &'env Env, handle: u32, request: &[u8], version: u32, cache: Option<&RustCache>, deadline_ms: Option<f64>, pool: &CheckPool, cancel: Option<&CheckCancel>) -> Result<Object<'env>> {
         let version = api_version(env, version)?;
         let prepared = Arc::clone(self.prepared(env, handle)?);
         let cache = cache.map(|c| Arc::clone(&c.cache));
         // The request's memory belongs to JavaScript: the thread gets a copy.
         let request = request.to_vec();
         let deadline_ns = deadline_ns(deadline_ms);
+        let cancel = cancel.map(|c| c.flag.clone());
         // Admitted before the promise exists: a promise never settled would keep Node's loop alive.
         let slot = pool.admit().ok_or_else(|| throw(env, "capacity_exhausted", format!("all {} Check threads are busy", pool.capacity()), None))?;
         let (deferred, promise) = env.create_deferred::<Buffer, _>()?;
         pool.run(move || {
             let run = || {
-                let call = CheckCall { request: &request, version, cache: cache.as_deref(), deadline_ns };
+                let call = CheckCall { request: &request, version, cache: cache.as_deref(), deadline_ns, cancel: cancel.as_ref() };
                 prepared.check(&call, &ProcessHost, &mut Scratch::default())
             };
             let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|_| CheckOutput {

@@ -93,6 +93,34 @@ impl CheckPool {
     }
 }
 
+/// `new CheckCancel()`, handed to `checkAsync`: `cancel()` (the client went
+/// away) stops that Check's evaluation where it next reads its deadline (every
+/// few thousand steps or builtin work units), ending it with `eval_cancelled`
+/// and handing its thread back.
+#[napi]
+#[derive(Default)]
+pub struct CheckCancel {
+    pub(crate) flag: sark_engine::Cancel,
+}
+
+#[napi]
+impl CheckCancel {
+    #[napi(constructor, catch_unwind)]
+    pub fn new() -> CheckCancel {
+        CheckCancel::default()
+    }
+
+    #[napi(catch_unwind)]
+    pub fn cancel(&self) {
+        self.flag.cancel();
+    }
+
+    #[napi(getter)]
+    pub fn cancelled(&self) -> bool {
+        self.flag.is_cancelled()
+    }
+}
+
 /// A thread's loop: one job at a time until the pool is dropped.
 fn work(queue: &Mutex<Receiver<Job>>) {
     loop {

@@ -206,6 +206,7 @@ pub struct Limits {
     pub max_steps: u64,
     pub max_depth: u32,
     pub deadline_ns: i64,
+    pub cancel: Option<crate::Cancel>,
 }
 
 pub struct Evaluator<'a> {
@@ -276,7 +277,7 @@ impl<'a> Evaluator<'a> {
             pol,
             st: State { input, data, cache: take_cache(), ..Default::default() },
             saved: Vec::new(),
-            ctx: Ctx::with_clock(strict).with_budget(builtins::Budget::new(limits.max_steps, crate::max_eval_memory(), limits.deadline_ns)),
+            ctx: Ctx::with_clock(strict).with_budget(builtins::Budget::new(limits.max_steps, crate::max_eval_memory(), limits.deadline_ns).with_cancel(limits.cancel.clone())),
             strict,
             cacheable: true,
             prints: Vec::new(),
@@ -317,8 +318,13 @@ impl<'a> Evaluator<'a> {
         if self.limits.max_steps > 0 && self.steps > self.limits.max_steps {
             return Err(EvalError::new("eval_limit_error", format!("evaluation exceeded {} steps", self.limits.max_steps)));
         }
-        if self.steps & 1023 == 0 && self.limits.deadline_ns > 0 && Ctx::now() > self.limits.deadline_ns {
-            return Err(EvalError::new("eval_timeout", "evaluation deadline exceeded"));
+        if self.steps & 1023 == 0 {
+            if self.limits.deadline_ns > 0 && Ctx::now() > self.limits.deadline_ns {
+                return Err(EvalError::new("eval_timeout", "evaluation deadline exceeded"));
+            }
+            if self.limits.cancel.as_ref().is_some_and(crate::Cancel::is_cancelled) {
+                return Err(EvalError::new(crate::CANCELLED, "evaluation cancelled: the caller has gone away"));
+            }
         }
         Ok(())
     }

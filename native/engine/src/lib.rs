@@ -71,13 +71,39 @@ pub struct EvalLimits {
     pub max_depth: u32,
     /// Wall-clock deadline in nanoseconds since the epoch (0 = none).
     pub deadline_ns: i64,
+    /// Raised by another thread when the caller has gone away; polled with the deadline.
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for EvalLimits {
     fn default() -> Self {
-        EvalLimits { max_steps: 10_000_000, max_depth: 512, deadline_ns: 0 }
+        EvalLimits { max_steps: 10_000_000, max_depth: 512, deadline_ns: 0, cancel: None }
     }
 }
+
+/// Stops an evaluation running on another thread (its caller gave up): the
+/// evaluation reads the flag where it reads the clock for its deadline, and
+/// ends with `eval_cancelled`. Clones share the flag.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Raises the flag; evaluations that hold it stop at their next poll.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The error of a cancelled evaluation.
+pub(crate) const CANCELLED: &str = "eval_cancelled";
 
 /// Bytes of new values the builtins of one evaluation may create, for every
 /// evaluation of the process (0 = unlimited). The step budget
@@ -278,7 +304,7 @@ impl PreparedQuery {
 
     pub fn eval(&self, input: Option<&Value>, limits: &EvalLimits) -> Result<Decision, EvalError> {
         let pol = &self.policy.inner;
-        let lim = eval::Limits { max_steps: limits.max_steps, max_depth: limits.max_depth, deadline_ns: limits.deadline_ns };
+        let lim = eval::Limits { max_steps: limits.max_steps, max_depth: limits.max_depth, deadline_ns: limits.deadline_ns, cancel: limits.cancel.clone() };
         let mut ev = eval::Evaluator::new(&pol.compiled, pol.data.clone(), input.cloned(), pol.options.strict_builtin_errors, lim);
         let mut frame = eval::Frame::new(0);
         let mut out = None;

@@ -106,7 +106,7 @@ pub fn run(policy: &Policy, text: &str, input: Option<&Value>, limits: &EvalLimi
     }
     spans.sort_by_key(|s| s.start);
     let order: Vec<usize> = body.iter().map(|e| spans.iter().position(|s| s.start == e.span.start).unwrap_or(0)).collect();
-    let lim = Limits { max_steps: limits.max_steps, max_depth: limits.max_depth, deadline_ns: limits.deadline_ns };
+    let lim = Limits { max_steps: limits.max_steps, max_depth: limits.max_depth, deadline_ns: limits.deadline_ns, cancel: limits.cancel.clone() };
     let comp = policy.compiled();
     let mut ev = Evaluator::new(comp, policy.data().clone(), input.cloned(), policy.options().strict_builtin_errors, lim);
     let mut frame = Frame::new(nslots);

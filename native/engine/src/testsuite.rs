@@ -29,7 +29,7 @@ impl CaseOutcome {
 pub const CASE_STEPS: u64 = 20_000_000;
 
 pub fn run_case(case: &Value, v0: bool) -> CaseOutcome {
-    run_case_with(case, v0, &EvalLimits { max_steps: CASE_STEPS, max_depth: 512, deadline_ns: 0 })
+    run_case_with(case, v0, &EvalLimits { max_steps: CASE_STEPS, max_depth: 512, ..EvalLimits::default() })
 }
 
 pub fn run_case_with(case: &Value, v0: bool, limits: &EvalLimits) -> CaseOutcome {

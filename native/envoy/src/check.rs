@@ -9,7 +9,7 @@ use crate::protomap::Naming;
 use crate::response::{encode_bad_request, encode_check_response, Outcome, ResponseOptions};
 use crate::{wire_key, Descriptors};
 use sark_cache::Cache;
-use sark_engine::{EvalLimits, PreparedQuery, PrintLine, Value};
+use sark_engine::{Cancel, EvalLimits, PreparedQuery, PrintLine, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,6 +187,8 @@ pub struct CheckCall<'a, C: CheckCache + ?Sized = Cache> {
     pub cache: Option<&'a C>,
     /// The caller's deadline (Envoy's grpc-timeout), ns since the epoch; 0: none.
     pub deadline_ns: i64,
+    /// Raised when the caller goes away (the client cancelled): evaluation stops with `eval_cancelled`.
+    pub cancel: Option<&'a Cancel>,
 }
 
 /// Reused between Checks so a warm Check allocates no cache key.
@@ -251,7 +253,7 @@ impl PreparedCheck {
         let options = CheckOptions {
             input: input_options(settings)?,
             response: ResponseOptions { dry_run: settings.dry_run, ..ResponseOptions::default() },
-            limits: EvalLimits { max_steps: settings.max_steps.unwrap_or(defaults.max_steps), max_depth: settings.max_depth.unwrap_or(defaults.max_depth), deadline_ns: 0 },
+            limits: EvalLimits { max_steps: settings.max_steps.unwrap_or(defaults.max_steps), max_depth: settings.max_depth.unwrap_or(defaults.max_depth), ..defaults },
         };
         let timeout_ns = settings.timeout.map_or(0, |t| i64::try_from(t.as_nanos()).unwrap_or(i64::MAX));
         Ok(PreparedCheck {
@@ -331,7 +333,8 @@ impl PreparedCheck {
             Err(e) => return done(CheckResult::BadRequest { bytes: encode_bad_request(decision_id.as_str(), call.version), code: e.code() }, false, 0),
         };
         let started = host.now_ns();
-        let (limits, limited) = inline_limits(self.limits(started, call.deadline_ns), inline_steps);
+        let (mut limits, limited) = inline_limits(self.limits(started, call.deadline_ns), inline_steps);
+        limits.cancel = call.cancel.cloned();
         let Evaluated { result, prints, value } = self.evaluate(&input, decision_id.as_str(), &limits, call.version);
         if limited && matches!(result, CheckResult::Error { code: LIMIT_ERROR, .. }) {
             // Out of inline steps (or over a depth or memory bound, which the
@@ -529,7 +532,7 @@ mod tests {
     fn prints_and_the_recorded_decision_come_with_the_output() {
         let src = "package p\n\nallow := {\"allowed\": true, \"headers\": {\"x-p\": concat(\"/\", input.parsed_path)}} if {\n  print(\"checked\", input.parsed_path)\n}";
         // An empty CheckRequest is a valid one: its input document has empty attributes.
-        let call = CheckCall { request: &[], version: ApiVersion::V3, cache: None, deadline_ns: 0 };
+        let call = CheckCall { request: &[], version: ApiVersion::V3, cache: None, deadline_ns: 0, cancel: None };
         let plain = prepared_recording(src, false).check(&call, &FixedHost, &mut Scratch::default());
         assert_eq!(plain.prints.iter().map(|l| (l.location.as_str(), l.message.as_str())).collect::<Vec<_>>(), vec![("p.rego:4", "checked [\"\"]")]);
         assert!(plain.decided.is_none());
@@ -593,7 +596,7 @@ mod tests {
     }
 
     fn call<'a>(request: &'a [u8], cache: Option<&'a Cache>, deadline_ns: i64) -> CheckCall<'a> {
-        CheckCall { request, version: ApiVersion::V3, cache, deadline_ns }
+        CheckCall { request, version: ApiVersion::V3, cache, deadline_ns, cancel: None }
     }
 
     fn outcome(output: &CheckOutput) -> Result<Outcome, &'static str> {
@@ -644,6 +647,33 @@ mod tests {
         let soon = TestHost.now_ns() + 1_000_000; // 1 ms: the comprehension takes longer
         let out = p.check(&call(&request(&[("x-hazard", "1")]), None, soon), &TestHost, &mut Scratch::default());
         assert_eq!(outcome(&out), Err("eval_timeout"));
+    }
+
+    #[test]
+    fn a_cancelled_check_stops_without_an_answer_or_a_cache_entry() {
+        let p = prepared(HAZARD_POLICY, &CheckSettings::default());
+        let cache = Cache::new(Default::default());
+        let req = request(&[("x-hazard", "1")]);
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let cancelled = CheckCall { cancel: Some(&cancel), ..call(&req, Some(&cache), 0) };
+        let out = p.check(&cancelled, &TestHost, &mut Scratch::default());
+        assert_eq!(outcome(&out), Err("eval_cancelled"));
+        assert_eq!(cache.len(), 0);
+        // Raised from another thread while the evaluation runs.
+        let p = Arc::new(p);
+        let cancel = Cancel::new();
+        let running = {
+            let (p, cancel, req) = (Arc::clone(&p), cancel.clone(), req.clone());
+            std::thread::spawn(move || {
+                let cancellable = CheckCall { cancel: Some(&cancel), ..call(&req, None, 0) };
+                // Check after Check until the flag stops one.
+                (0..100_000).map(|_| outcome(&p.check(&cancellable, &TestHost, &mut Scratch::default()))).find(|o| *o != Ok(Outcome::Allow))
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        cancel.cancel();
+        assert_eq!(running.join().unwrap(), Some(Err("eval_cancelled")));
     }
 
     #[test]

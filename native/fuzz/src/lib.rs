@@ -28,7 +28,7 @@ pub fn rego_eval(data: &[u8]) {
     for strict in [false, true] {
         let opts = CompileOptions { strict_builtin_errors: strict, ..Default::default() };
         let Ok(policy) = Policy::compile(&files, Value::empty_object(), &opts) else { return };
-        let limits = EvalLimits { max_steps: 50_000, max_depth: 64, deadline_ns: 0 };
+        let limits = EvalLimits { max_steps: 50_000, max_depth: 64, ..EvalLimits::default() };
         let input = Value::from_json_str(r#"{"a":[1,"x",{"b":null}],"s":"hello"}"#).unwrap();
         let _ = policy.query("data", Some(&input), &limits);
     }

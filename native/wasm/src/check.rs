@@ -293,19 +293,29 @@ pub extern "C" fn sark_check_input(r_ptr: *const u8, r_len: usize, version: i32,
     })
 }
 
-/// `sark_check(handle, request, version, use_cache, deadline_ms) -> 0 | -1`:
+/// `sark_check(handle, request, version, use_cache, deadline_ms, inline_steps) -> 0 | -1`:
 /// the whole Check, through the host's cache when `use_cache` is 1. The
 /// result holds the Check's result as sark_envoy::result lays it out (as the
 /// addon writes it); -1: bad arguments, the result holds `{"code", "message"}`.
+/// With `inline_steps` (> 0) evaluation spends at most that many steps: beyond,
+/// the result is "offload" and the host runs the Check again, whole, in
+/// another instance (a worker thread), as the addon's `check` does.
 #[no_mangle]
-pub extern "C" fn sark_check(handle: i32, r_ptr: *const u8, r_len: usize, version: i32, use_cache: i32, deadline_ms: f64) -> i32 {
+pub extern "C" fn sark_check(handle: i32, r_ptr: *const u8, r_len: usize, version: i32, use_cache: i32, deadline_ms: f64, inline_steps: f64) -> i32 {
     run(|e| {
         let p = usize::try_from(handle).ok().and_then(|h| e.prepared.get(h)).ok_or_else(|| Failure::arg("unknown prepared handle"))?;
         // SAFETY: the request was written by the host into `sark_alloc` memory.
         let request = unsafe { bytes(r_ptr, r_len) };
-        let call = CheckCall { request, version: api_version(version)?, cache: (use_cache != 0).then_some(&HostCache), deadline_ns: deadline_ns(deadline_ms) };
-        let output = p.check(&call, &WasmHost, &mut e.scratch);
-        Ok(sark_envoy::result::to_vec(&output))
+        let call = CheckCall { request, version: api_version(version)?, cache: (use_cache != 0).then_some(&HostCache), deadline_ns: deadline_ns(deadline_ms), cancel: None };
+        let inline_steps = if inline_steps >= 1.0 && inline_steps.is_finite() { inline_steps as u64 } else { 0 };
+        match p.check_inline(&call, &WasmHost, &mut e.scratch, inline_steps) {
+            Some(output) => Ok(sark_envoy::result::to_vec(&output)),
+            None => {
+                let mut out = vec![0; sark_envoy::result::HEADER_LEN];
+                sark_envoy::result::write_offload(&mut out);
+                Ok(out)
+            }
+        }
     })
 }
 

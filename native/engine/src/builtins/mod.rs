@@ -141,6 +141,8 @@ pub struct Budget {
     /// The limits, for error messages.
     max_work: u64,
     max_bytes: u64,
+    /// Raised when the caller has gone away; read with the clock.
+    cancel: Option<crate::Cancel>,
 }
 
 /// Work units between two reads of the clock (a few microseconds of work).
@@ -157,7 +159,13 @@ impl Budget {
             until_clock: CLOCK_EVERY,
             max_work,
             max_bytes,
+            cancel: None,
         }
+    }
+
+    /// The budget, ending when `cancel` is raised too.
+    pub fn with_cancel(self, cancel: Option<crate::Cancel>) -> Budget {
+        Budget { cancel, ..self }
     }
 
     pub fn unlimited() -> Budget {
@@ -237,6 +245,9 @@ impl Ctx {
         b.until_clock = CLOCK_EVERY;
         if b.deadline_ns > 0 && Ctx::now() > b.deadline_ns {
             return Err(BuiltinError::Halt { code: "eval_timeout", message: "evaluation deadline exceeded".into() });
+        }
+        if b.cancel.as_ref().is_some_and(crate::Cancel::is_cancelled) {
+            return Err(BuiltinError::Halt { code: crate::CANCELLED, message: "evaluation cancelled: the caller has gone away".into() });
         }
         Ok(())
     }

@@ -1871,12 +1871,21 @@ impl<'a> Evaluator<'a> {
 
     /// A builtin's outcome under OPA's error rules: undefined, or an error
     /// when strict (Halt errors always).
+    #[inline]
     fn builtin_result(&mut self, name: &str, res: Result<Value, BuiltinError>, span: Span) -> Result<Option<Value>, EvalError> {
         match res {
             Ok(v) => Ok(Some(v)),
-            Err(BuiltinError::Undefined) => Ok(None),
-            Err(BuiltinError::Halt { code, message }) => Err(self.err_at(code, message, span)),
-            Err(e) => {
+            Err(e) => self.builtin_error(name, e, span),
+        }
+    }
+
+    /// `builtin_result` of a failed call, apart: the usual call succeeds.
+    #[cold]
+    fn builtin_error(&mut self, name: &str, e: BuiltinError, span: Span) -> Result<Option<Value>, EvalError> {
+        match e {
+            BuiltinError::Undefined => Ok(None),
+            BuiltinError::Halt { code, message } => Err(self.err_at(code, message, span)),
+            e => {
                 if self.strict {
                     let msg = match &e {
                         BuiltinError::Type(m) | BuiltinError::Eval(m) => m.clone(),

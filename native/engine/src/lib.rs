@@ -17,8 +17,8 @@
 //! per category; those that need the evaluator are declared in
 //! `builtins/language.rs` and implemented in `eval`.
 
-// Unsafe code only where a module allows it by name (value.rs: inline strings).
-#![deny(unsafe_code)]
+// No unsafe code: the inline string's two unsafe blocks live in `sark-str`.
+#![forbid(unsafe_code)]
 // Failures are values, never panics: no unwrap/expect/panic outside tests (`cargo clippy`).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

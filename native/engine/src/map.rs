@@ -148,6 +148,14 @@ impl Map {
 
     /// Inserts or replaces; returns the value replaced.
     pub fn insert(&mut self, key: Value, val: Value) -> Option<Value> {
+        // Appending in key order (documents built in key order, sorted
+        // sources) is one comparison and a push, without the general path.
+        if let Repr::Vec(v) = &mut self.0 {
+            if v.last().is_none_or(|(last, _)| key_cmp(last, &key) == Ordering::Less) {
+                v.push((key, val));
+                return None;
+            }
+        }
         match self.search(&key) {
             Ok(i) => Some(std::mem::replace(self.value_at_mut(i, &key), val)),
             Err(at) => {
@@ -209,7 +217,14 @@ impl Map {
     }
 
     /// Turns a shaped map into a vector before its key list changes.
+    #[inline]
     fn unshare(&mut self) {
+        if matches!(self.0, Repr::Shaped { .. }) {
+            self.unshare_shaped();
+        }
+    }
+
+    fn unshare_shaped(&mut self) {
         if let Repr::Shaped { keys, vals } = &mut self.0 {
             let vals = std::mem::take(vals).into_vec();
             let v: Vec<(Value, Value)> = keys.iter().cloned().zip(vals).collect();

@@ -11,6 +11,7 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 pub use crate::map::Map;
+pub use sark_str::{Str, INLINE_MAX};
 pub type Set = BTreeSet<Value>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -37,280 +38,8 @@ thread_local! {
     static INTERNED: std::cell::RefCell<std::collections::HashMap<(usize, usize), Value, crate::fasthash::FastHash>> = Default::default();
 }
 
-/// A string value: up to `INLINE_MAX` bytes are stored in the value itself
-/// (no allocation; most keys, names and roles are this short), longer ones
-/// behind a shared `Arc<str>`. Reads as a `&str`.
-pub struct Str(StrRepr);
-
-#[allow(unsafe_code)] // a bitwise copy of an inline string (below)
-impl Clone for Str {
-    #[inline]
-    fn clone(&self) -> Str {
-        match &self.0 {
-            // SAFETY: an inline string owns nothing, so a bitwise copy is a
-            // clone. Copied whole it moves as three words; the derived clone
-            // copied the text and the length separately, and reading the
-            // value back as words then stalled on the partial stores.
-            StrRepr::Inline(_) => unsafe { std::ptr::read(self) },
-            StrRepr::Shared(a) => Str(StrRepr::Shared(Arc::clone(a))),
-        }
-    }
-}
-
-enum StrRepr {
-    Inline(InlineStr),
-    Shared(Arc<str>),
-}
-
 /// The sort rank of strings among the types (`Value::type_rank`).
 pub(crate) const STRING_RANK: u8 = 3;
-
-/// As many bytes as fit beside the length in a 24-byte `Value`.
-pub const INLINE_MAX: usize = 22;
-
-/// The text first, at offset 0, and the length last: the length's unused
-/// values (23..=255) are where `StrRepr` and `Value` keep their variant tags,
-/// so a `Value` is three aligned words that moves as such. Aligned to 8 so
-/// that the compiler must use that niche: with byte alignment it prefers a
-/// tag byte in front, which puts the text at offset 1 and turns every move
-/// of a string value into unaligned partial copies (store-forwarding stalls).
-#[derive(Clone, Copy)]
-#[repr(C, align(8))]
-struct InlineStr {
-    bytes: [u8; INLINE_MAX],
-    len: InlineLen,
-}
-
-/// 0..=22, as an enum so the compiler knows the other byte values are free.
-#[derive(Clone, Copy)]
-#[repr(u8)]
-#[rustfmt::skip]
-enum InlineLen {
-    L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15, L16, L17, L18, L19, L20, L21, L22,
-}
-
-impl InlineLen {
-    #[rustfmt::skip]
-    const fn new(n: usize) -> InlineLen {
-        use InlineLen::*;
-        match n {
-            0 => L0, 1 => L1, 2 => L2, 3 => L3, 4 => L4, 5 => L5, 6 => L6, 7 => L7, 8 => L8, 9 => L9, 10 => L10, 11 => L11,
-            12 => L12, 13 => L13, 14 => L14, 15 => L15, 16 => L16, 17 => L17, 18 => L18, 19 => L19, 20 => L20, 21 => L21,
-            _ => { assert!(n == INLINE_MAX); L22 }
-        }
-    }
-}
-
-const _: () = assert!(InlineLen::L22 as usize == INLINE_MAX);
-
-impl Str {
-    #[inline]
-    #[allow(unsafe_code)] // inline text is only ever copied from a `&str`
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            // SAFETY: inline bytes are only ever copied from a `&str` prefix of length `len`.
-            StrRepr::Inline(i) => unsafe { std::str::from_utf8_unchecked(&i.bytes[..i.len as usize]) },
-            StrRepr::Shared(a) => a,
-        }
-    }
-
-    /// Byte order against a plain string (as `Ord` orders two `Str`s).
-    #[inline]
-    pub fn cmp_str(&self, other: &str) -> Ordering {
-        cmp_bytes(self.as_bytes(), other.as_bytes())
-    }
-
-    /// The inline form of a short string; `None` when too long to be
-    /// inline. `const`, so static keys can be built at compile time.
-    pub const fn inline(s: &str) -> Option<Str> {
-        if s.len() > INLINE_MAX {
-            return None;
-        }
-        let mut bytes = [0u8; INLINE_MAX];
-        bytes.split_at_mut(s.len()).0.copy_from_slice(s.as_bytes());
-        Some(Str(StrRepr::Inline(InlineStr { bytes, len: InlineLen::new(s.len()) })))
-    }
-
-    /// True when the string lives behind a shared allocation (tests check the boundary).
-    #[cfg(test)]
-    fn is_shared(&self) -> bool {
-        matches!(self.0, StrRepr::Shared(_))
-    }
-}
-
-impl std::ops::Deref for Str {
-    type Target = str;
-    #[inline]
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<str> for Str {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::borrow::Borrow<str> for Str {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq for Str {
-    #[inline]
-    fn eq(&self, other: &Str) -> bool {
-        match (&self.0, &other.0) {
-            // Unused inline bytes are always zero, so equal texts have equal
-            // arrays: a few word compares instead of a call into `memcmp`.
-            (StrRepr::Inline(a), StrRepr::Inline(b)) => a.len as u8 == b.len as u8 && a.bytes == b.bytes,
-            (StrRepr::Shared(a), StrRepr::Shared(b)) if Arc::ptr_eq(a, b) => true,
-            _ => self.as_str() == other.as_str(),
-        }
-    }
-}
-impl Eq for Str {}
-
-impl PartialEq<str> for Str {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-impl PartialEq<&str> for Str {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialOrd for Str {
-    fn partial_cmp(&self, other: &Str) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Str {
-    #[inline]
-    fn cmp(&self, other: &Str) -> Ordering {
-        match (&self.0, &other.0) {
-            (StrRepr::Inline(a), StrRepr::Inline(b)) => a.order_words().cmp(&b.order_words()).then((a.len as u8).cmp(&(b.len as u8))),
-            _ => cmp_bytes(self.as_bytes(), other.as_bytes()),
-        }
-    }
-}
-
-impl InlineStr {
-    /// The text as three big-endian words. Unused bytes are zero, so the
-    /// words order as the texts do, except that a text ordering before
-    /// another it is a prefix of (or equal to) only shows in the lengths.
-    #[inline]
-    #[allow(clippy::expect_used)] // an 8-byte range is 8 bytes
-    fn order_words(&self) -> (u64, u64, u64) {
-        let b = &self.bytes;
-        let word = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let mut last = [0u8; 8];
-        last[..INLINE_MAX - 16].copy_from_slice(&b[16..]);
-        (word(0), word(8), u64::from_be_bytes(last))
-    }
-}
-
-/// Byte order, a word at a time: object keys and rule names are short, and
-/// a call into `memcmp` costs more than comparing them here.
-#[inline]
-#[allow(clippy::expect_used)] // an 8-byte range is 8 bytes
-fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-        let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        if x != y {
-            return x.cmp(&y);
-        }
-        i += 8;
-    }
-    while i < n {
-        if a[i] != b[i] {
-            return a[i].cmp(&b[i]);
-        }
-        i += 1;
-    }
-    a.len().cmp(&b.len())
-}
-
-impl std::hash::Hash for Str {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
-    }
-}
-
-impl fmt::Debug for Str {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for Str {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl From<&str> for Str {
-    fn from(s: &str) -> Str {
-        Str::inline(s).unwrap_or_else(|| Str(StrRepr::Shared(s.into())))
-    }
-}
-impl From<&String> for Str {
-    fn from(s: &String) -> Str {
-        Str::from(s.as_str())
-    }
-}
-impl From<String> for Str {
-    fn from(s: String) -> Str {
-        Str::inline(&s).unwrap_or_else(|| Str(StrRepr::Shared(s.into())))
-    }
-}
-impl From<Box<str>> for Str {
-    fn from(s: Box<str>) -> Str {
-        Str::inline(&s).unwrap_or_else(|| Str(StrRepr::Shared(s.into())))
-    }
-}
-impl From<Arc<str>> for Str {
-    fn from(s: Arc<str>) -> Str {
-        Str::inline(&s).unwrap_or(Str(StrRepr::Shared(s)))
-    }
-}
-impl From<&Arc<str>> for Str {
-    fn from(s: &Arc<str>) -> Str {
-        Str::from(s.clone())
-    }
-}
-impl From<std::borrow::Cow<'_, str>> for Str {
-    fn from(s: std::borrow::Cow<'_, str>) -> Str {
-        match s {
-            std::borrow::Cow::Borrowed(b) => Str::from(b),
-            std::borrow::Cow::Owned(o) => Str::from(o),
-        }
-    }
-}
-impl From<char> for Str {
-    fn from(c: char) -> Str {
-        Str::from(c.encode_utf8(&mut [0u8; 4]) as &str)
-    }
-}
-impl From<Str> for Arc<str> {
-    fn from(s: Str) -> Arc<str> {
-        match s.0 {
-            StrRepr::Shared(a) => a,
-            StrRepr::Inline(_) => Arc::from(s.as_str()),
-        }
-    }
-}
-impl From<Str> for String {
-    fn from(s: Str) -> String {
-        s.as_str().to_string()
-    }
-}
 
 impl Value {
     pub fn string(s: impl Into<Str>) -> Value {
@@ -319,10 +48,15 @@ impl Value {
 
     /// The string value of a static key, shared rather than allocated
     /// (short ones need neither: they are stored inline).
+    #[inline] // a constant key then folds to a constant value
     pub fn interned(s: &'static str) -> Value {
-        if let Some(inline) = Str::inline(s) {
-            return Value::String(inline);
+        match Str::inline(s) {
+            Some(inline) => Value::String(inline),
+            None => Value::interned_shared(s),
         }
+    }
+
+    fn interned_shared(s: &'static str) -> Value {
         let id = (s.as_ptr() as usize, s.len());
         INTERNED
             .try_with(|m| m.borrow_mut().entry(id).or_insert_with(|| Value::string(s)).clone())
@@ -678,61 +412,13 @@ mod tests {
     }
 
     #[test]
-    fn compile_time_strings_equal_run_time_ones() {
-        const KEY: Option<Str> = Str::inline("socketAddress");
-        assert_eq!(KEY, Some(Str::from("socketAddress")));
-        assert_eq!(Str::inline("networkNamespaceFilepath"), None);
-        assert_eq!(Str::from("ab").cmp_str("abc"), Ordering::Less);
-        assert_eq!(Str::from("abcdefghij").cmp_str("abcdefghij"), Ordering::Equal);
-        // Inline equality compares lengths too: a trailing NUL is text, not padding.
-        assert_ne!(Str::from("ab"), Str::from("ab\0"));
-        assert_eq!(Str::from(""), Str::from(String::new().as_str()));
-        assert_ne!(Str::from("a"), Str::from("b"));
-    }
-
-    #[test]
-    fn strings_read_alike_inline_or_shared() {
+    fn strings_order_as_values_inline_or_shared() {
+        // The boundary between inline and shared strings does not show in values.
         let short = "x".repeat(INLINE_MAX);
         let long = "x".repeat(INLINE_MAX + 1);
-        assert!(!Str::from(short.as_str()).is_shared());
-        assert!(Str::from(long.as_str()).is_shared());
-        // The same text compares, orders and hashes the same in either form.
-        let shared_short = Str(StrRepr::Shared(Arc::from(short.as_str())));
-        assert_eq!(Str::from(short.as_str()), shared_short);
-        assert_eq!(Str::from(short.as_str()).cmp(&shared_short), Ordering::Equal);
-        let h = |s: &Str| {
-            use std::hash::{Hash, Hasher};
-            let mut st = std::collections::hash_map::DefaultHasher::new();
-            s.hash(&mut st);
-            st.finish()
-        };
-        assert_eq!(h(&Str::from(short.as_str())), h(&shared_short));
         assert!(Value::from(short.as_str()) < Value::from(long.as_str()));
         assert_eq!(Value::from("héllo 😀").as_str(), Some("héllo 😀"));
         assert_eq!(Value::from(String::new()).as_str(), Some(""));
-    }
-
-    #[test]
-    fn byte_order_word_at_a_time_matches_slices() {
-        let words = ["", "a", "ab", "abcdefgh", "abcdefgi", "abcdefghi", "abcdefgh\u{0}", "b", "ä", "zzzzzzzzzzzzzzzzzz", "zzzzzzzzzzzzzzzzzy"];
-        for a in words {
-            for b in words {
-                assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.as_bytes().cmp(b.as_bytes()), "{:?} vs {:?}", a, b);
-            }
-        }
-    }
-
-    #[test]
-    fn inline_strings_order_as_their_bytes() {
-        // Prefixes, NUL bytes, the word boundaries (8, 16) and the inline limit (22).
-        let texts = ["", "\u{0}", "\u{0}\u{0}", "a", "a\u{0}", "ab", "abcdefg", "abcdefgh", "abcdefgh\u{0}", "abcdefghi", "abcdefgi", "abcdefghijklmnop", "abcdefghijklmnoq", "abcdefghijklmnopq", "abcdefghijklmnopqrstuv", "abcdefghijklmnopqrstuw", "abcdefghijklmnopqrstu\u{0}", "b", "ä", "\u{7f}"];
-        for a in texts {
-            for b in texts {
-                let (x, y) = (Str::from(a), Str::from(b));
-                assert_eq!(x.cmp(&y), a.as_bytes().cmp(b.as_bytes()), "{:?} vs {:?}", a, b);
-                assert_eq!(x == y, a == b, "{:?} vs {:?}", a, b);
-            }
-        }
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
         None => Sel::All,
         Some(p) => p.attributes(),
     };
-    // attributes, version, parsed_path, parsed_query, parsed_body, truncated_body, source_principal
+    // At most seven keys: attributes and the six below.
     let mut input = Map::with_capacity(7);
     if let Some(attrs) = decode_attributes(bytes, naming, sel)? {
         input.insert(s("attributes"), Value::from_map(attrs));
@@ -138,24 +138,40 @@ fn build(bytes: &[u8], version: ApiVersion, opts: &InputOptions, projection: Opt
         }
     }
 
-    input.insert(s("version"), version_info(version));
+    // Computed in the order their errors take precedence; inserted in key
+    // order (attributes, parsed_body, parsed_path, parsed_query,
+    // source_principal, truncated_body, version), so that every insert is an
+    // append rather than a search and a move.
     let parsed_path = url::parsed_path(path).map_err(RequestError::BadUrl)?;
-    input.insert(s("parsed_path"), parsed_path.clone());
     // A query the decision cannot read is only validated (a bad one is still a 400).
-    if projection.map_or(true, |p| p.wants("parsed_query")) {
-        input.insert(s("parsed_query"), url::parsed_query(path).map_err(RequestError::BadUrl)?);
+    let parsed_query = if projection.map_or(true, |p| p.wants("parsed_query")) {
+        Some(url::parsed_query(path).map_err(RequestError::BadUrl)?)
     } else {
         url::validate_query(path).map_err(RequestError::BadUrl)?;
-    }
-    if !opts.skip_body_parse {
+        None
+    };
+    let (parsed_body, truncated) = if opts.skip_body_parse {
+        (None, None)
+    } else {
         let grpc = opts.descriptors.as_deref().map(|descriptors| body::Grpc { descriptors, parsed_path: &parsed_path });
         let (parsed, truncated) = body::parse_with(&headers, body_text, &raw_body, grpc).map_err(RequestError::BadBody)?;
+        (Some(parsed), Some(truncated))
+    };
+    let principal = source_principal(&input);
+    if let Some(parsed) = parsed_body {
         input.insert(s("parsed_body"), parsed);
-        input.insert(s("truncated_body"), Value::Bool(truncated));
     }
-    if let Some(p) = source_principal(&input) {
+    input.insert(s("parsed_path"), parsed_path);
+    if let Some(q) = parsed_query {
+        input.insert(s("parsed_query"), q);
+    }
+    if let Some(p) = principal {
         input.insert(s("source_principal"), p);
     }
+    if let Some(truncated) = truncated {
+        input.insert(s("truncated_body"), Value::Bool(truncated));
+    }
+    input.insert(s("version"), version_info(version));
     Ok(Value::from_map(input))
 }
 

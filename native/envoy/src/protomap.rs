@@ -45,12 +45,8 @@ fn key(f: &Field, naming: Naming) -> Value {
     }
 }
 
-fn utf8_ref(b: &[u8]) -> WireResult<&str> {
-    std::str::from_utf8(b).map_err(|_| WireError("string field contains invalid UTF-8"))
-}
-
 fn utf8(b: &[u8]) -> WireResult<Str> {
-    std::str::from_utf8(b).map(Str::from).map_err(|_| WireError("string field contains invalid UTF-8"))
+    Str::from_utf8(b).ok_or(WireError("string field contains invalid UTF-8"))
 }
 
 fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Map, depth: u32, sel: Sel<'_>) -> WireResult<()> {
@@ -84,7 +80,7 @@ fn decode_into(msg: &'static Message, bytes: &[u8], naming: Naming, out: &mut Ma
                 if sub.child_bytes(map_entry_key(entry_bytes)?).is_some() {
                     let (mk, mv) = map_entry_strings(entry_bytes)?;
                     if let Some(list) = pending(&mut maps, field, naming) {
-                        list.push((Value::string(mk), Value::string(mv)));
+                        list.push((Value::String(mk), Value::String(mv)));
                     }
                 }
             }
@@ -224,14 +220,14 @@ fn map_entry_key(bytes: &[u8]) -> WireResult<&[u8]> {
     Ok(k)
 }
 
-/// A `map<string, string>` entry, borrowed from the wire (allocated only if kept).
-fn map_entry_strings(bytes: &[u8]) -> WireResult<(&str, &str)> {
+/// A `map<string, string>` entry (read only when kept).
+fn map_entry_strings(bytes: &[u8]) -> WireResult<(Str, Str)> {
     let mut r = Reader::new(bytes);
-    let (mut k, mut v) = ("", "");
+    let (mut k, mut v) = (Str::default(), Str::default());
     while !r.done() {
         match r.tag()? {
-            (1, LEN) => k = utf8_ref(r.bytes()?)?,
-            (2, LEN) => v = utf8_ref(r.bytes()?)?,
+            (1, LEN) => k = utf8(r.bytes()?)?,
+            (2, LEN) => v = utf8(r.bytes()?)?,
             (_, wt) => r.skip(wt)?,
         }
     }

@@ -4,6 +4,12 @@
 //! (an integer that fits in i64) unboxed, promote to a big integer on
 //! overflow, and use f64 for numbers with a fraction or an exponent.
 //! Comparison is numeric across representations, so `1 == 1.0` as in OPA.
+//!
+//! OPA also keeps a literal's text (Go's `json.Number`) and reads it in a few
+//! places: `sprintf` formats `1e2` as a float and `2e308` as its text, an
+//! integer operand written `1e2` is refused, and a literal prints as written.
+//! A literal whose value is integral but whose text is not an integer keeps
+//! its text (`Spelled`); nothing else does, so the common cases stay unboxed.
 
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive, Zero};
@@ -16,6 +22,19 @@ pub enum Number {
     Int(i64),
     Big(Arc<BigInt>),
     Float(f64),
+    /// An integral value written with a fraction or an exponent (`1.0`, `1e2`,
+    /// `-1e9`, `2e308`): computes, compares and hashes as its value, prints and
+    /// formats by its text.
+    Spelled(Arc<Spelled>),
+}
+
+/// The value and text of a `Number::Spelled` literal.
+#[derive(Debug)]
+pub struct Spelled {
+    /// `Int` or `Big`: the integer the text denotes.
+    value: Number,
+    /// The literal as written, as valid JSON (`.5e1` is kept as `0.5e1`).
+    text: Box<str>,
 }
 
 impl Number {
@@ -56,9 +75,9 @@ impl Number {
             return text.parse::<BigInt>().ok().map(Number::from_bigint);
         }
         // Integral literals written with a fraction or exponent (`1e30`, `2.50e1`)
-        // stay exact integers, as OPA keeps them.
+        // stay exact integers, as OPA keeps them, with their text.
         if let Some(n) = Number::parse_big_exponent(text) {
-            return Some(n);
+            return Some(Number::spelled(n, text));
         }
         let f: f64 = text.parse().ok()?;
         if !f.is_finite() {
@@ -66,9 +85,66 @@ impl Number {
         }
         // `1e3` and `2.0` are integers in value; keep them exact when they are.
         if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
-            return Some(Number::Int(f as i64));
+            return Some(Number::spelled(Number::Int(f as i64), text));
         }
         Some(Number::Float(f))
+    }
+
+    /// `value` (an integer) written as `text`, a literal with a fraction or an
+    /// exponent. The text is kept as JSON writes a number (`+.5e1` as `0.5e1`,
+    /// `1.` as `1.0`: `to_number` accepts Go's wider syntax).
+    fn spelled(value: Number, text: &str) -> Number {
+        let (sign, unsigned) = match text.strip_prefix('-') {
+            Some(t) => ("-", t),
+            None => ("", text.strip_prefix('+').unwrap_or(text)),
+        };
+        let (mant, exp) = match unsigned.find(['e', 'E']) {
+            Some(i) => unsigned.split_at(i),
+            None => (unsigned, ""),
+        };
+        let lead = if mant.starts_with('.') { "0" } else { "" };
+        let trail = if mant.ends_with('.') { "0" } else { "" };
+        let text = format!("{}{}{}{}{}", sign, lead, mant, trail, exp);
+        Number::Spelled(Arc::new(Spelled { value, text: text.into() }))
+    }
+
+    /// The same number without a literal's text: what a computation on it yields.
+    pub fn plain(&self) -> &Number {
+        match self {
+            Number::Spelled(s) => &s.value,
+            n => n,
+        }
+    }
+
+    /// The integer OPA reads from a number's text (its `Number.Int64`, used for
+    /// integer operands and array indices): digits with at most a zero fraction
+    /// (`3`, `3.00`), up to 19 characters after the sign, within i64. A literal
+    /// written with an exponent (`1e2`) is none, unlike `as_i64`.
+    pub fn int64(&self) -> Option<i64> {
+        match self {
+            Number::Spelled(s) => {
+                let digits = s.text.strip_prefix(['-', '+']).unwrap_or(&s.text);
+                if digits.len() > 19 || digits.contains(['e', 'E']) {
+                    return None;
+                }
+                s.value.as_i64()
+            }
+            n => n.as_i64(),
+        }
+    }
+
+    /// Whether OPA's `sprintf` formats this number as a float: its text has a
+    /// fraction or an exponent.
+    pub fn is_float_text(&self) -> bool {
+        matches!(self, Number::Float(_) | Number::Spelled(_))
+    }
+
+    /// A `Spelled` literal's text.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Number::Spelled(s) => Some(&s.text),
+            _ => None,
+        }
     }
 
     /// `12.5e400` as an exact integer, if it is one (exponents up to 10000).
@@ -94,6 +170,7 @@ impl Number {
         match self {
             Number::Int(_) | Number::Big(_) => true,
             Number::Float(f) => f.fract() == 0.0,
+            Number::Spelled(s) => s.value.is_integer(),
         }
     }
 
@@ -108,6 +185,7 @@ impl Number {
                     None
                 }
             }
+            Number::Spelled(s) => s.value.as_i64(),
         }
     }
 
@@ -116,6 +194,7 @@ impl Number {
             Number::Int(i) => *i as f64,
             Number::Big(b) => b.to_f64().unwrap_or(f64::NAN),
             Number::Float(f) => *f,
+            Number::Spelled(s) => s.value.as_f64(),
         }
     }
 
@@ -130,6 +209,7 @@ impl Number {
                     None
                 }
             }
+            Number::Spelled(s) => s.value.as_bigint(),
         }
     }
 
@@ -138,6 +218,7 @@ impl Number {
             Number::Int(i) => *i == 0,
             Number::Big(b) => b.is_zero(),
             Number::Float(f) => *f == 0.0,
+            Number::Spelled(s) => s.value.is_zero(),
         }
     }
 
@@ -146,6 +227,7 @@ impl Number {
             Number::Int(i) => *i < 0,
             Number::Big(b) => b.is_negative(),
             Number::Float(f) => *f < 0.0,
+            Number::Spelled(s) => s.value.is_negative(),
         }
     }
 
@@ -163,7 +245,7 @@ impl Number {
     }
 
     pub fn sub(&self, o: &Number) -> Number {
-        self.add(&o.neg())
+        self.add(&o.plain().neg())
     }
 
     pub fn mul(&self, o: &Number) -> Number {
@@ -214,14 +296,24 @@ impl Number {
             },
             Number::Big(b) => Number::from_bigint(-(**b).clone()),
             Number::Float(f) => Number::Float(-*f),
+            // `-1e2` is a literal too: the parser negates `1e2` when it reads `-1e2`.
+            Number::Spelled(s) => {
+                let text = match s.text.strip_prefix('-') {
+                    Some(t) => t.to_string(),
+                    None => format!("-{}", s.text),
+                };
+                Number::Spelled(Arc::new(Spelled { value: s.value.neg(), text: text.into() }))
+            }
         }
     }
 
+    /// The absolute value, computed (`abs(-1e2)` is `100`, as OPA's).
     pub fn abs(&self) -> Number {
-        if self.is_negative() {
-            self.neg()
+        let n = self.plain();
+        if n.is_negative() {
+            n.neg()
         } else {
-            self.clone()
+            n.clone()
         }
     }
 
@@ -231,6 +323,7 @@ impl Number {
             Number::Int(i) => Some(BigInt::from(*i)),
             Number::Big(b) => Some((**b).clone()),
             Number::Float(_) => None,
+            Number::Spelled(s) => s.value.exact(),
         }
     }
 }
@@ -265,6 +358,8 @@ impl Ord for Number {
             (Number::Big(a), Number::Big(b)) => a.cmp(b),
             (Number::Int(a), Number::Big(b)) => BigInt::from(*a).cmp(b),
             (Number::Big(a), Number::Int(b)) => (**a).cmp(&BigInt::from(*b)),
+            (Number::Spelled(a), _) => a.value.cmp(other),
+            (_, Number::Spelled(b)) => self.cmp(&b.value),
             (Number::Float(_), _) | (_, Number::Float(_)) => {
                 // Mixed: compare exactly when the float is integral, else as floats.
                 if let (Some(a), Some(b)) = (self.as_bigint(), other.as_bigint()) {
@@ -282,7 +377,7 @@ impl std::hash::Hash for Number {
         // Equal numbers must hash equally across representations.
         match self.as_i64() {
             Some(i) => i.hash(state),
-            None => match self {
+            None => match self.plain() {
                 Number::Big(b) => b.hash(state),
                 _ => self.as_f64().to_bits().hash(state),
             },
@@ -295,6 +390,7 @@ impl fmt::Display for Number {
         match self {
             Number::Int(i) => write!(f, "{}", i),
             Number::Big(b) => write!(f, "{}", b),
+            Number::Spelled(s) => f.write_str(&s.text),
             Number::Float(x) => {
                 // Go renders large/small magnitudes with an exponent; keep JSON valid either way.
                 let a = x.abs();

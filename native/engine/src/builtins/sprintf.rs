@@ -51,6 +51,12 @@ impl Arg {
             Value::Number(Number::Int(i)) => Arg::Int(*i),
             Value::Number(Number::Big(b)) => Arg::Big((**b).clone()),
             Value::Number(Number::Float(f)) => Arg::Float(*f),
+            // A literal written as a float is one to OPA (`1e2` is float64 100), or
+            // its text when no float64 holds it (`2e308`).
+            Value::Number(n @ Number::Spelled(_)) => match n.as_f64() {
+                f if f.is_finite() => Arg::Float(f),
+                _ => Arg::Str(n.to_string()),
+            },
             Value::String(s) => Arg::Str(s.to_string()),
             other => Arg::Str(other.to_rego_string()),
         }

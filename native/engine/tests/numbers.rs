@@ -103,3 +103,24 @@ fn array_index_as_opa_reads_it() {
     assert_eq!(eval_input("p := input.a[input.one]", input).as_deref(), Some("2"));
     assert_eq!(eval_input("p := input.a[input.e]", input), None);
 }
+
+#[test]
+fn decimals_beyond_float64_compare_exactly() {
+    // OPA compares the decimals the texts denote; no f64 tells these apart.
+    assert_eq!(p("p := [0.1234567890123456789 > 0.1234567890123456788, 0.1234567890123456789 == 0.1234567890123456788, 1e-400 > 0, -1e-400 < 0, 1e-400 < 1e-399, 1e-400 < 0.5]").as_deref(), Some("[true,false,true,true,true,true]"));
+    assert_eq!(p("p := count({0.1234567890123456789, 0.1234567890123456788, 0.12345678901234567890})").as_deref(), Some("2"));
+    // They print as written, and format as their nearest float (OPA's %v of 1e-400 is 0).
+    assert_eq!(p("p := [1e-400, 0.1234567890123456789]").as_deref(), Some("[1e-400,0.1234567890123456789]"));
+    assert_eq!(p(r#"p := sprintf("%v", [1e-400])"#).as_deref(), Some(r#""0""#));
+    assert_eq!(p(r#"p := substring("abc", 1e-400, 1)"#), None);
+    // Up to 17 significant digits an f64 holds them: plain floats, as before.
+    assert_eq!(p("p := [0.1 < 0.10000000000001, 0.10 == 0.1, 3.50 == 3.5]").as_deref(), Some("[true,true,true]"));
+}
+
+#[test]
+fn array_slice_indices_are_integer_operands() {
+    assert_eq!(p("p := array.slice([1, 2, 3], 1.0, 9)").as_deref(), Some("[2,3]"));
+    assert_eq!(p("p := array.slice([1, 2, 3], 1.5, 3)"), None);
+    assert_eq!(p("p := array.slice([1, 2, 3], 1e0, 3)"), None);
+    assert_eq!(strict_err("p := array.slice([1, 2, 3], 0, 99999999999999999999)"), "eval_type_error: array.slice: operand 3 must be integer number but got floating-point number");
+}

@@ -128,30 +128,18 @@ impl Number {
     /// written with an exponent (`1e2`) is none, unlike `as_i64`.
     pub fn int64(&self) -> Option<i64> {
         match self {
+            Number::Int(i) => Some(*i),
             Number::Spelled(s) => {
                 let digits = s.text.strip_prefix(['-', '+']).unwrap_or(&s.text);
                 if digits.len() > 19 || digits.contains(['e', 'E']) {
                     return None;
                 }
-                s.value.as_i64()
+                s.integer().and_then(Number::as_i64)
             }
             n => n.as_i64(),
         }
     }
 
-    /// Whether OPA's `sprintf` formats this number as a float: its text has a
-    /// fraction or an exponent.
-    pub fn is_float_text(&self) -> bool {
-        matches!(self, Number::Float(_) | Number::Spelled(_))
-    }
-
-    /// A `Spelled` literal's text.
-    pub fn text(&self) -> Option<&str> {
-        match self {
-            Number::Spelled(s) => Some(&s.text),
-            _ => None,
-        }
-    }
 
     /// `12.5e400` as an exact integer, if it is one (exponents up to 10000).
     fn parse_big_exponent(text: &str) -> Option<Number> {

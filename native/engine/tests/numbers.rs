@@ -124,3 +124,10 @@ fn array_slice_indices_are_integer_operands() {
     assert_eq!(p("p := array.slice([1, 2, 3], 1e0, 3)"), None);
     assert_eq!(strict_err("p := array.slice([1, 2, 3], 0, 99999999999999999999)"), "eval_type_error: array.slice: operand 3 must be integer number but got floating-point number");
 }
+
+#[test]
+fn a_fraction_beyond_float64_is_no_integer_operand() {
+    // Its nearest f64 is 1, but OPA reads the text: not an integer.
+    assert_eq!(p(r#"p := substring("abc", 1.00000000000000001, 1)"#), None);
+    assert_eq!(p("p := 1.00000000000000001 > 1").as_deref(), Some("true"));
+}

@@ -131,3 +131,14 @@ fn a_fraction_beyond_float64_is_no_integer_operand() {
     assert_eq!(p(r#"p := substring("abc", 1.00000000000000001, 1)"#), None);
     assert_eq!(p("p := 1.00000000000000001 > 1").as_deref(), Some("true"));
 }
+
+#[test]
+fn sprintf_names_go_types_and_keeps_flags_on_a_bad_verb() {
+    // OPA hands sprintf an int64, a float64, a *big.Int or a string.
+    assert_eq!(p(r#"p := sprintf("%s|%T|%T|%T|%T", [5, 1, 1.5, "a", 1e400])"#).as_deref(), Some(r#""%!s(int64=5)|int64|float64|string|string""#));
+    // Go prints the argument of a bad verb with the verb's width and precision.
+    assert_eq!(
+        p(r#"p := sprintf("%5d|%.1d|%05s|%-4d|%.2f|%+x|%08.3d", ["x", 1.25, 3, "y", 2e308, true, "abcdef"])"#).as_deref(),
+        Some(r#""%!d(string=    x)|%!d(float64=1)|%!s(int64=00003)|%!d(string=y   )|%!f(string=2e)|74727565|%!d(string=00000abc)""#)
+    );
+}

@@ -9,9 +9,10 @@
 //! places: `sprintf` formats `1e2` as a float and `2e308` as its text, an
 //! integer operand written `1e2` is refused, and a literal prints as written.
 //! A literal keeps its text (`Spelled`) when our value alone would misread it:
-//! an integral value written as a float, or a decimal no f64 holds (more than
-//! 17 significant digits, `1e-400`), which then compares as the exact decimal
-//! it denotes, as OPA compares. Nothing else does, so the common cases stay unboxed.
+//! an integral value written as a float, or a decimal no f64 holds (more
+//! significant digits than an f64 keeps, `1e-400`), which then compares as the
+//! exact decimal it denotes, as OPA compares. Nothing else keeps a text, so the
+//! common cases stay unboxed.
 
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive, Zero};
@@ -97,8 +98,9 @@ impl Number {
         Some(Number::Float(f))
     }
 
-    /// `value` written as `text`, a literal with a fraction or an exponent. The text is kept as JSON writes a number (`+.5e1` as `0.5e1`,
-    /// `1.` as `1.0`: `to_number` accepts Go's wider syntax).
+    /// `value` written as `text`, a literal with a fraction or an exponent. The
+    /// text is kept as JSON writes a number (`+.5e1` as `0.5e1`, `1.` as `1.0`:
+    /// `to_number` accepts Go's wider syntax).
     fn spelled(value: Number, text: &str) -> Number {
         let (sign, unsigned) = match text.strip_prefix('-') {
             Some(t) => ("-", t),
@@ -139,7 +141,6 @@ impl Number {
             n => n.as_i64(),
         }
     }
-
 
     /// `12.5e400` as an exact integer, if it is one (exponents up to 10000).
     fn parse_big_exponent(text: &str) -> Option<Number> {

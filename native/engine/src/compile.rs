@@ -6,7 +6,7 @@
 
 
 use crate::ast::*;
-use crate::builtins::{self, registry};
+use crate::builtins;
 use crate::error::Diagnostic;
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -334,7 +334,7 @@ fn term_type(t: &Term, scope: &Scope) -> Option<u8> {
         TermKind::Local(s, _) => scope.types.get(s).copied(),
         TermKind::Call(c) => {
             let CallTarget::Builtin(n) = &c.target else { return None };
-            let b = registry().get(n)?;
+            let b = builtins::lookup(n)?;
             // The output form `f(x, out)` is a boolean expression, not the result.
             if c.arity != Some(c.args.len()) {
                 return None;
@@ -444,7 +444,7 @@ pub const EVALUATOR_BUILTINS: &[(&str, Option<usize>, bool)] = &[
 
 /// Arity of a builtin by name (None = unknown builtin, Some(None) = variadic).
 pub fn builtin_arity(name: &str) -> Option<Option<usize>> {
-    if let Some(b) = registry().get(name) {
+    if let Some(b) = builtins::lookup(name) {
         return Some(decl_arity(b.decl));
     }
     if let Some((_, a, _)) = EVALUATOR_BUILTINS.iter().find(|(n, _, _)| *n == name) {
@@ -1270,7 +1270,7 @@ impl<'a> Compiler<'a> {
     /// OPA's type checker, for the part that needs no inference: a literal
     /// argument whose type the builtin's declaration excludes.
     fn check_literal_types(&mut self, name: &str, args: &[Term], span: Span, scope: &Scope) {
-        let Some(b) = registry().get(name) else { return };
+        let Some(b) = builtins::lookup(name) else { return };
         let Some(params) = decl_params(b.decl) else { return };
         let mut bad = false;
         let mut have = Vec::new();
@@ -2121,7 +2121,7 @@ fn link_term(tree: &Tree, t: &mut Term) {
         TermKind::Ref(head, path) if matches!(head.kind, TermKind::Data) => t.data_node = tree.rule_node_of(path),
         TermKind::Call(c) => {
             if let CallTarget::Builtin(name) = &c.target {
-                c.builtin = registry().get(name);
+                c.builtin = builtins::lookup(name);
             }
         }
         _ => {}

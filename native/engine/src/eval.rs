@@ -1841,13 +1841,13 @@ impl<'a> Evaluator<'a> {
             }
             _ => {}
         }
-        let reg = builtins::registry();
-        if name == "http.send" && reg.get(name).is_none_or(|b| b.func.is_none()) {
+        let builtin = builtins::lookup(name);
+        if name == "http.send" && builtin.is_none_or(|b| b.func.is_none()) {
             self.cacheable = false;
             let res = http_send_unavailable(args);
             return self.builtin_result(name, res, span);
         }
-        match reg.get(name) {
+        match builtin {
             Some(b) => self.call_registered(b, args, span),
             None => {
                 let res = fallback(name, args);

@@ -238,7 +238,7 @@ impl<'a> Parser<'a> {
         // Safe: the range holds ASCII only.
         let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("invalid number"))?;
         match Number::parse(text) {
-            Some(Number::Big(b)) if self.finite && !num_traits::ToPrimitive::to_f64(&*b).is_some_and(f64::is_finite) => Err(self.err("number out of range")),
+            Some(n @ (Number::Big(_) | Number::Spelled(_))) if self.finite && !n.as_f64().is_finite() => Err(self.err("number out of range")),
             Some(n) => Ok(Value::Number(n)),
             None => Err(self.err("number out of range")),
         }

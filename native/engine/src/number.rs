@@ -4,6 +4,15 @@
 //! (an integer that fits in i64) unboxed, promote to a big integer on
 //! overflow, and use f64 for numbers with a fraction or an exponent.
 //! Comparison is numeric across representations, so `1 == 1.0` as in OPA.
+//!
+//! OPA also keeps a literal's text (Go's `json.Number`) and reads it in a few
+//! places: `sprintf` formats `1e2` as a float and `2e308` as its text, an
+//! integer operand written `1e2` is refused, and a literal prints as written.
+//! A literal keeps its text (`Spelled`) when our value alone would misread it:
+//! an integral value written as a float, or a decimal no f64 holds (more
+//! significant digits than an f64 keeps, `1e-400`), which then compares as the
+//! exact decimal it denotes, as OPA compares. Nothing else keeps a text, so the
+//! common cases stay unboxed.
 
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive, Zero};
@@ -16,6 +25,21 @@ pub enum Number {
     Int(i64),
     Big(Arc<BigInt>),
     Float(f64),
+    /// A literal whose text matters (see the module doc): an integral value
+    /// written with a fraction or an exponent (`1.0`, `1e2`, `-1e9`, `2e308`),
+    /// or a decimal no f64 holds (`0.1234567890123456789`, `1e-400`). Prints
+    /// and formats by its text, computes as its value.
+    Spelled(Arc<Spelled>),
+}
+
+/// The value and text of a `Number::Spelled` literal.
+#[derive(Debug)]
+pub struct Spelled {
+    /// `Int` or `Big`: the integer the text denotes; or `Float`, the nearest
+    /// f64 of a decimal it cannot hold (compared by `text` instead).
+    value: Number,
+    /// The literal as written, as valid JSON (`.5e1` is kept as `0.5e1`).
+    text: Box<str>,
 }
 
 impl Number {
@@ -56,19 +80,66 @@ impl Number {
             return text.parse::<BigInt>().ok().map(Number::from_bigint);
         }
         // Integral literals written with a fraction or exponent (`1e30`, `2.50e1`)
-        // stay exact integers, as OPA keeps them.
+        // stay exact integers, as OPA keeps them, with their text.
         if let Some(n) = Number::parse_big_exponent(text) {
-            return Some(n);
+            return Some(Number::spelled(n, text));
         }
         let f: f64 = text.parse().ok()?;
         if !f.is_finite() {
             return None;
         }
+        if !Decimal::fits_f64(text, f) {
+            return Some(Number::spelled(Number::Float(f), text));
+        }
         // `1e3` and `2.0` are integers in value; keep them exact when they are.
         if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
-            return Some(Number::Int(f as i64));
+            return Some(Number::spelled(Number::Int(f as i64), text));
         }
         Some(Number::Float(f))
+    }
+
+    /// `value` written as `text`, a literal with a fraction or an exponent. The
+    /// text is kept as JSON writes a number (`+.5e1` as `0.5e1`, `1.` as `1.0`:
+    /// `to_number` accepts Go's wider syntax).
+    fn spelled(value: Number, text: &str) -> Number {
+        let (sign, unsigned) = match text.strip_prefix('-') {
+            Some(t) => ("-", t),
+            None => ("", text.strip_prefix('+').unwrap_or(text)),
+        };
+        let (mant, exp) = match unsigned.find(['e', 'E']) {
+            Some(i) => unsigned.split_at(i),
+            None => (unsigned, ""),
+        };
+        let lead = if mant.starts_with('.') { "0" } else { "" };
+        let trail = if mant.ends_with('.') { "0" } else { "" };
+        let text = format!("{}{}{}{}{}", sign, lead, mant, trail, exp);
+        Number::Spelled(Arc::new(Spelled { value, text: text.into() }))
+    }
+
+    /// The same number without a literal's text: what a computation on it yields.
+    pub fn plain(&self) -> &Number {
+        match self {
+            Number::Spelled(s) => &s.value,
+            n => n,
+        }
+    }
+
+    /// The integer OPA reads from a number's text (its `Number.Int64`, used for
+    /// integer operands and array indices): digits with at most a zero fraction
+    /// (`3`, `3.00`), up to 19 characters after the sign, within i64. A literal
+    /// written with an exponent (`1e2`) is none, unlike `as_i64`.
+    pub fn int64(&self) -> Option<i64> {
+        match self {
+            Number::Int(i) => Some(*i),
+            Number::Spelled(s) => {
+                let digits = s.text.strip_prefix(['-', '+']).unwrap_or(&s.text);
+                if digits.len() > 19 || digits.contains(['e', 'E']) {
+                    return None;
+                }
+                s.integer().and_then(Number::as_i64)
+            }
+            n => n.as_i64(),
+        }
     }
 
     /// `12.5e400` as an exact integer, if it is one (exponents up to 10000).
@@ -94,6 +165,7 @@ impl Number {
         match self {
             Number::Int(_) | Number::Big(_) => true,
             Number::Float(f) => f.fract() == 0.0,
+            Number::Spelled(s) => !s.is_decimal(),
         }
     }
 
@@ -108,6 +180,7 @@ impl Number {
                     None
                 }
             }
+            Number::Spelled(s) => s.integer().and_then(Number::as_i64),
         }
     }
 
@@ -116,6 +189,7 @@ impl Number {
             Number::Int(i) => *i as f64,
             Number::Big(b) => b.to_f64().unwrap_or(f64::NAN),
             Number::Float(f) => *f,
+            Number::Spelled(s) => s.value.as_f64(),
         }
     }
 
@@ -130,6 +204,7 @@ impl Number {
                     None
                 }
             }
+            Number::Spelled(s) => s.integer().and_then(Number::as_bigint),
         }
     }
 
@@ -138,6 +213,7 @@ impl Number {
             Number::Int(i) => *i == 0,
             Number::Big(b) => b.is_zero(),
             Number::Float(f) => *f == 0.0,
+            Number::Spelled(s) => s.value.is_zero(),
         }
     }
 
@@ -146,6 +222,9 @@ impl Number {
             Number::Int(i) => *i < 0,
             Number::Big(b) => b.is_negative(),
             Number::Float(f) => *f < 0.0,
+            // `-1e-400` is negative though its nearest f64 is -0.
+            Number::Spelled(s) if s.is_decimal() => s.text.starts_with('-'),
+            Number::Spelled(s) => s.value.is_negative(),
         }
     }
 
@@ -163,7 +242,7 @@ impl Number {
     }
 
     pub fn sub(&self, o: &Number) -> Number {
-        self.add(&o.neg())
+        self.add(&o.plain().neg())
     }
 
     pub fn mul(&self, o: &Number) -> Number {
@@ -214,14 +293,24 @@ impl Number {
             },
             Number::Big(b) => Number::from_bigint(-(**b).clone()),
             Number::Float(f) => Number::Float(-*f),
+            // `-1e2` is a literal too: the parser negates `1e2` when it reads `-1e2`.
+            Number::Spelled(s) => {
+                let text = match s.text.strip_prefix('-') {
+                    Some(t) => t.to_string(),
+                    None => format!("-{}", s.text),
+                };
+                Number::Spelled(Arc::new(Spelled { value: s.value.neg(), text: text.into() }))
+            }
         }
     }
 
+    /// The absolute value, computed (`abs(-1e2)` is `100`, as OPA's).
     pub fn abs(&self) -> Number {
-        if self.is_negative() {
-            self.neg()
+        let n = self.plain();
+        if n.is_negative() {
+            n.neg()
         } else {
-            self.clone()
+            n.clone()
         }
     }
 
@@ -231,7 +320,119 @@ impl Number {
             Number::Int(i) => Some(BigInt::from(*i)),
             Number::Big(b) => Some((**b).clone()),
             Number::Float(_) => None,
+            Number::Spelled(s) => s.value.exact(),
         }
+    }
+}
+
+impl Spelled {
+    /// A decimal no f64 holds (its `value` is only the nearest f64).
+    fn is_decimal(&self) -> bool {
+        matches!(self.value, Number::Float(_))
+    }
+
+    /// The integer value, unless this is such a decimal.
+    fn integer(&self) -> Option<&Number> {
+        (!self.is_decimal()).then_some(&self.value)
+    }
+}
+
+/// An exact decimal, `±digits × 10^exp`, for comparing numbers beyond f64.
+#[derive(PartialEq, Eq)]
+struct Decimal {
+    negative: bool,
+    /// Without trailing zeros; zero for the number zero.
+    digits: BigInt,
+    exp: i64,
+}
+
+impl Decimal {
+    /// The decimal a number denotes: an integer exactly, a float as the
+    /// shortest text that reads back as it (the text OPA gives a computed float).
+    fn of(n: &Number) -> Decimal {
+        match n {
+            Number::Spelled(s) if s.is_decimal() => Decimal::parse(&s.text),
+            Number::Spelled(s) => Decimal::of(&s.value),
+            Number::Float(f) => Decimal::parse(&format!("{:e}", f)),
+            n => Decimal::integer(n.exact().unwrap_or_default()),
+        }
+    }
+
+    fn integer(i: BigInt) -> Decimal {
+        Decimal { negative: i.is_negative(), digits: i.abs(), exp: 0 }.normalized()
+    }
+
+    /// A JSON number's text (`-12.50e-3`); `parse` has checked its syntax.
+    fn parse(text: &str) -> Decimal {
+        let (negative, unsigned) = match text.strip_prefix('-') {
+            Some(t) => (true, t),
+            None => (false, text.strip_prefix('+').unwrap_or(text)),
+        };
+        let (mant, exp) = unsigned.split_once(['e', 'E']).unwrap_or((unsigned, "0"));
+        let (int_part, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        // An exponent beyond i64 saturates: beyond any magnitude that matters.
+        let exp: i64 = exp.parse().unwrap_or(if exp.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 });
+        let digits: BigInt = format!("0{}{}", int_part, frac).parse().unwrap_or_default();
+        Decimal { negative, digits, exp: exp.saturating_sub(frac.len() as i64) }.normalized()
+    }
+
+    fn normalized(mut self) -> Decimal {
+        if self.digits.is_zero() {
+            return Decimal { negative: false, digits: BigInt::zero(), exp: 0 };
+        }
+        let ten = BigInt::from(10);
+        while (&self.digits % &ten).is_zero() {
+            self.digits /= &ten;
+            self.exp += 1;
+        }
+        self
+    }
+
+    /// Whether `f`, parsed from `text`, is the number `text` denotes as far as
+    /// anyone can tell: its shortest text denotes the same decimal. Up to 15
+    /// significant digits always do (within f64's normal range).
+    fn fits_f64(text: &str, f: f64) -> bool {
+        let mant = text.split(['e', 'E']).next().unwrap_or(text);
+        let significant = mant.bytes().filter(u8::is_ascii_digit).skip_while(|&b| b == b'0').count();
+        if significant <= 15 && (f == 0.0 || f.is_normal()) && (f != 0.0 || significant == 0) {
+            return true;
+        }
+        Decimal::parse(text) == Decimal::parse(&format!("{:e}", f))
+    }
+
+    /// The position of the leading digit: `digits × 10^exp` lies in [10^(m-1), 10^m).
+    fn magnitude(&self) -> i64 {
+        self.digits.to_string().len() as i64 + self.exp
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let sign = |d: &Decimal| if d.digits.is_zero() { 0 } else if d.negative { -1 } else { 1 };
+        let (a, b) = (sign(self), sign(other));
+        if a != b || a == 0 {
+            return a.cmp(&b);
+        }
+        let abs = match self.magnitude().cmp(&other.magnitude()) {
+            Ordering::Equal => {
+                // Same leading position: the exponents differ by fewer than the digits.
+                let exp = self.exp.min(other.exp);
+                let scale = |d: &Decimal| &d.digits * num_traits::pow(BigInt::from(10), (d.exp - exp) as usize);
+                scale(self).cmp(&scale(other))
+            }
+            o => o,
+        };
+        if a < 0 {
+            abs.reverse()
+        } else {
+            abs
+        }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -265,6 +466,10 @@ impl Ord for Number {
             (Number::Big(a), Number::Big(b)) => a.cmp(b),
             (Number::Int(a), Number::Big(b)) => BigInt::from(*a).cmp(b),
             (Number::Big(a), Number::Int(b)) => (**a).cmp(&BigInt::from(*b)),
+            (Number::Spelled(a), _) if a.is_decimal() => Decimal::of(self).cmp(&Decimal::of(other)),
+            (_, Number::Spelled(b)) if b.is_decimal() => Decimal::of(self).cmp(&Decimal::of(other)),
+            (Number::Spelled(a), _) => a.value.cmp(other),
+            (_, Number::Spelled(b)) => self.cmp(&b.value),
             (Number::Float(_), _) | (_, Number::Float(_)) => {
                 // Mixed: compare exactly when the float is integral, else as floats.
                 if let (Some(a), Some(b)) = (self.as_bigint(), other.as_bigint()) {
@@ -282,7 +487,7 @@ impl std::hash::Hash for Number {
         // Equal numbers must hash equally across representations.
         match self.as_i64() {
             Some(i) => i.hash(state),
-            None => match self {
+            None => match self.plain() {
                 Number::Big(b) => b.hash(state),
                 _ => self.as_f64().to_bits().hash(state),
             },
@@ -295,6 +500,7 @@ impl fmt::Display for Number {
         match self {
             Number::Int(i) => write!(f, "{}", i),
             Number::Big(b) => write!(f, "{}", b),
+            Number::Spelled(s) => f.write_str(&s.text),
             Number::Float(x) => {
                 // Go renders large/small magnitudes with an exponent; keep JSON valid either way.
                 let a = x.abs();

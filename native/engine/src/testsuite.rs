@@ -32,7 +32,13 @@ pub fn run_case(case: &Value, v0: bool) -> CaseOutcome {
     run_case_with(case, v0, &EvalLimits { max_steps: CASE_STEPS, max_depth: 512, ..EvalLimits::default() })
 }
 
+/// Runs one case with the builtins OPA's test harness adds (`test.sleep`), as
+/// OPA runs its suite.
 pub fn run_case_with(case: &Value, v0: bool, limits: &EvalLimits) -> CaseOutcome {
+    crate::builtins::testing::with_test_builtins(|| run_case_inner(case, v0, limits))
+}
+
+fn run_case_inner(case: &Value, v0: bool, limits: &EvalLimits) -> CaseOutcome {
     if let Some(Value::Bool(true)) = case.field("skip") {
         return CaseOutcome { pass: true, reason: "skipped".into(), skipped: true };
     }

@@ -152,7 +152,7 @@ impl Value {
         match self {
             Value::Object(o) => o.get(key),
             Value::Array(a) => match key {
-                Value::Number(n) => n.as_i64().and_then(|i| usize::try_from(i).ok()).and_then(|i| a.get(i)),
+                Value::Number(n) => n.int64().and_then(|i| usize::try_from(i).ok()).and_then(|i| a.get(i)),
                 _ => None,
             },
             Value::Set(s) => s.get(key),

@@ -1,6 +1,6 @@
 //! Array builtins: concat, slice, reverse, flatten.
 
-use super::{arg_array, arg_num, BuiltinResult, Ctx, Registry};
+use super::{arg_array, arg_int, BuiltinResult, Ctx, Registry};
 use crate::value::Value;
 
 pub fn register(r: &mut Registry) {
@@ -15,16 +15,13 @@ fn concat(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     Ok(Value::from_array(x.iter().chain(y.iter()).cloned().collect()))
 }
 
-/// Indices are clamped to the array, as in OPA; floats are truncated.
+/// Indices are integer operands (OPA's `IntOperand`: `1.5` and `1e0` are
+/// refused), clamped to the array.
 fn slice(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
     let arr = arg_array(a, 0)?;
     let len = arr.len() as i64;
-    let idx = |i: usize| -> Result<i64, super::BuiltinError> {
-        let n = arg_num(a, i)?;
-        Ok(n.as_i64().unwrap_or_else(|| if n.is_negative() { i64::MIN } else { n.as_f64().trunc().min(i64::MAX as f64) as i64 }))
-    };
-    let start = idx(1)?.clamp(0, len);
-    let stop = idx(2)?.clamp(0, len);
+    let start = arg_int(a, 1)?.clamp(0, len);
+    let stop = arg_int(a, 2)?.clamp(0, len);
     if start >= stop {
         return Ok(Value::empty_array());
     }

@@ -125,7 +125,7 @@ fn sign_req(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
 
     // Signing time.
     let ts = match a.get(2) {
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+        Some(Value::Number(n)) => n.int64().ok_or_else(|| {
             operand_err(3, "could not convert time_ns value into a unix timestamp".into())
         })?,
         Some(other) => return Err(type_err(0, "number", other)),

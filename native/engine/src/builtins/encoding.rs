@@ -685,6 +685,13 @@ mod yaml {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Number(crate::number::Number::Float(f)) => out.push_str(&go_float(*f)),
+            // Through Go's float64, as OPA marshals it (`1e2` is `100`); its text when too big.
+            Value::Number(n @ crate::number::Number::Spelled(_)) => match n.as_f64() {
+                f if f.is_finite() => out.push_str(&go_float(f)),
+                _ => {
+                    let _ = write!(out, "{}", n);
+                }
+            },
             // yaml.v2 reads integers beyond uint64 as floats.
             Value::Number(crate::number::Number::Big(b)) if num_traits::ToPrimitive::to_u64(&**b).is_none() => {
                 out.push_str(&go_float(num_traits::ToPrimitive::to_f64(&**b).unwrap_or(f64::NAN)))

@@ -29,6 +29,7 @@ pub mod objects;
 pub mod operators;
 pub mod regex;
 pub mod semver;
+pub mod testing;
 pub mod sets;
 pub mod sprintf;
 pub mod strings;
@@ -73,7 +74,10 @@ pub fn work_of(v: &Value) -> u64 {
         Value::Array(a) => a.len() as u64,
         Value::Object(o) => o.len() as u64,
         Value::Set(s) => s.len() as u64,
-        Value::Number(crate::number::Number::Big(b)) => b.bits() / 53,
+        Value::Number(n) => match n.plain() {
+            crate::number::Number::Big(b) => b.bits() / 53,
+            _ => 0,
+        },
         _ => 0,
     }
 }
@@ -338,6 +342,12 @@ impl Registry {
     }
 }
 
+/// The builtin named `name`: one of `registry()`, or one of OPA's test harness
+/// while the conformance runner runs a case (`testing::with_test_builtins`).
+pub fn lookup(name: &str) -> Option<&'static Builtin> {
+    registry().get(name).or_else(|| testing::lookup(name))
+}
+
 /// Every builtin, built once.
 pub fn registry() -> &'static Registry {
     static REG: OnceLock<Registry> = OnceLock::new();
@@ -440,7 +450,7 @@ pub fn arg_num(args: &[Value], i: usize) -> Result<&crate::number::Number, Built
 /// larger integer is a type error, as OPA words it for both.
 pub fn arg_int(args: &[Value], i: usize) -> Result<i64, BuiltinError> {
     let n = arg_num(args, i)?;
-    n.as_i64().ok_or_else(|| BuiltinError::Type(format!("operand {} must be integer number but got floating-point number", i + 1)))
+    n.int64().ok_or_else(|| BuiltinError::Type(format!("operand {} must be integer number but got floating-point number", i + 1)))
 }
 
 pub fn arg_bool(args: &[Value], i: usize) -> Result<bool, BuiltinError> {

@@ -50,7 +50,7 @@ fn shift(a: &[Value]) -> Result<usize, BuiltinError> {
 fn rounding(a: &[Value], f: fn(f64) -> f64) -> BuiltinResult {
     match arg_num(a, 0)? {
         Number::Float(x) => Ok(Value::Number(Number::from_f64(f(*x)))),
-        n => Ok(Value::Number(n.clone())),
+        n => Ok(Value::Number(n.plain().clone())),
     }
 }
 

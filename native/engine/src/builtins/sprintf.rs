@@ -51,6 +51,12 @@ impl Arg {
             Value::Number(Number::Int(i)) => Arg::Int(*i),
             Value::Number(Number::Big(b)) => Arg::Big((**b).clone()),
             Value::Number(Number::Float(f)) => Arg::Float(*f),
+            // A literal written as a float is one to OPA (`1e2` is float64 100), or
+            // its text when no float64 holds it (`2e308`).
+            Value::Number(n @ Number::Spelled(_)) => match n.as_f64() {
+                f if f.is_finite() => Arg::Float(f),
+                _ => Arg::Str(n.to_string()),
+            },
             Value::String(s) => Arg::Str(s.to_string()),
             other => Arg::Str(other.to_rego_string()),
         }
@@ -58,7 +64,8 @@ impl Arg {
 
     fn type_name(&self) -> &'static str {
         match self {
-            Arg::Int(_) => "int",
+            // OPA passes an integer as Go's int64.
+            Arg::Int(_) => "int64",
             Arg::Big(_) => "*big.Int",
             Arg::Float(_) => "float64",
             Arg::Str(_) => "string",
@@ -286,13 +293,15 @@ fn do_printf(format: &str, args: &[Arg], max_len: usize) -> Option<String> {
     (p.out.len() <= max_len).then_some(p.out)
 }
 
-fn bad_verb(out: &mut String, arg: &Arg, verb: char) {
+/// `%!d(string=x)`: the value printed with `%v` and the verb's width and
+/// precision, as Go does (`%.2f` of the text `2e308` is `%!f(string=2e)`).
+fn bad_verb(out: &mut String, arg: &Arg, verb: char, fl: &Flags) {
     out.push_str("%!");
     out.push(verb);
     out.push('(');
     out.push_str(arg.type_name());
     out.push('=');
-    print_arg(out, arg, 'v', &Flags::default());
+    print_arg(out, arg, 'v', fl);
     out.push(')');
 }
 
@@ -387,7 +396,7 @@ fn fmt_int(out: &mut String, arg: &Arg, v: i64, verb: char, fl: &Flags) {
             }
             pad_with(out, &s, fl, false);
         }
-        _ => bad_verb(out, arg, verb),
+        _ => bad_verb(out, arg, verb, fl),
     }
 }
 
@@ -530,7 +539,7 @@ fn fmt_string(out: &mut String, arg: &Arg, s: &str, verb: char, fl: &Flags) {
         'x' => fmt_sx(out, s, LDIGITS, fl),
         'X' => fmt_sx(out, s, UDIGITS, fl),
         'q' => fmt_q(out, s, fl),
-        _ => bad_verb(out, arg, verb),
+        _ => bad_verb(out, arg, verb, fl),
     }
 }
 
@@ -637,7 +646,7 @@ fn fmt_float_verb(out: &mut String, arg: &Arg, x: f64, verb: char, fl: &Flags) {
         'b' | 'g' | 'G' | 'x' | 'X' => fmt_float(out, x, verb, None, fl),
         'f' | 'e' | 'E' => fmt_float(out, x, verb, Some(6), fl),
         'F' => fmt_float(out, x, 'f', Some(6), fl),
-        _ => bad_verb(out, arg, verb),
+        _ => bad_verb(out, arg, verb, fl),
     }
 }
 
@@ -976,10 +985,10 @@ mod tests {
     #[test]
     fn mismatches() {
         assert_eq!(f("%d", vec![s("x")]), "%!d(string=x)");
-        assert_eq!(f("%s", vec![Value::int(5)]), "%!s(int=5)");
+        assert_eq!(f("%s", vec![Value::int(5)]), "%!s(int64=5)");
         assert_eq!(f("%d", vec![Value::float(1.5)]), "%!d(float64=1.5)");
         assert_eq!(f("%d %d", vec![Value::int(1)]), "1 %!d(MISSING)");
-        assert_eq!(f("x", vec![Value::int(1), s("a")]), "x%!(EXTRA int=1, string=a)");
+        assert_eq!(f("x", vec![Value::int(1), s("a")]), "x%!(EXTRA int64=1, string=a)");
         assert_eq!(f("%", vec![]), "%!(NOVERB)");
         assert_eq!(f("%[2]d %[1]d", vec![Value::int(1), Value::int(2)]), "2 1");
         assert_eq!(f("%[3]d", vec![Value::int(1)]), "%!d(BADINDEX)");
@@ -1013,7 +1022,7 @@ mod tests {
         assert_eq!(f("%.0f", vec![Value::float(2.5)]), "2");
         assert_eq!(f("%x", vec![Value::float(3.5)]), "0x1.cp+01");
         assert_eq!(f("%b", vec![Value::float(1.5)]), "6755399441055744p-52");
-        assert_eq!(f("%.2f", vec![Value::int(3)]), "%!f(int=3)");
+        assert_eq!(f("%.2f", vec![Value::int(3)]), "%!f(int64=03)");
     }
     #[test]
     fn ints() {
@@ -1032,11 +1041,11 @@ mod tests {
         assert_eq!(f("%[x]d", vec![Value::int(1)]), "%!d(BADINDEX)");
         assert_eq!(f("%.*d", vec![s("x"), Value::int(1)]), "%!(BADPREC)1");
         assert_eq!(f("%-*d|", vec![Value::int(3), Value::int(1)]), "1  |");
-        assert_eq!(f("%99999999999d", vec![Value::int(1)]), "%!(NOVERB)%!(EXTRA int=1)");
+        assert_eq!(f("%99999999999d", vec![Value::int(1)]), "%!(NOVERB)%!(EXTRA int64=1)");
         assert_eq!(f("%.500f", vec![Value::float(0.1)]).len(), 502);
         assert_eq!(f("%.20x", vec![Value::float(1.5)]), "0x1.80000000000000000000p+00");
         assert_eq!(f("%.0x", vec![Value::float(1.5)]), "0x1p+01");
-        assert_eq!(f("%é", vec![Value::int(1)]), "%!é(int=1)");
+        assert_eq!(f("%é", vec![Value::int(1)]), "%!é(int64=1)");
         assert_eq!(f("ü%dü", vec![Value::int(1)]), "ü1ü");
     }
     #[test]
@@ -1046,6 +1055,6 @@ mod tests {
         assert_eq!(f("% X", vec![s("hi")]), "68 69");
         assert_eq!(f("%.2s|%5s|%-5s|", vec![s("hello"), s("ab"), s("ab")]), "he|   ab|ab   |");
         assert_eq!(f("%v", vec![Value::Null]), "null");
-        assert_eq!(f("%T %T", vec![s("a"), Value::int(1)]), "string int");
+        assert_eq!(f("%T %T", vec![s("a"), Value::int(1)]), "string int64");
     }
 }

@@ -129,10 +129,9 @@ fn format_int(_: &mut Ctx, a: &[Value]) -> BuiltinResult {
         _ => return Err(BuiltinError::Type("operand 2 must be one of {2, 8, 10, 16}".into())),
     };
     // Truncated toward zero, as Go's big.Float.Int does.
-    let i = match n {
-        Number::Int(i) => BigInt::from(*i),
-        Number::Big(b) => (**b).clone(),
+    let i = match n.plain() {
         Number::Float(f) => BigInt::from_f64(f.trunc()).unwrap_or_default(),
+        n => n.as_bigint().unwrap_or_default(),
     };
     Ok(Value::string(i.to_str_radix(radix)))
 }

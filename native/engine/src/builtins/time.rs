@@ -108,7 +108,7 @@ fn parse_extended_duration(orig: &str) -> Result<i64, String> {
 }
 
 /// Go's `time.ParseDuration`.
-fn parse_duration(orig: &str) -> Result<i64, String> {
+pub(crate) fn parse_duration(orig: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {}", layout::quote(orig));
     let mut s = orig;
     let mut neg = false;

@@ -115,7 +115,7 @@ function run(argv: string[]): number {
     const input = values.input ? loadInput(values.input) : undefined;
     const compiled = createEngine().compile(modules, data, { v0Compatible: values['v0-compatible'] });
     // As opa bench: evaluate once first; an undefined result fails unless --fail=false.
-    const once = compiled.query(positionals[0], input) as { result?: unknown[] };
+    const once = JSON.parse(compiled.query(positionals[0], input === undefined ? undefined : JSON.stringify(input))) as { result?: unknown[] };
     if (failUndefined && !once.result?.length) return fail([{ message: 'undefined result' }]);
     const prepared = compiled.prepare(positionals[0]);
     for (let i = 0; i < count; i++) {

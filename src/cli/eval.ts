@@ -3,8 +3,9 @@
  * [--strict-builtin-errors] [--fail | --fail-defined] [--format json|pretty] QUERY`
  * — a subset of `opa eval` with its flags, JSON output shape and exit codes.
  */
+import { parse as parseExact, stringify as stringifyExact } from 'lossless-json';
 import { parseArgs } from 'node:util';
-import { loadInput, loadPaths } from '../config/load-paths';
+import { loadInputJson, loadPaths } from '../config/load-paths';
 import { createEngine } from '../engine/native-engine';
 import type { Diagnostic } from '../engine/types';
 import { EXIT, UsageError, type Command } from './command';
@@ -54,11 +55,14 @@ function opaOrder(result: { result?: Row[] }): unknown {
   };
 }
 
+/** JSON text with numbers exactly as the engine wrote them (`1e400`, `2e308`: OPA prints a literal as written). */
+const json = (value: unknown): string => stringifyExact(value, null, 2) ?? 'null';
+
 function pretty(result: { result?: Array<{ expressions: Array<{ value: unknown }>; bindings?: Record<string, unknown> }> }): string {
   const rows = result.result;
   if (!rows || rows.length === 0) return 'undefined';
-  if (rows.length === 1 && rows[0].expressions.length === 1 && !rows[0].bindings) return JSON.stringify(rows[0].expressions[0].value, null, 2);
-  return rows.map((r) => JSON.stringify(r.bindings ?? r.expressions.map((x) => x.value), null, 2)).join('\n');
+  if (rows.length === 1 && rows[0].expressions.length === 1 && !rows[0].bindings) return json(rows[0].expressions[0].value);
+  return rows.map((r) => json(r.bindings ?? r.expressions.map((x) => x.value))).join('\n');
 }
 
 /** opa eval's exit code for a query that failed to parse, compile or evaluate. */
@@ -111,9 +115,9 @@ function run(argv: string[]): number {
   let result: unknown;
   try {
     const { modules, data } = loadPaths(values.data as string[]);
-    const input = values.input ? loadInput(values.input) : undefined;
+    const inputJson = values.input ? loadInputJson(values.input) : undefined;
     const compiled = createEngine().compile(modules, data, { v0Compatible, strictBuiltinErrors });
-    result = compiled.query(positionals[0], input);
+    result = parseExact(compiled.query(positionals[0], inputJson));
   } catch (err) {
     return emitErrors(err);
   }
@@ -123,7 +127,7 @@ function run(argv: string[]): number {
     for (const p of prints) process.stderr.write(p.msg + '\n');
     delete (result as { prints?: unknown }).prints;
   }
-  process.stdout.write((values.format === 'pretty' ? pretty(result as Parameters<typeof pretty>[0]) : JSON.stringify(opaOrder(result as { result?: Row[] }), null, 2)) + '\n');
+  process.stdout.write((values.format === 'pretty' ? pretty(result as Parameters<typeof pretty>[0]) : json(opaOrder(result as { result?: Row[] }))) + '\n');
   const defined = ((result as { result?: Row[] }).result?.length ?? 0) > 0;
   return (failUndefined && !defined) || (failDefined && defined) ? EXIT.failure : EXIT.ok;
 }

@@ -98,3 +98,13 @@ export function loadInput(file: string): unknown {
   if (!fs.existsSync(file)) throw new AuthzError('config_invalid', `${file}: no such file or directory`);
   return parseData(file);
 }
+
+/**
+ * The input document as JSON text for the engine: a JSON file's own text
+ * (checked), so numbers reach the engine as written (`1e400`, `1.0`), as
+ * OPA reads them; YAML converted.
+ */
+export function loadInputJson(file: string): string {
+  const value = loadInput(file);
+  return /\.ya?ml$/i.test(file) ? (JSON.stringify(value) ?? 'null') : fs.readFileSync(file, 'utf8');
+}

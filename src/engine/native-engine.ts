@@ -264,10 +264,10 @@ export class NativeCompiledPolicy {
     }
   }
 
-  /** An ad-hoc query, shaped like `opa eval --format json`. */
-  query(text: string, input?: unknown): unknown {
+  /** An ad-hoc query: its result as JSON text shaped like `opa eval --format json` (numbers as the engine writes them). */
+  query(text: string, inputJson?: string): string {
     try {
-      return JSON.parse(this.engine.query(text, input === undefined ? null : JSON.stringify(input)));
+      return this.engine.query(text, inputJson ?? null);
     } catch (err) {
       throw engineErrorFrom(err);
     }

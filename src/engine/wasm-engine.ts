@@ -293,13 +293,13 @@ export class WasmCompiledPolicy {
     return new WasmPreparedPolicy(this, handle, path, options.timeoutMs ?? 0);
   }
 
-  /** An ad-hoc query, shaped like `opa eval --format json`. */
-  query(text: string, input?: unknown): unknown {
+  /** An ad-hoc query: its result as JSON text shaped like `opa eval --format json` (numbers as the engine writes them). */
+  query(text: string, inputJson?: string): string {
     return this.call((inst) => {
       const [q, ql] = inst.arg(0, text);
-      const [i, il] = inst.arg(1, input === undefined ? undefined : JSON.stringify(input));
-      if (inst.exports.sark_query(q, ql, i, il, input === undefined ? 0 : 1) !== 0) throw inst.failure();
-      return JSON.parse(inst.resultText()) as unknown;
+      const [i, il] = inst.arg(1, inputJson);
+      if (inst.exports.sark_query(q, ql, i, il, inputJson === undefined ? 0 : 1) !== 0) throw inst.failure();
+      return inst.resultText();
     });
   }
 }

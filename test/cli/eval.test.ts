@@ -140,6 +140,20 @@ describe('cli: sark-authz eval', function () {
     expect(new Set(codes.map(([, ours]) => ours))).to.deep.equal(new Set([0, 1, 2]));
   });
 
+  it('prints numbers as the real opa eval does: literals and input numbers as written', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sark-eval-'));
+    const input = path.join(dir, 'input.json');
+    fs.writeFileSync(input, '{"big": 1e400, "float": 1.0, "neg": -1e9, "fine": 0.1234567890123456789}');
+    const args = ['-i', input, 'x := [1e2, 2e308, 1e400, 0.1234567890123456789, 3, -1e9, input]'];
+    const ours = cli(['eval', ...args]);
+    const opa = spawnSync(path.join(ROOT, '.build/go/bin/opa'), ['eval', '--format', 'json', ...args], { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(ours.code, ours.stderr).to.equal(0);
+    const squeeze = (s: string) => s.replace(/\s+/g, '');
+    expect(squeeze(ours.stdout)).to.equal(squeeze(opa.stdout));
+    expect(squeeze(ours.stdout)).to.contain('[1e2,2e308,1e400,');
+  });
+
   it('prints the bare value with --format pretty', () => {
     const r = cli(['eval', '--format', 'pretty', '-d', EVAL, 'data.authz.names']);
     expect(JSON.parse(r.stdout)).to.deep.equal(['a', 'b']);

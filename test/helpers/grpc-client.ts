@@ -34,11 +34,22 @@ export function rawCall(addr: string, method: string, bytes: Buffer): Promise<Bu
 
 const loaderOptions: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
 
-export async function healthCheck(addr: string, service = ''): Promise<string> {
+/** A grpc.health.v1 client on its own connection, for repeated probes. */
+export function healthClient(addr: string): { probe(service?: string): Promise<string>; close(): void } {
   const def = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, loaderOptions)) as any;
   const client = new def.grpc.health.v1.Health(addr, grpc.credentials.createInsecure());
+  return {
+    probe: (service = '') =>
+      new Promise((resolve, reject) => client.Check({ service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status)))),
+    close: () => client.close(),
+  };
+}
+
+/** One health probe on a connection of its own. */
+export async function healthCheck(addr: string, service = ''): Promise<string> {
+  const client = healthClient(addr);
   try {
-    return await new Promise((resolve, reject) => client.Check({ service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status))));
+    return await client.probe(service);
   } finally {
     client.close();
   }

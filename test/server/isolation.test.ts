@@ -11,9 +11,7 @@
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import * as path from 'node:path';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import pino from 'pino';
 import { createDecisionCache } from '../../src/cache/create-cache';
 import { loadPolicyModules } from '../../src/config/policy-files';
@@ -22,6 +20,7 @@ import { AuthorizationClient, CheckResponse } from '../../src/gen/envoy/service/
 import { createAuthzServer, type AuthzServer, type CheckEvent, type OffloadOptions } from '../../src/server/server';
 import { createMetrics, combineObservers } from '../../src/telemetry/metrics';
 import { envoyCheckRequest } from '../helpers/envoy-request';
+import { healthClient } from '../helpers/grpc-client';
 import { startServe, type ServeProcess } from '../helpers/cli';
 import { FIXTURES } from '../helpers/server';
 import { parsePrometheusText } from '../ops/helpers/prom-text';
@@ -69,16 +68,6 @@ async function serve(offload?: OffloadOptions, timeoutMs = 0): Promise<Served> {
   });
   const addr = await server.listen();
   return { server, addr, events, metrics, close: () => server.close(5000) };
-}
-
-/** A grpc.health.v1 client on its own connection. */
-function healthClient(addr: string): { probe(): Promise<string>; close(): void } {
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true })) as any;
-  const client = new def.grpc.health.v1.Health(addr, grpc.credentials.createInsecure());
-  return {
-    probe: () => new Promise((resolve, reject) => client.Check({ service: '' }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status)))),
-    close: () => client.close(),
-  };
 }
 
 describe('server: expensive Checks run off the event loop', function () {

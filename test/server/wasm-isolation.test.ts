@@ -11,10 +11,8 @@
  */
 import { expect } from 'chai';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import pino from 'pino';
 import { LruDecisionCache } from '../../src/cache/lru-fallback';
 import { loadPolicyModules } from '../../src/config/policy-files';
@@ -23,6 +21,7 @@ import { AuthorizationClient, CheckResponse } from '../../src/gen/envoy/service/
 import { createAuthzServer, type AuthzServer, type CheckEvent } from '../../src/server/server';
 import { createMetrics, combineObservers } from '../../src/telemetry/metrics';
 import { envoyCheckRequest } from '../helpers/envoy-request';
+import { healthClient } from '../helpers/grpc-client';
 import { startServe, type ServeProcess } from '../helpers/cli';
 import { ENGINE_ENV, FIXTURES } from '../helpers/server';
 import { parsePrometheusText } from '../ops/helpers/prom-text';
@@ -59,16 +58,6 @@ async function sizeHazard(client: AuthorizationClient): Promise<number> {
     n = Math.ceil(n * 1.5);
   }
   return n;
-}
-
-/** A grpc.health.v1 client on its own connection. */
-function healthClient(addr: string): { probe(): Promise<string>; close(): void } {
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true })) as any;
-  const client = new def.grpc.health.v1.Health(addr, grpc.credentials.createInsecure());
-  return {
-    probe: () => new Promise((resolve, reject) => client.Check({ service: '' }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status)))),
-    close: () => client.close(),
-  };
 }
 
 describe('server (wasm engine, no addon): expensive Checks run in worker threads', function () {
